@@ -1,0 +1,68 @@
+using System.Text.Json.Serialization;
+using ZfsSync.Contracts.Serialization;
+
+namespace ZfsSync.Contracts;
+
+/// <summary>What an instruction asks an executor to do (CONTRACTS.md, <c>SyncInstructionIssued.kind</c>).</summary>
+[JsonConverter(typeof(KebabCaseEnumConverter<InstructionKind>))]
+public enum InstructionKind
+{
+    Full,
+    Incremental,
+    Resume,
+    AbortResume,
+    RollbackAndIncremental,
+    QuarantineAndFull,
+    Reseed,
+}
+
+/// <summary>The conflict kinds of PLANNER.md.</summary>
+[JsonConverter(typeof(KebabCaseEnumConverter<ConflictKind>))]
+public enum ConflictKind
+{
+    Diverged,
+    TargetModified,
+    NoCommonSnapshot,
+    NameGuidMismatch,
+    SplitBrain,
+    EncryptionMismatch,
+}
+
+/// <summary>The decisions an operator can record for a conflict (PLANNER.md, "Conflicts and resolutions").</summary>
+[JsonConverter(typeof(KebabCaseEnumConverter<ConflictResolution>))]
+public enum ConflictResolution
+{
+    RollbackTarget,
+    QuarantineTarget,
+    Reseed,
+    Promote,
+    Ignore,
+}
+
+[JsonConverter(typeof(KebabCaseEnumConverter<SyncGroupStatus>))]
+public enum SyncGroupStatus
+{
+    Waiting,
+    InSync,
+    OutOfSync,
+    Conflicted,
+}
+
+[JsonConverter(typeof(KebabCaseEnumConverter<DatasetSyncStatus>))]
+public enum DatasetSyncStatus
+{
+    InSync,
+    Behind,
+    Syncing,
+    Conflicted,
+    Blocked,
+    SourceEmpty,
+}
+
+[JsonConverter(typeof(KebabCaseEnumConverter<HostStatus>))]
+public enum HostStatus
+{
+    Online,
+    Late,
+    Offline,
+}

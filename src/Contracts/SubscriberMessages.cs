@@ -1,0 +1,112 @@
+namespace ZfsSync.Contracts;
+
+public sealed record SyncInstructionCompleted
+{
+    public Guid InstructionId { get; init; }
+    public int Attempt { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public string ExecutedBy { get; init; } = "";
+    public DateTimeOffset CompletedAt { get; init; }
+    public long? BytesTransferred { get; init; }
+}
+
+public sealed record SyncInstructionFailed
+{
+    public Guid InstructionId { get; init; }
+    public int Attempt { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public string ExecutedBy { get; init; } = "";
+    public DateTimeOffset FailedAt { get; init; }
+    public int ExitCode { get; init; }
+
+    /// <summary>The tail of the failing command's stderr.</summary>
+    public string Error { get; init; } = "";
+}
+
+/// <summary>
+/// Request: record an operator's decision for a conflict. <see cref="Resolution"/> is the kebab-case name of one
+/// of the conflict's allowed resolutions; it stays a string so that an unknown value is answered with
+/// <see cref="SyncConflictResolutionRejected"/> rather than failing to deserialize.
+/// </summary>
+public sealed record ResolveSyncConflict
+{
+    public Guid ConflictId { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public string Resolution { get; init; } = "";
+    public string RequestedBy { get; init; } = "";
+
+    /// <summary>For <c>promote</c>: the member that becomes the source (defaults to the conflict's target).</summary>
+    public string? PromoteHostId { get; init; }
+}
+
+public sealed record SyncConflictResolutionAccepted
+{
+    public Guid ConflictId { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public ConflictResolution Resolution { get; init; }
+    public string RequestedBy { get; init; } = "";
+    public DateTimeOffset AcceptedAt { get; init; }
+}
+
+public sealed record SyncConflictResolutionRejected
+{
+    public Guid ConflictId { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public string Resolution { get; init; } = "";
+
+    /// <summary>Unknown conflict, already resolved, or resolution not allowed (and which are).</summary>
+    public string Reason { get; init; } = "";
+}
+
+/// <summary>Request; <see cref="SyncGroup"/> null asks for every group. Answered with <see cref="SyncGroupStatusReport"/>.</summary>
+public sealed record GetSyncGroupStatus
+{
+    public string? SyncGroup { get; init; }
+}
+
+public sealed record SyncGroupStatusReport
+{
+    public IReadOnlyList<SyncGroupStatusEntry> Groups { get; init; } = [];
+    public DateTimeOffset GeneratedAt { get; init; }
+}
+
+public sealed record SyncGroupStatusEntry
+{
+    public string SyncGroup { get; init; } = "";
+    public SyncGroupStatus Status { get; init; }
+    public bool Degraded { get; init; }
+    public int DatasetsInSync { get; init; }
+    public int DatasetsTotal { get; init; }
+    public IReadOnlyList<DatasetStatusEntry> Datasets { get; init; } = [];
+}
+
+/// <summary>The status of one dataset of a group towards one target.</summary>
+public sealed record DatasetStatusEntry
+{
+    public string Dataset { get; init; } = "";
+    public DatasetSyncStatus Status { get; init; }
+    public string? SourceHostId { get; init; }
+    public string TargetHostId { get; init; } = "";
+    public SnapshotReference? NewestCommon { get; init; }
+    public int LagSnapshots { get; init; }
+    public long? LagSeconds { get; init; }
+
+    /// <summary>Why the dataset is blocked or conflicted, in words.</summary>
+    public string? Detail { get; init; }
+
+    public IReadOnlyList<Guid> OpenConflicts { get; init; } = [];
+    public IReadOnlyList<Guid> OutstandingInstructions { get; init; } = [];
+}
+
+/// <summary>Request; both filters optional. Answered with <see cref="OutstandingInstructions"/>.</summary>
+public sealed record GetOutstandingInstructions
+{
+    public string? SyncGroup { get; init; }
+    public string? HostId { get; init; }
+}
+
+public sealed record OutstandingInstructions
+{
+    /// <summary>The current attempts, each as it was issued.</summary>
+    public IReadOnlyList<SyncInstructionIssued> Instructions { get; init; } = [];
+}

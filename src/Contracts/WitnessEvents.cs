@@ -1,0 +1,179 @@
+using System.Text.Json.Serialization;
+using ZfsSync.Contracts.Serialization;
+
+namespace ZfsSync.Contracts;
+
+/// <summary>
+/// A ready-to-run replication step. Subscribers de-duplicate on (<see cref="InstructionId"/>,
+/// <see cref="Attempt"/>); everything but <see cref="Attempt"/>, <see cref="IssuedAt"/> and
+/// <see cref="ExpiresAt"/> is identical across attempts of the same decision.
+/// </summary>
+public sealed record SyncInstructionIssued
+{
+    public Guid InstructionId { get; init; }
+    public int Attempt { get; init; } = 1;
+    public string SyncGroup { get; init; } = "";
+
+    /// <summary>The dataset's logical name in the group.</summary>
+    public string Dataset { get; init; } = "";
+
+    public InstructionKind Kind { get; init; }
+    public InstructionEndpoint Source { get; init; } = new();
+    public InstructionEndpoint Target { get; init; } = new();
+
+    /// <summary>The incremental base, or null for a full send.</summary>
+    public SnapshotReference? From { get; init; }
+
+    public SnapshotReference To { get; init; } = new();
+    public int SnapshotCount { get; init; }
+    public InstructionCommands Commands { get; init; } = new();
+    public IReadOnlyList<InstructionStep> Steps { get; init; } = [];
+    public string Reason { get; init; } = "";
+
+    /// <summary>The recorded resolution that allowed a destructive step, or null.</summary>
+    public ConflictResolution? Resolution { get; init; }
+
+    public DateTimeOffset IssuedAt { get; init; }
+    public DateTimeOffset ExpiresAt { get; init; }
+}
+
+public sealed record InstructionEndpoint
+{
+    public string HostId { get; init; } = "";
+
+    /// <summary>The dataset's ZFS name on this host.</summary>
+    public string Dataset { get; init; } = "";
+
+    public SshEndpoint? Ssh { get; init; }
+}
+
+public sealed record SshEndpoint
+{
+    public string Host { get; init; } = "";
+    public string? User { get; init; }
+    public int? Port { get; init; }
+}
+
+/// <summary>A snapshot (or, for a base, a bookmark) named by its short name and identified by its guid.</summary>
+public sealed record SnapshotReference
+{
+    public string Name { get; init; } = "";
+
+    [JsonConverter(typeof(ZfsUInt64Converter))]
+    public ulong Guid { get; init; }
+
+    public bool IsBookmark { get; init; }
+}
+
+/// <summary>Complete shell command lines: multi-step plans joined so that a failing step stops the rest.</summary>
+public sealed record InstructionCommands
+{
+    /// <summary>Runs on any box that can ssh to both hosts.</summary>
+    public string Relay { get; init; } = "";
+
+    /// <summary>Runs on the source host.</summary>
+    public string Push { get; init; } = "";
+
+    /// <summary>Runs on the target host.</summary>
+    public string Pull { get; init; } = "";
+}
+
+/// <summary>One step of a plan: a pipeline whose stages run on the named hosts, without any shell.</summary>
+public sealed record InstructionStep
+{
+    public IReadOnlyList<PipelineStage> Pipeline { get; init; } = [];
+}
+
+public sealed record PipelineStage
+{
+    public string HostId { get; init; } = "";
+    public IReadOnlyList<string> Argv { get; init; } = [];
+}
+
+public sealed record SyncInstructionExpired
+{
+    public Guid InstructionId { get; init; }
+    public int Attempt { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public DateTimeOffset ExpiredAt { get; init; }
+}
+
+public sealed record SyncConflictDetected
+{
+    public Guid ConflictId { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public string Dataset { get; init; } = "";
+    public ConflictKind Kind { get; init; }
+    public string SourceHostId { get; init; } = "";
+    public string TargetHostId { get; init; } = "";
+
+    /// <summary>Human text naming host and dataset.</summary>
+    public string Details { get; init; } = "";
+
+    public IReadOnlyList<ConflictEvidence> Evidence { get; init; } = [];
+    public IReadOnlyList<ConflictResolution> AllowedResolutions { get; init; } = [];
+    public DateTimeOffset DetectedAt { get; init; }
+}
+
+/// <summary>A snapshot involved in a conflict, on one side.</summary>
+public sealed record ConflictEvidence
+{
+    public string HostId { get; init; } = "";
+
+    /// <summary>The dataset's ZFS name on that host.</summary>
+    public string Dataset { get; init; } = "";
+
+    public string Name { get; init; } = "";
+
+    [JsonConverter(typeof(ZfsUInt64Converter))]
+    public ulong Guid { get; init; }
+
+    [JsonConverter(typeof(ZfsUInt64Converter))]
+    public ulong CreateTxg { get; init; }
+
+    public bool IsBookmark { get; init; }
+}
+
+public sealed record SyncConflictResolved
+{
+    public Guid ConflictId { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public string Dataset { get; init; } = "";
+    public ConflictKind Kind { get; init; }
+    public string SourceHostId { get; init; } = "";
+    public string TargetHostId { get; init; } = "";
+    public string Details { get; init; } = "";
+    public IReadOnlyList<ConflictEvidence> Evidence { get; init; } = [];
+    public IReadOnlyList<ConflictResolution> AllowedResolutions { get; init; } = [];
+    public ConflictResolution Resolution { get; init; }
+    public string ResolvedBy { get; init; } = "";
+    public DateTimeOffset ResolvedAt { get; init; }
+}
+
+public sealed record SyncGroupStatusChanged
+{
+    public string SyncGroup { get; init; } = "";
+    public SyncGroupStatus Status { get; init; }
+    public SyncGroupStatus? PreviousStatus { get; init; }
+    public bool Degraded { get; init; }
+    public int DatasetsInSync { get; init; }
+    public int DatasetsTotal { get; init; }
+    public DateTimeOffset ChangedAt { get; init; }
+}
+
+public sealed record HostStatusChanged
+{
+    public string HostId { get; init; } = "";
+    public HostStatus Status { get; init; }
+    public HostStatus? PreviousStatus { get; init; }
+    public DateTimeOffset? LastSeenAt { get; init; }
+}
+
+/// <summary>A report the witness refused; nothing of it was stored.</summary>
+public sealed record InventoryRejected
+{
+    public string HostId { get; init; } = "";
+    public Guid ReportId { get; init; }
+    public string Reason { get; init; } = "";
+    public DateTimeOffset RejectedAt { get; init; }
+}
