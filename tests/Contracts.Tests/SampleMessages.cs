@@ -82,26 +82,54 @@ internal static class SampleMessages
         yield return Inventory();
         yield return new Heartbeat
         {
-            HostId = "nas1", SentAt = At, IntervalSeconds = 30, AgentVersion = "1.0.0", Os = "freebsd", ZfsVersion = "zfs-2.2.6-1",
-            Pools = [new PoolHealth { Name = "tank", Health = "DEGRADED" }], ReporterError = "zfs list: exit 1: cannot open 'tank'",
+            HostId = "nas1",
+            SentAt = At,
+            IntervalSeconds = 30,
+            AgentVersion = "1.0.0",
+            Os = "freebsd",
+            ZfsVersion = "zfs-2.2.6-1",
+            Pools = [new PoolHealth { Name = "tank", Health = "DEGRADED" }],
+            ReporterError = "zfs list: exit 1: cannot open 'tank'",
         };
         yield return Instruction();
         yield return new SyncInstructionExpired { InstructionId = Guid.NewGuid(), Attempt = 3, SyncGroup = "g", ExpiredAt = At };
         yield return new SyncConflictDetected
         {
-            ConflictId = Guid.NewGuid(), SyncGroup = "g", Dataset = "tank/data", Kind = ConflictKind.NameGuidMismatch, SourceHostId = "nas1",
-            TargetHostId = "backup1", Details = "backup1:backup/nas1/data@x differs", Evidence = Evidence(),
-            AllowedResolutions = [ConflictResolution.QuarantineTarget, ConflictResolution.Ignore, ConflictResolution.Promote], DetectedAt = At,
+            ConflictId = Guid.NewGuid(),
+            SyncGroup = "g",
+            Dataset = "tank/data",
+            Kind = ConflictKind.NameGuidMismatch,
+            SourceHostId = "nas1",
+            TargetHostId = "backup1",
+            Details = "backup1:backup/nas1/data@x differs",
+            Evidence = Evidence(),
+            AllowedResolutions = [ConflictResolution.QuarantineTarget, ConflictResolution.Ignore, ConflictResolution.Promote],
+            DetectedAt = At,
         };
         yield return new SyncConflictResolved
         {
-            ConflictId = Guid.NewGuid(), SyncGroup = "g", Dataset = "tank/data", Kind = ConflictKind.TargetModified, SourceHostId = "nas1",
-            TargetHostId = "backup1", Details = "d", Evidence = Evidence(), AllowedResolutions = [ConflictResolution.RollbackTarget],
-            Resolution = ConflictResolution.RollbackTarget, ResolvedBy = "alice", ResolvedAt = At,
+            ConflictId = Guid.NewGuid(),
+            SyncGroup = "g",
+            Dataset = "tank/data",
+            Kind = ConflictKind.TargetModified,
+            SourceHostId = "nas1",
+            TargetHostId = "backup1",
+            Details = "d",
+            Evidence = Evidence(),
+            AllowedResolutions = [ConflictResolution.RollbackTarget],
+            Resolution = ConflictResolution.RollbackTarget,
+            ResolvedBy = "alice",
+            ResolvedAt = At,
         };
         yield return new SyncGroupStatusChanged
         {
-            SyncGroup = "g", Status = SyncGroupStatus.OutOfSync, PreviousStatus = SyncGroupStatus.InSync, Degraded = true, DatasetsInSync = 3, DatasetsTotal = 4, ChangedAt = At,
+            SyncGroup = "g",
+            Status = SyncGroupStatus.OutOfSync,
+            PreviousStatus = SyncGroupStatus.InSync,
+            Degraded = true,
+            DatasetsInSync = 3,
+            DatasetsTotal = 4,
+            ChangedAt = At,
         };
         yield return new HostStatusChanged { HostId = "nas1", Status = HostStatus.Late, PreviousStatus = HostStatus.Online, LastSeenAt = At };
         yield return new InventoryRejected { HostId = "nas1", ReportId = Guid.NewGuid(), Reason = "invalid character '$'", RejectedAt = At };
