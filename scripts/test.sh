@@ -12,7 +12,7 @@ zfssync_services_up
 log="$ZFS_SYNC_STATE/dotnet-test.log"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 status=0
-dotnet test ZfsSync.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+dotnet test ZfsSync.sln -c Release "$@" 2>&1 | tee "$log" || status=$?
 
 # One closing line for the whole run, summed over the per-project summaries.
 awk '
@@ -24,6 +24,9 @@ awk '
     }
     n++
   }
-  END { printf "\n%d test projects: %d passed, %d failed, %d skipped\n", n, p, f, s }
-' "$log"
+  END {
+    printf "\n%d test projects: %d passed, %d failed, %d skipped\n", n, p, f, s
+    if (n == 0 || p == 0) exit 3
+  }
+' "$log" || { [ "$status" -ne 0 ] || status=3; echo "no test ran: see $log" >&2; }
 exit "$status"
