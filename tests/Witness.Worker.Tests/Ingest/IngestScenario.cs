@@ -55,7 +55,7 @@ public sealed class IngestScenario : IAsyncDisposable
     {
         await using var db = _database.CreateContext();
         LastOutbox = new RecordingOutbox();
-        var ingest = new InventoryIngest(db, LastOutbox, new StaticOptionsMonitor(Options), Time, NullLogger<InventoryIngest>.Instance);
+        var ingest = new InventoryIngest(db, LastOutbox, new StaticOptionsMonitor<WitnessOptions>(Options), Time, NullLogger<InventoryIngest>.Instance);
         return await ingest.ApplyAsync(report, sender, bodyBytes, CancellationToken.None);
     }
 
@@ -72,13 +72,4 @@ public sealed class IngestScenario : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _database.DisposeAsync();
-
-    private sealed class StaticOptionsMonitor(WitnessOptions value) : IOptionsMonitor<WitnessOptions>
-    {
-        public WitnessOptions CurrentValue => value;
-
-        public WitnessOptions Get(string? name) => value;
-
-        public IDisposable? OnChange(Action<WitnessOptions, string?> listener) => null;
-    }
 }
