@@ -127,7 +127,7 @@ public static class ResumeToken
         return ParseNvlist(packed, out contents);
     }
 
-    /// <summary>The first word of fletcher-4 over 32-bit words in the given byte order; a tail shorter than a word is zero-padded.</summary>
+    /// <summary>The first word of fletcher-4 over whole 32-bit words in the given byte order (a trailing partial word is not summed, as the real tokens show).</summary>
     public static ulong Fletcher4Word0(ReadOnlySpan<byte> data, bool littleEndian = true)
     {
         ulong a = 0;
@@ -135,14 +135,6 @@ public static class ResumeToken
         for (; i + 4 <= data.Length; i += 4)
         {
             a += littleEndian ? BinaryPrimitives.ReadUInt32LittleEndian(data[i..]) : BinaryPrimitives.ReadUInt32BigEndian(data[i..]);
-        }
-
-        if (i < data.Length)
-        {
-            Span<byte> tail = stackalloc byte[4];
-            tail.Clear();
-            data[i..].CopyTo(tail);
-            a += littleEndian ? BinaryPrimitives.ReadUInt32LittleEndian(tail) : BinaryPrimitives.ReadUInt32BigEndian(tail);
         }
 
         return a;
