@@ -399,14 +399,24 @@ public sealed class Planner
                 ReportAnomalies(src, tgt);
             }
 
-            var decision = Decide();
-            if (decision is Conflicted c)
+            Decision decision;
+            try
             {
-                decision = Resolve(c);
-                if (promote is not null)
+                decision = Decide();
+                if (decision is Conflicted c)
                 {
-                    return promote;
+                    decision = Resolve(c);
+                    if (promote is not null)
+                    {
+                        return promote;
+                    }
                 }
+            }
+            catch (UnsafeValueException ex)
+            {
+                outcome.Anomalies.Add(new PlanAnomaly { Kind = AnomalyKind.UnsafeValue, Dataset = dataset.Path, HostId = target, OtherHostId = source, Details = ex.Message });
+                AddStatus(DatasetSyncStatus.Blocked, $"nothing issued: {ex.Message}");
+                return null;
             }
 
             Apply(decision);
@@ -657,14 +667,14 @@ public sealed class Planner
 
             if (kind == InstructionKind.Full)
             {
-                var parent = ZfsName.Parse(targetName, ZfsNameKind.Dataset).Parent;
+                var parent = ParsedDataset(targetName).Parent;
                 if (parent is not null && parent.Contains('/', StringComparison.Ordinal) && !targetInventory!.Has(parent))
                 {
                     steps.Add(new TargetZfsStep(["create", "-p", "-o", "canmount=off", Checked(parent)]));
                 }
             }
 
-            var parentName = ZfsName.Parse(targetName, ZfsNameKind.Dataset).Parent;
+            var parentName = ParsedDataset(targetName).Parent;
             var parentEncrypted = parentName is not null && targetInventory!.Find(parentName)?.IsEncrypted == true;
             var sendArgs = SendFlags(parentEncrypted);
             sendArgs.Add(Checked($"{sourceName}@{initial.Name}"));
@@ -1181,6 +1191,9 @@ public sealed class Planner
             Dataset = dataset,
             Ssh = new SshEndpoint { Host = host.SshHost, User = host.SshUser, Port = host.SshPort },
         };
+
+        private static ZfsName ParsedDataset(string name) =>
+            ZfsName.TryParse(name, ZfsNameKind.Dataset, out var parsed, out var error) ? parsed : throw new UnsafeValueException(error);
 
         /// <summary>A ZFS name that is about to reach a command line: validated, or the plan is refused.</summary>
         private static string Checked(string name)
