@@ -10,7 +10,13 @@ internal static class Golden
 
     public static readonly HostDefinition FreeBsdSource = new()
     {
-        Id = "nas1", SshHost = "nas1.lan", SshUser = "zfssync", SshPort = 2222, IdentityFile = "/etc/zfssync/id_ed25519", Os = HostOs.FreeBsd, Sudo = true,
+        Id = "nas1",
+        SshHost = "nas1.lan",
+        SshUser = "zfssync",
+        SshPort = 2222,
+        IdentityFile = "/etc/zfssync/id_ed25519",
+        Os = HostOs.FreeBsd,
+        Sudo = true,
     };
 
     public static readonly HostDefinition FreeBsdTarget = new() { Id = "backup1", SshHost = "backup1.lan", Os = HostOs.FreeBsd, Sudo = true };
