@@ -6,26 +6,24 @@ namespace ZfsSync.Reporter.Hosting;
 /// <summary>
 /// Captures and publishes the inventory every <see cref="ReporterOptions.ReportInterval"/>; while a report is
 /// unsent, tries it again every <see cref="ReporterOptions.PublishRetryInterval"/> until the next capture.
+/// Its services are resolved when it runs, after the options were validated at start.
 /// </summary>
-internal sealed class ReportWorker(
-    InventoryReporter reporter,
-    IOptions<ReporterOptions> options,
-    TimeProvider timeProvider) : BackgroundService
+internal sealed class ReportWorker(IServiceProvider services, TimeProvider timeProvider) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = options.Value.ReportInterval;
-        var retry = options.Value.PublishRetryInterval;
+        var reporter = services.GetRequiredService<InventoryReporter>();
+        var options = services.GetRequiredService<IOptions<ReporterOptions>>().Value;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
                 var started = timeProvider.GetUtcNow();
                 await reporter.CaptureAndPublishAsync(stoppingToken).ConfigureAwait(false);
-                var nextCapture = started + interval;
-                while (reporter.HasPending && timeProvider.GetUtcNow() + retry < nextCapture)
+                var nextCapture = started + options.ReportInterval;
+                while (reporter.HasPending && timeProvider.GetUtcNow() + options.PublishRetryInterval < nextCapture)
                 {
-                    await Task.Delay(retry, timeProvider, stoppingToken).ConfigureAwait(false);
+                    await Task.Delay(options.PublishRetryInterval, timeProvider, stoppingToken).ConfigureAwait(false);
                     await reporter.PublishPendingAsync(stoppingToken).ConfigureAwait(false);
                 }
 
@@ -44,21 +42,20 @@ internal sealed class ReportWorker(
 }
 
 /// <summary>Sends a heartbeat every <see cref="ReporterOptions.HeartbeatInterval"/>, and at once when the report error changes.</summary>
-internal sealed class HeartbeatWorker(
-    HeartbeatSender sender,
-    ReporterStatus status,
-    IOptions<ReporterOptions> options,
-    TimeProvider timeProvider) : BackgroundService
+internal sealed class HeartbeatWorker(IServiceProvider services, TimeProvider timeProvider) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var sender = services.GetRequiredService<HeartbeatSender>();
+        var status = services.GetRequiredService<ReporterStatus>();
+        var interval = services.GetRequiredService<IOptions<ReporterOptions>>().Value.HeartbeatInterval;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
                 var changed = status.WaitForChangeAsync();
                 await sender.SendAsync(stoppingToken).ConfigureAwait(false);
-                var delay = Task.Delay(options.Value.HeartbeatInterval, timeProvider, stoppingToken);
+                var delay = Task.Delay(interval, timeProvider, stoppingToken);
                 await Task.WhenAny(delay, changed).ConfigureAwait(false);
                 stoppingToken.ThrowIfCancellationRequested();
             }

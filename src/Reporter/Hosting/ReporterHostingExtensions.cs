@@ -78,8 +78,14 @@ public static class ReporterHostingExtensions
         {
             bus.UsingRabbitMq((context, cfg) =>
             {
-                var rabbit = context.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
-                var uri = new Uri(rabbit.Uri);
+                // The bus is built before the start-up validation runs, so it reads the section unvalidated; an
+                // invalid one never gets to connect because validation then stops the host with every error.
+                var rabbit = context.GetRequiredService<IConfiguration>().GetSection(RabbitMqOptions.SectionName).Get<RabbitMqOptions>() ?? new();
+                if (!Uri.TryCreate(rabbit.Uri, UriKind.Absolute, out var uri) || !string.IsNullOrEmpty(uri.UserInfo)
+                    || uri.Scheme is not ("amqp" or "amqps" or "rabbitmq" or "rabbitmqs"))
+                {
+                    uri = new Uri("amqp://localhost/");
+                }
                 cfg.Host(uri, h =>
                 {
                     h.Username(rabbit.User);
