@@ -26,12 +26,11 @@ public sealed class BrokerProbe : IAsyncDisposable
                 h.Username(user);
                 h.Password(password);
             });
-            cfg.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
-            cfg.ReceiveEndpoint("reporter-probe", e =>
-            {
-                e.Handler<SnapshotInventoryReported>(c => Record(c, _reports));
-                e.Handler<Heartbeat>(c => Record(c, _heartbeats));
-            });
+            // Raw JSON is recognised by its content type; the message type comes from the MT-MessageType header
+            // that the shell reporter sets (no AnyMessageType, which would hand a raw heartbeat to a report handler).
+            cfg.UseRawJsonDeserializer(RawSerializerOptions.Default, isDefault: false);
+            cfg.ReceiveEndpoint("reporter-probe-reports", e => e.Handler<SnapshotInventoryReported>(c => Record(c, _reports)));
+            cfg.ReceiveEndpoint("reporter-probe-heartbeats", e => e.Handler<Heartbeat>(c => Record(c, _heartbeats)));
         });
     }
 
