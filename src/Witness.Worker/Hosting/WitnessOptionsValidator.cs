@@ -16,6 +16,19 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         var hostIds = ValidateHosts(options.Hosts, failures);
         ValidateGroups(options.SyncGroups, hostIds, failures);
         ValidateTimes(options, failures);
+        if (failures.Count == 0)
+        {
+            // The values that reach command lines (ssh host, user, identity file, zfs path, property overrides,
+            // mbuffer size), checked by the same validators the command renderer uses.
+            var hosts = DefinitionMapper.Hosts(options);
+            for (var g = 0; g < options.SyncGroups.Count; g++)
+            {
+                failures.AddRange(DefinitionMapper.Group(options.SyncGroups[g]).Validate(hosts).Select(e => $"SyncGroups:{g}: {e}"));
+            }
+
+            failures.AddRange(hosts.Values.Where(h => !options.SyncGroups.Any(g => g.Members.Contains(h.Id))).SelectMany(h => h.Validate()).Select(e => $"Hosts: {e}"));
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
@@ -107,6 +120,11 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             if (group.Mode is not ("primary" or "follow-newest"))
             {
                 failures.Add($"{key}:Mode: {ZfsName.Quote(group.Mode ?? "")} is not primary or follow-newest");
+            }
+
+            if (group.Pipe.Compression is { Length: > 0 } compression && !string.Equals(compression, "zstd", StringComparison.OrdinalIgnoreCase))
+            {
+                failures.Add($"{key}:Pipe:Compression: {ZfsName.Quote(compression)} is not zstd (or empty for none)");
             }
 
             if (group.Members.Count < 2)

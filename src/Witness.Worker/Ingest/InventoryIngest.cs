@@ -110,6 +110,12 @@ public sealed class InventoryIngest(
             }
         }
 
+        if (diff.Inserted + diff.Updated + diff.Deleted > 0)
+        {
+            host.LastInventoryChangedAt = now;
+        }
+
+        host.Roots = string.Join('\n', report.Roots);
         db.ProcessedReports.Add(Processed(report, now, outcome, diff.Inserted, diff.Updated, diff.Deleted, pending));
         NotifyGroups(report, diff.ChangedDatasets, config);
         await db.SaveChangesAsync(cancellationToken);

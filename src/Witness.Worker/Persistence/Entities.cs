@@ -30,6 +30,12 @@ public sealed class HostRecord
     /// <summary>When the witness received the newest applied report (staleness is measured from here).</summary>
     public DateTimeOffset? LastReportReceivedAt { get; set; }
 
+    /// <summary>When an applied report last changed a stored row (lifts the planner's failure back-off).</summary>
+    public DateTimeOffset? LastInventoryChangedAt { get; set; }
+
+    /// <summary>The roots the newest applied report covered, newline-separated.</summary>
+    public string? Roots { get; set; }
+
     public int Version { get; set; }
 }
 

@@ -146,3 +146,51 @@ public sealed class When_the_witness_reads_its_configuration : IDisposable
     public void Should_accept_an_empty_configuration_with_the_embedded_defaults() =>
         new WitnessOptionsValidator().Validate(null, new WitnessOptions()).Succeeded.ShouldBeTrue();
 }
+
+public sealed class When_configuration_values_would_reach_a_command_line
+{
+    private static WitnessOptions WithHost(ZfsHostOptions host, Action<SyncGroupOptions>? group = null)
+    {
+        var options = new WitnessOptions
+        {
+            Hosts = [host, new ZfsHostOptions { Id = "backup1" }],
+            SyncGroups =
+            [
+                new SyncGroupOptions { Name = "g", Source = host.Id, Members = [host.Id, "backup1"], Datasets = [new SyncDatasetOptions { Path = "tank/data" }] },
+            ],
+        };
+        group?.Invoke(options.SyncGroups[0]);
+        return options;
+    }
+
+    [Theory]
+    [InlineData("nas1.lan; reboot", null, null)]
+    [InlineData("nas1.lan", "root$(id)", null)]
+    [InlineData("nas1.lan", "zfssync", "/etc/key\n-oProxyCommand=x")]
+    [InlineData("-oProxyCommand=x", null, null)]
+    public void Should_refuse_hostile_ssh_values_at_start(string sshHost, string? user, string? identity)
+    {
+        var options = WithHost(new ZfsHostOptions { Id = "nas1", Ssh = new SshOptions { Host = sshHost, User = user, IdentityFile = identity } });
+
+        var result = new WitnessOptionsValidator().Validate(null, options);
+
+        result.Failed.ShouldBeTrue();
+        result.Failures!.ShouldContain(f => f.StartsWith("SyncGroups:0: host nas1:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Should_refuse_a_hostile_receive_property_value() =>
+        new WitnessOptionsValidator()
+            .Validate(null, WithHost(new ZfsHostOptions { Id = "nas1" }, g => g.Receive.Set["readonly"] = "on'\n$(reboot)"))
+            .Failed.ShouldBeTrue();
+
+    [Fact]
+    public void Should_map_a_freebsd_host_without_ssh_section_to_its_id_and_sbin_zfs()
+    {
+        var host = DefinitionMapper.Host(new ZfsHostOptions { Id = "truenas1", Os = "freebsd", Sudo = true });
+
+        host.SshHost.ShouldBe("truenas1");
+        host.ZfsCommand.ShouldBe("/sbin/zfs");
+        host.Sudo.ShouldBeTrue();
+    }
+}

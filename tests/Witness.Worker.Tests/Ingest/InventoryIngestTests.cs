@@ -243,3 +243,29 @@ public sealed class When_inventories_are_ingested(InfrastructureFixture infrastr
             .ShouldBe(new IngestResult(ReportOutcomes.Applied, 0, 0, 0));
     }
 }
+
+[Collection(InfrastructureFixture.Collection)]
+public sealed class When_stored_inventories_are_read_for_planning(InfrastructureFixture infrastructure)
+{
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_rebuild_the_planner_model_ordered_by_createtxg(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        // Wrong clocks: creation order disagrees with createtxg; the model must follow createtxg.
+        var late = Snapshot("late-clock", 31, 3) with { CreatedAt = DateTimeOffset.UnixEpoch };
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank"), Dataset("tank/d0", late, Snapshot("b", 12, 2), Snapshot("a", 11, 1))));
+        var receivedAt = scenario.Time.GetUtcNow();
+
+        var inventories = await scenario.QueryAsync(db => InventoryReader.LoadAsync(db, ["nas1", "backup1"], CancellationToken.None));
+
+        inventories.Keys.ShouldBe(["nas1"]);
+        var nas1 = inventories["nas1"];
+        nas1.ReceivedAt.ShouldBe(receivedAt);
+        nas1.Roots.ShouldBe(["tank"]);
+        nas1.Find("tank").ShouldNotBeNull().Snapshots.ShouldBeEmpty();
+        nas1.Find("tank/d0").ShouldNotBeNull().Snapshots.Select(s => s.Guid).ShouldBe([11UL, 12UL, 31UL]);
+        nas1.Find("tank/d0")!.Newest!.Name.ShouldBe("late-clock");
+    }
+}
