@@ -1,0 +1,278 @@
+using CsCheck;
+using ZfsSync.Contracts;
+using ZfsSync.Witness.Core.Planning;
+using ZfsSync.Witness.Core.Tests.Support;
+
+namespace ZfsSync.Witness.Core.Tests.Planning;
+
+/// <summary>A random replication history: what the source created, what the target received, then pruning and local changes.</summary>
+public sealed record RandomHistory(
+    int Created, int Received, bool TargetMissing, int LocalExtras, int ExtraClashIndex, int OldClashIndex,
+    uint SourcePrune, uint BookmarkKeep, uint TargetPrune, uint TmpMask, bool FilterOn, bool Intermediates, bool Written)
+{
+    public static readonly Gen<RandomHistory> Gen =
+        from created in CsCheck.Gen.Int[0, 9]
+        from received in CsCheck.Gen.Int[0, created]
+        from missing in CsCheck.Gen.Int[0, 3]
+        from extras in CsCheck.Gen.Int[0, 4]
+        from extraClash in CsCheck.Gen.Int[-4, 9]
+        from oldClash in CsCheck.Gen.Int[-6, 9]
+        from sourcePrune in CsCheck.Gen.UInt
+        from bookmarkKeep in CsCheck.Gen.UInt
+        from targetPrune in CsCheck.Gen.UInt
+        from tmp in CsCheck.Gen.UInt
+        from filter in CsCheck.Gen.Bool
+        from intermediates in CsCheck.Gen.Bool
+        from written in CsCheck.Gen.Int[0, 5]
+        select new RandomHistory(
+            created, received, missing == 0 && received == 0, extras <= 2 ? 0 : extras - 2, extraClash, oldClash,
+            sourcePrune & PruneBits(created), bookmarkKeep, targetPrune & PruneBits(created), tmp, filter, intermediates, written == 0);
+
+    private static uint PruneBits(int n) => n >= 32 ? uint.MaxValue : (1u << n) - 1;
+
+    public static string SourceName(int i, uint tmpMask) => ((tmpMask >> i) & 1) == 1 ? $"tmp-{i}" : $"auto-{i}";
+}
+
+/// <summary>An in-memory pool dataset: snapshots in txg order, bookmarks, the written flag.</summary>
+internal sealed class ModelDataset
+{
+    public List<SnapshotInfo> Snapshots { get; } = [];
+    public List<BookmarkInfo> Bookmarks { get; } = [];
+    public bool Written { get; set; }
+    public bool Exists { get; set; } = true;
+    public ulong NextTxg { get; set; } = 1000;
+
+    public DatasetInventory ToInventory(string name) => new()
+    {
+        Name = name,
+        Snapshots = Snapshots.ToArray(),
+        Bookmarks = Bookmarks.ToArray(),
+        WrittenBytes = Written ? 4096 : 0,
+    };
+}
+
+public class When_histories_are_random
+{
+    private const string Source = Scenario.SourceName;
+    private const string Target = Scenario.TargetName;
+
+    private static (ModelDataset Source, ModelDataset Target) Build(RandomHistory h)
+    {
+        var source = new ModelDataset();
+        var target = new ModelDataset { Exists = !h.TargetMissing };
+        for (var i = 0; i < h.Created; i++)
+        {
+            var snapshot = Scenario.Snap(RandomHistory.SourceName(i, h.TmpMask), (ulong)(i + 1), (ulong)(i + 1) * 10);
+            var pruned = ((h.SourcePrune >> i) & 1) == 1;
+            if (!pruned)
+            {
+                source.Snapshots.Add(snapshot);
+            }
+            else if (((h.BookmarkKeep >> i) & 1) == 1)
+            {
+                source.Bookmarks.Add(new BookmarkInfo { Name = snapshot.Name, Guid = snapshot.Guid, CreateTxg = snapshot.CreateTxg, CreatedAt = snapshot.CreatedAt });
+            }
+
+            if (i < h.Received && ((h.TargetPrune >> i) & 1) == 0)
+            {
+                target.Snapshots.Add(snapshot with { CreateTxg = target.NextTxg++ });
+            }
+        }
+
+        if (!target.Exists)
+        {
+            target.Snapshots.Clear();
+            return (source, target);
+        }
+
+        // An old target-only snapshot named like a source snapshot the target never received.
+        if (h.OldClashIndex >= h.Received && h.OldClashIndex < h.Created)
+        {
+            target.Snapshots.Insert(0, Scenario.Snap(RandomHistory.SourceName(h.OldClashIndex, h.TmpMask), 5000, 1));
+        }
+
+        for (var j = 0; j < h.LocalExtras; j++)
+        {
+            var name = j == 0 && h.ExtraClashIndex >= h.Received && h.ExtraClashIndex < h.Created && h.ExtraClashIndex != h.OldClashIndex
+                ? RandomHistory.SourceName(h.ExtraClashIndex, h.TmpMask)
+                : $"local-{j}";
+            target.Snapshots.Add(Scenario.Snap(name, (ulong)(7000 + j), target.NextTxg++));
+        }
+
+        target.Written = h.Written;
+        return (source, target);
+    }
+
+    /// <summary>The expected outcome, from the rules stated plainly over lists (no indexes, no planner code).</summary>
+    private static string Oracle(RandomHistory h, ModelDataset source, ModelDataset target)
+    {
+        bool Selected(SnapshotInfo s) => !h.FilterOn || !s.Name.StartsWith("tmp-", StringComparison.Ordinal);
+        var selected = source.Snapshots.Where(Selected).ToList();
+        if (selected.Count == 0)
+        {
+            return "source-empty";
+        }
+
+        if (!target.Exists)
+        {
+            return "converge";
+        }
+
+        if (target.Snapshots.Count == 0)
+        {
+            return "no-common-snapshot";
+        }
+
+        var history = source.Snapshots.Select(s => (s.Guid, s.CreateTxg)).Concat(source.Bookmarks.Select(b => (b.Guid, b.CreateTxg))).ToList();
+        var common = target.Snapshots.Where(t => history.Any(x => x.Guid == t.Guid)).ToList();
+        if (common.Count == 0)
+        {
+            return "no-common-snapshot";
+        }
+
+        var @base = common[^1];
+        var newer = target.Snapshots.SkipWhile(t => t.Guid != @base.Guid).Skip(1).ToList();
+        if (newer.Count > 0)
+        {
+            return newer.Any(t => source.Snapshots.Any(s => s.Name == t.Name && s.Guid != t.Guid)) ? "name-guid-mismatch" : "diverged";
+        }
+
+        var baseTxg = history.First(x => x.Guid == @base.Guid).CreateTxg;
+        var carried = selected.Where(s => s.CreateTxg > baseTxg).ToList();
+        if (carried.Count == 0)
+        {
+            return "in-sync";
+        }
+
+        if (target.Written)
+        {
+            return "target-modified";
+        }
+
+        if (!h.Intermediates)
+        {
+            carried = [carried[^1]];
+        }
+
+        return carried.Any(s => target.Snapshots.Any(t => t.Name == s.Name && t.Guid != s.Guid)) ? "name-guid-mismatch" : "converge";
+    }
+
+    /// <summary>Applies an instruction's argv to the model as zfs would, failing where zfs would refuse.</summary>
+    private static void Apply(SyncInstructionIssued instruction, ModelDataset source, ModelDataset target)
+    {
+        foreach (var step in instruction.Steps)
+        {
+            var argvs = step.Pipeline.Select(p => p.Argv.ToList()).ToList();
+            argvs.SelectMany(a => a).ShouldNotContain("-F");
+            var zfs = argvs.Where(a => a[0] == "zfs").ToList();
+            var first = zfs[0];
+            first[1].ShouldNotBeOneOf(["rollback", "destroy", "rename"], "a destructive step without a resolution");
+            if (first[1] == "create")
+            {
+                continue;
+            }
+
+            first[1].ShouldBe("send");
+            zfs[1][1].ShouldBe("receive");
+            zfs[1][^1].ShouldBe(Target);
+            var args = first.Skip(2).Where(a => a is not ("-c" or "-L" or "-e" or "-w")).ToList();
+            var to = Resolve(source, args[^1]);
+            List<SnapshotInfo> received;
+            if (args[0] is "-i" or "-I")
+            {
+                target.Exists.ShouldBeTrue();
+                target.Written.ShouldBeFalse("an incremental into a modified target fails without -F");
+                var fromGuid = Resolve(source, args[1]).Guid;
+                target.Snapshots[^1].Guid.ShouldBe(fromGuid, "an incremental must start at the target's newest snapshot");
+                var fromTxg = Resolve(source, args[1]).CreateTxg;
+                received = args[0] == "-I"
+                    ? source.Snapshots.Where(s => s.CreateTxg > fromTxg && s.CreateTxg <= to.CreateTxg).ToList()
+                    : [to];
+            }
+            else
+            {
+                target.Exists.ShouldBeFalse("a full receive needs a missing target");
+                target.Exists = true;
+                received = [to];
+            }
+
+            foreach (var s in received)
+            {
+                target.Snapshots.ShouldNotContain(t => t.Name == s.Name, "destination already exists");
+                target.Snapshots.Add(s with { CreateTxg = target.NextTxg++ });
+            }
+        }
+    }
+
+    private static SnapshotInfo Resolve(ModelDataset source, string fullName)
+    {
+        var at = fullName.IndexOfAny(['@', '#']);
+        fullName[..at].ShouldBe(Source);
+        var name = fullName[(at + 1)..];
+        if (fullName[at] == '#')
+        {
+            var b = source.Bookmarks.Single(x => x.Name == name);
+            return new SnapshotInfo { Name = b.Name, Guid = b.Guid, CreateTxg = b.CreateTxg };
+        }
+
+        return source.Snapshots.Single(x => x.Name == name);
+    }
+
+    private static PlanResult PlanOnce(RandomHistory h, ModelDataset source, ModelDataset target)
+    {
+        var scenario = new Scenario().With(g => g with
+        {
+            Intermediates = h.Intermediates,
+            Snapshots = h.FilterOn ? new SnapshotFilter { Include = ["auto-*"] } : SnapshotFilter.All,
+        });
+        scenario.Dataset("nas1", Source, source.Snapshots, bookmarks: source.Bookmarks, change: d => d);
+        scenario.Dataset("backup1", "backup/nas1", []);
+        if (target.Exists)
+        {
+            scenario.Dataset("backup1", Target, target.Snapshots, d => d with { WrittenBytes = target.Written ? 4096 : 0 });
+        }
+
+        return scenario.Plan();
+    }
+
+    [Fact]
+    public void Should_converge_within_three_rounds_or_raise_exactly_the_conflict_the_oracle_predicts()
+    {
+        RandomHistory.Gen.Sample(h =>
+        {
+            var (source, target) = Build(h);
+            var expected = Oracle(h, source, target);
+            var first = PlanOnce(h, source, target);
+            first.Instructions.ShouldAllBe(i => i.Resolution == null);
+
+            switch (expected)
+            {
+                case "source-empty":
+                case "in-sync":
+                    first.Instructions.ShouldBeEmpty();
+                    first.Conflicts.ShouldBeEmpty();
+                    first.Statuses.ShouldHaveSingleItem().Status.ShouldBe(expected == "in-sync" ? DatasetSyncStatus.InSync : DatasetSyncStatus.SourceEmpty);
+                    break;
+                case "converge":
+                    var result = first;
+                    for (var round = 0; round < 3 && result.Instructions.Count > 0; round++)
+                    {
+                        result.Conflicts.ShouldBeEmpty();
+                        Apply(result.Instructions.ShouldHaveSingleItem(), source, target);
+                        result = PlanOnce(h, source, target);
+                    }
+
+                    result.Conflicts.ShouldBeEmpty();
+                    result.Instructions.ShouldBeEmpty("not converged after 3 rounds");
+                    result.Statuses.ShouldHaveSingleItem().Status.ShouldBe(DatasetSyncStatus.InSync);
+                    var newestSelected = source.Snapshots.Last(s => !h.FilterOn || s.Name.StartsWith("auto-", StringComparison.Ordinal));
+                    target.Snapshots[^1].Guid.ShouldBe(newestSelected.Guid);
+                    break;
+                default:
+                    first.Instructions.ShouldBeEmpty();
+                    DeterministicIds.WireName(first.Conflicts.ShouldHaveSingleItem().Kind).ShouldBe(expected);
+                    break;
+            }
+        }, iter: 3000, threads: 1);
+    }
+}
