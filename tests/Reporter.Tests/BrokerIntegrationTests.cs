@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using ZfsSync.Contracts;
 using ZfsSync.Reporter.Hosting;
 using ZfsSync.Reporter.Tests.Support;
+using ZfsSync.Witness.Core.Validation;
 using ZfsSync.TestInfrastructure;
 
 namespace ZfsSync.Reporter.Tests;
@@ -144,6 +145,7 @@ public sealed class When_the_reporter_publishes_to_the_real_broker(Infrastructur
         names.Count.ShouldBe(300);
         names.Distinct().Count().ShouldBe(300);
         parts.SelectMany(p => p.Datasets).Sum(d => d.Snapshots.Count).ShouldBe(300 * 20);
+        parts.ShouldAllBe(p => InventoryValidator.Validate(p, new InventoryLimits()) == null);
     }
 }
 

@@ -1,6 +1,7 @@
 using ZfsSync.Contracts;
 using ZfsSync.Reporter.Reports;
 using ZfsSync.Reporter.Tests.Support;
+using ZfsSync.Witness.Core.Validation;
 
 namespace ZfsSync.Reporter.Tests;
 
@@ -30,6 +31,7 @@ public sealed class When_zfs_serves_the_recorded_output : IDisposable
         report.Datasets.Single(d => d.Name == "tank/data").Snapshots.Count.ShouldBe(2);
         report.Datasets.Single(d => d.Name == "tank/recv").Resume!.ToName.ShouldBe("zroot/test/a@2");
         _factory.Status.ReportError.ShouldBeNull();
+        InventoryValidator.Validate(report, new InventoryLimits()).ShouldBeNull("the witness's ingest rules accept it");
     }
 
     [Fact]
