@@ -4,8 +4,8 @@ using Microsoft.Extensions.Hosting;
 using ZfsSync.Contracts;
 using ZfsSync.Reporter.Hosting;
 using ZfsSync.Reporter.Tests.Support;
-using ZfsSync.Witness.Core.Validation;
 using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Core.Validation;
 
 namespace ZfsSync.Reporter.Tests;
 

@@ -2,8 +2,8 @@ using System.Text;
 using CliWrap;
 using CliWrap.Buffered;
 using ZfsSync.Reporter.Tests.Support;
-using ZfsSync.Witness.Core.Validation;
 using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Core.Validation;
 
 namespace ZfsSync.Reporter.Tests;
 
