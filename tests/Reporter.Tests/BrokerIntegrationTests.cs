@@ -1,9 +1,11 @@
+using System.Net.Http.Json;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using ZfsSync.Contracts;
 using ZfsSync.Reporter.Hosting;
 using ZfsSync.Reporter.Tests.Support;
 using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Core.Validation;
 
 namespace ZfsSync.Reporter.Tests;
 
@@ -87,6 +89,33 @@ public sealed class When_the_reporter_publishes_to_the_real_broker(Infrastructur
     }
 
     [Fact]
+    public async Task Should_need_no_more_than_publishing_its_two_exchanges()
+    {
+        // Least privilege: the reporter's user may declare and write its two exchanges, and read nothing.
+        const string exchanges = "^ZfsSync\\.Contracts:(SnapshotInventoryReported|Heartbeat)$";
+        using (var http = new HttpClient { BaseAddress = _vhost.Broker.ManagementUri })
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+                "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{_vhost.Broker.AdminUser}:{_vhost.Broker.AdminPassword}")));
+            using var response = await http.PutAsJsonAsync(
+                $"api/permissions/{Uri.EscapeDataString(_vhost.Name)}/{Uri.EscapeDataString(_reporterUser.Name)}",
+                new { configure = exchanges, write = exchanges, read = "^$" },
+                Bounded.Token());
+            response.EnsureSuccessStatusCode();
+        }
+
+        using var host = ReporterHost.Build(_zfs, _vhost.AmqpUri, _reporterUser.Name, _reporterUser.Password);
+        await host.StartAsync(Bounded.Token());
+
+        var report = await _probe.NextReportAsync();
+        var heartbeat = await _probe.NextHeartbeatAsync();
+        await host.StopAsync(Bounded.Token());
+
+        report.UserId.ShouldBe(_reporterUser.Name);
+        heartbeat.UserId.ShouldBe(_reporterUser.Name);
+    }
+
+    [Fact]
     public async Task Should_split_a_large_report_into_parts_that_all_arrive()
     {
         _zfs.Serve("list-big", When_zfs_list_prints_100000_lines.Generate("big", datasets: 300, snapshotsPerDataset: 20));
@@ -116,6 +145,7 @@ public sealed class When_the_reporter_publishes_to_the_real_broker(Infrastructur
         names.Count.ShouldBe(300);
         names.Distinct().Count().ShouldBe(300);
         parts.SelectMany(p => p.Datasets).Sum(d => d.Snapshots.Count).ShouldBe(300 * 20);
+        parts.ShouldAllBe(p => InventoryValidator.Validate(p, new InventoryLimits()) == null);
     }
 }
 

@@ -173,3 +173,21 @@ public sealed class When_the_reporter_runs_as_a_service : IDisposable
 
     public void Dispose() => _zfs.Dispose();
 }
+
+public class When_start_up_validation_fails
+{
+    [Fact]
+    public void Should_reduce_the_failures_to_one_line_per_key()
+    {
+        var error = new AggregateException(
+            new Microsoft.Extensions.Options.OptionsValidationException("ReporterOptions", typeof(ReporterOptions), [
+                "DataAnnotation validation failed for 'ReporterOptions' members: 'HostId' with the error: 'Reporter:HostId is required'.",
+                "Reporter:Roots must list at least one dataset (Reporter:Roots:0=tank)",
+            ]));
+
+        StartupErrors.TryGetConfigurationErrors(error, out var errors).ShouldBeTrue();
+
+        errors.ShouldBe(["Reporter:HostId is required", "Reporter:Roots must list at least one dataset (Reporter:Roots:0=tank)"]);
+        StartupErrors.TryGetConfigurationErrors(new InvalidOperationException("x"), out _).ShouldBeFalse();
+    }
+}

@@ -1,6 +1,7 @@
 using ZfsSync.Contracts;
 using ZfsSync.Reporter.Reports;
 using ZfsSync.Reporter.Tests.Support;
+using ZfsSync.Witness.Core.Validation;
 
 namespace ZfsSync.Reporter.Tests;
 
@@ -30,6 +31,7 @@ public sealed class When_zfs_serves_the_recorded_output : IDisposable
         report.Datasets.Single(d => d.Name == "tank/data").Snapshots.Count.ShouldBe(2);
         report.Datasets.Single(d => d.Name == "tank/recv").Resume!.ToName.ShouldBe("zroot/test/a@2");
         _factory.Status.ReportError.ShouldBeNull();
+        InventoryValidator.Validate(report, new InventoryLimits()).ShouldBeNull("the witness's ingest rules accept it");
     }
 
     [Fact]
@@ -210,6 +212,74 @@ public sealed class When_the_broker_is_away : IDisposable
 
         _factory.Publisher.Reports.ShouldHaveSingleItem().ShouldBeSameAs(newest);
         newest.Datasets.ShouldNotContain(d => d.Name == "backup/nas1");
+    }
+
+    public void Dispose() => _factory.Dispose();
+}
+
+public sealed class When_a_report_has_several_parts : IDisposable
+{
+    private readonly ReporterFactory _factory = new(o =>
+    {
+        o.Roots = ["big"];
+        o.MaxMessageBytes = 64 * 1024;
+    });
+
+    [Fact]
+    public async Task Should_publish_every_part_again_when_the_broker_was_lost_mid_report()
+    {
+        var token = Bounded.Token();
+        _factory.Zfs.Serve("list-big", When_zfs_list_prints_100000_lines.Generate("big", datasets: 100, snapshotsPerDataset: 20));
+        _factory.Zfs.Serve("get-big", "");
+        _factory.Publisher.FailReportsAfter = 2;
+
+        (await _factory.Reporter.CaptureAndPublishAsync(token)).ShouldBe(ReportOutcome.PublishFailed);
+        var parts = _factory.Reporter.PendingParts!;
+        parts.Count.ShouldBeGreaterThan(2);
+
+        _factory.Publisher.FailReportsAfter = null;
+        (await _factory.Reporter.PublishPendingAsync(token)).ShouldBe(ReportOutcome.Published);
+
+        var published = _factory.Publisher.Reports;
+        published.Count.ShouldBe(2 + parts.Count);
+        published.Skip(2).ShouldBe(parts);
+        published.ShouldAllBe(p => p.ReportId == parts[0].ReportId && p.Sequence == parts[0].Sequence);
+    }
+
+    public void Dispose() => _factory.Dispose();
+}
+
+public sealed class When_the_reporter_runs_zfs_under_sudo : IDisposable
+{
+    private readonly ReporterFactory _factory = new(o => o.UseSudo = true);
+
+    [Fact]
+    public async Task Should_run_each_command_as_sudo_n_with_the_absolute_path()
+    {
+        (await _factory.Reporter.CaptureAndPublishAsync(Bounded.Token())).ShouldBe(ReportOutcome.Published);
+
+        var sudo = _factory.Zfs.Calls.Where(c => c.StartsWith("sudo ", StringComparison.Ordinal)).ToList();
+        sudo.Count.ShouldBe(4);
+        sudo[0].ShouldBe($"sudo -n {_factory.Zfs.Directory}/zfs list -H -p -o name,type,guid,createtxg,creation,used,referenced -t filesystem,volume,snapshot,bookmark -s createtxg -r tank");
+    }
+
+    public void Dispose() => _factory.Dispose();
+}
+
+public sealed class When_the_state_directory_is_unusable : IDisposable
+{
+    private readonly ReporterFactory _factory = new();
+
+    [Fact]
+    public async Task Should_publish_nothing_and_say_why_in_the_heartbeat()
+    {
+        File.WriteAllText(_factory.Options.StateDirectory, "a file where the directory should be");
+
+        (await _factory.Reporter.CaptureAndPublishAsync(Bounded.Token())).ShouldBe(ReportOutcome.StateFailed);
+
+        _factory.Publisher.Reports.ShouldBeEmpty();
+        _factory.Status.ReportError.ShouldNotBeNull().ShouldContain("Reporter:StateDirectory");
+        (await _factory.Heartbeats.BuildAsync(Bounded.Token())).ReporterError.ShouldBe(_factory.Status.ReportError);
     }
 
     public void Dispose() => _factory.Dispose();

@@ -3,6 +3,7 @@ using CliWrap;
 using CliWrap.Buffered;
 using ZfsSync.Reporter.Tests.Support;
 using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Core.Validation;
 
 namespace ZfsSync.Reporter.Tests;
 
@@ -68,6 +69,7 @@ public sealed class When_the_shell_reporter_runs_under_dash(InfrastructureFixtur
         received.UserId.ShouldBe(_user.Name);
         received.ContentType.ShouldBe("application/json");
         var report = received.Message;
+        InventoryValidator.Validate(report, new InventoryLimits()).ShouldBeNull("the witness's ingest rules accept it");
         report.HostId.ShouldBe("truenas1");
         report.Roots.ShouldBe(["tank", "backup"]);
         report.Part.ShouldBe(1);

@@ -8,12 +8,20 @@ namespace ZfsSync.Reporter.Hosting;
 /// unsent, tries it again every <see cref="ReporterOptions.PublishRetryInterval"/> until the next capture.
 /// Its services are resolved when it runs, after the options were validated at start.
 /// </summary>
-internal sealed class ReportWorker(IServiceProvider services, TimeProvider timeProvider) : BackgroundService
+internal sealed class ReportWorker(IServiceProvider services, TimeProvider timeProvider, ILogger<ReportWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var reporter = services.GetRequiredService<InventoryReporter>();
         var options = services.GetRequiredService<IOptions<ReporterOptions>>().Value;
+        var broker = services.GetRequiredService<IOptions<RabbitMqOptions>>().Value;
+        logger.LogInformation(
+            "Reporting {Roots} of host {HostId} every {Interval} to {Broker} as {User}",
+            string.Join(", ", options.Roots),
+            options.HostId,
+            options.ReportInterval,
+            broker.Uri,
+            broker.User);
         try
         {
             while (!stoppingToken.IsCancellationRequested)

@@ -22,6 +22,9 @@ public enum ReportOutcome
 
     /// <summary>There was nothing pending to publish.</summary>
     NothingPending,
+
+    /// <summary>The sequence could not be kept on disk: nothing is published (an unkept sequence could go backwards).</summary>
+    StateFailed,
 }
 
 /// <summary>
@@ -85,11 +88,24 @@ public sealed class InventoryReporter(
                     _pending.Parts[0].Sequence);
             }
 
+            long sequence;
+            try
+            {
+                sequence = sequences.Next(now);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                var error = $"cannot keep the report sequence in {sequences.Path} (Reporter:StateDirectory): {e.Message}";
+                logger.LogError("Nothing reported: {Error}", error);
+                status.SetReportError(error);
+                return ReportOutcome.StateFailed;
+            }
+
             var header = new SnapshotInventoryReported
             {
                 HostId = _options.HostId,
                 ReportId = Guid.NewGuid(),
-                Sequence = sequences.Next(now),
+                Sequence = sequence,
                 CapturedAt = capturedAt,
             };
             var parts = ReportSplitter.Split(header, content, _options.MaxMessageBytes);

@@ -17,6 +17,7 @@ public sealed class FakeZfs : IDisposable
         var body = File.ReadAllText(Path.Combine(FixturesDirectory, "fake-zfs.sh"));
         WriteScript("zfs", body);
         WriteScript("zpool", body);
+        WriteScript("sudo", "printf 'sudo %s\\n' \"$*\" >> \"$dir/calls.log\"\n[ \"$1\" = -n ] || { echo 'sudo: a password is required' >&2; exit 1; }\nshift\nexec \"$@\"\n");
     }
 
     public static string FixturesDirectory => Path.Combine(AppContext.BaseDirectory, "Fixtures");

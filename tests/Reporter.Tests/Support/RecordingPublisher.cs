@@ -14,6 +14,9 @@ public sealed class RecordingPublisher : IReporterPublisher
 
     public bool Failing { get; set; }
 
+    /// <summary>When set, report publishes fail once this many reports went out (a broker lost mid-report).</summary>
+    public int? FailReportsAfter { get; set; }
+
     public int Attempts { get; private set; }
 
     public IReadOnlyList<SnapshotInventoryReported> Reports
@@ -62,7 +65,7 @@ public sealed class RecordingPublisher : IReporterPublisher
         lock (_gate)
         {
             Attempts++;
-            if (Failing)
+            if (Failing || (message is SnapshotInventoryReported && _reports.Count >= FailReportsAfter))
             {
                 throw new PublishFailedException("broker unreachable (test)");
             }
