@@ -163,6 +163,51 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
         }
     }
 
+    [Theory]
+    [InlineData(Provider.PostgreSql)]
+    [InlineData(Provider.Sqlite)]
+    public async Task Should_park_a_row_it_cannot_read_and_still_publish_the_rows_after_it(Provider provider)
+    {
+        await using var store = await CreateStoreAsync(infrastructure, provider);
+        await using var vhost = await infrastructure.CreateVhostAsync();
+        var poison = NewId.NextGuid();
+        var good = NewId.NextGuid();
+        await using (var db = new NotesDbContext(store.Options<NotesDbContext>()))
+        {
+            db.Outbox.Add(new OutboxMessage
+            {
+                MessageId = poison,
+                MessageType = "No.Such.Message, No.Such.Assembly",
+                Body = "{}",
+                CreatedAt = DateTime.UtcNow,
+            });
+            new OutboxWriter(db, TimeProvider.System).Publish(new NoteAdded(good, "after the poison"), good);
+            await db.SaveChangesAsync();
+        }
+
+        var received = new ReceivedNotes();
+        var subscriber = await OutboxHosts.StartSubscriberAsync(vhost, received);
+        var witness = await OutboxHosts.StartWitnessAsync(store, vhost, runDispatcher: true);
+        try
+        {
+            (await Eventually.HoldsAsync(async () => (await OutboxRowsAsync(store)).Single(r => r.MessageId == good).DispatchedAt is not null))
+                .ShouldBeTrue("the readable row was not dispatched");
+            (await Eventually.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the readable message was not received");
+        }
+        finally
+        {
+            await witness.ShutDownAsync();
+            await subscriber.ShutDownAsync();
+        }
+
+        received.Messages.Select(m => m.MessageId).ShouldBe([good]);
+        var parked = (await OutboxRowsAsync(store)).Single(r => r.MessageId == poison);
+        parked.DispatchedAt.ShouldBeNull();
+        parked.AttemptCount.ShouldBe(1);
+        parked.LastError.ShouldNotBeNull().ShouldContain("unknown message type");
+        parked.NextAttemptAt.ShouldNotBeNull();
+    }
+
     [Fact]
     public async Task Should_let_two_dispatchers_on_PostgreSQL_publish_each_row_once()
     {

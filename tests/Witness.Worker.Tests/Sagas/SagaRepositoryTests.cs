@@ -3,6 +3,7 @@ using MassTransit.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
 using ZfsSync.Witness.Worker.Persistence.Sagas;
 using ZfsSync.Witness.Worker.Tests.Sagas.Support;
 
@@ -71,6 +72,20 @@ public sealed class When_a_state_machine_saga_is_stored_with_the_EF_Core_reposit
             return row!;
         }
 
+        /// <summary>The outbox rows the saga's transactions committed.</summary>
+        public async Task<List<OutboxMessage>> OutboxAsync()
+        {
+            await using var db = new CounterDbContext(Store.Options<CounterDbContext>());
+            return await db.Set<OutboxMessage>().AsNoTracking().OrderBy(x => x.SequenceNumber).ToListAsync();
+        }
+
+        public async Task ShouldHaveOneIncrementedMessagePerCountAsync(Guid id, int count)
+        {
+            var expected = Enumerable.Range(1, count).Select(n => new CounterIncremented(id, n).MessageId).Order();
+            (await OutboxAsync()).Where(m => m.MessageType.StartsWith(typeof(CounterIncremented).FullName!, StringComparison.Ordinal))
+                .Select(m => m.MessageId).Order().ShouldBe(expected);
+        }
+
         public async ValueTask DisposeAsync()
         {
             await Harness.Stop();
@@ -131,6 +146,10 @@ public sealed class When_a_state_machine_saga_is_stored_with_the_EF_Core_reposit
 
         (await scenario.Saga.NotExists(id)).ShouldBeNull();
         (await scenario.RowAsync(id)).ShouldBeNull();
+        // The final message was written by a saga activity in the transaction that deleted the row.
+        var stopped = (await scenario.OutboxAsync()).ShouldHaveSingleItem();
+        stopped.MessageId.ShouldBe(id);
+        stopped.Body.ShouldContain("\"finalCount\":0");
     }
 
     [Theory]
@@ -170,6 +189,8 @@ public sealed class When_a_state_machine_saga_is_stored_with_the_EF_Core_reposit
         var row = await scenario.RowWhenAsync(id, r => r.Count == 1);
         scenario.Probe.Attempts.ShouldBe([0, 1]);
         row.Version.ShouldBe(2);
+        // The failed attempt's outbox row was rolled back with it.
+        await scenario.ShouldHaveOneIncrementedMessagePerCountAsync(id, 1);
         (await scenario.Harness.Published.Any<Fault<Increment>>()).ShouldBeFalse();
     }
 
@@ -189,6 +210,7 @@ public sealed class When_a_state_machine_saga_is_stored_with_the_EF_Core_reposit
         row.Version.ShouldBe(increments);
         (await scenario.Harness.Published.Any<Fault<Increment>>()).ShouldBeFalse();
         scenario.Probe.Attempts.Count(a => a == 0).ShouldBe(increments);
+        await scenario.ShouldHaveOneIncrementedMessagePerCountAsync(id, increments);
     }
 
     [Fact]
@@ -206,6 +228,7 @@ public sealed class When_a_state_machine_saga_is_stored_with_the_EF_Core_reposit
         var row = await scenario.RowWhenAsync(id, r => r.Count == 2);
         row.Version.ShouldBe(3);
         scenario.Probe.Attempts.Order().ShouldBe([0, 0, 1]);
+        await scenario.ShouldHaveOneIncrementedMessagePerCountAsync(id, 2);
     }
 
     [Theory]

@@ -1,7 +1,6 @@
 using System.Data;
 using System.Text.Json;
 using MassTransit;
-using MassTransit.Serialization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
@@ -243,7 +242,7 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
 
         try
         {
-            var body = JsonSerializer.Deserialize(row.Body, resolved, SystemTextJsonMessageSerializer.Options);
+            var body = JsonSerializer.Deserialize(row.Body, resolved, OutboxMessageTypes.BodyOptions);
             if (body is null)
             {
                 error = "the body is null";

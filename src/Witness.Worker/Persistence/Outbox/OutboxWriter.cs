@@ -1,5 +1,4 @@
 using System.Text.Json;
-using MassTransit.Serialization;
 using Microsoft.EntityFrameworkCore;
 
 namespace ZfsSync.Witness.Worker.Persistence.Outbox;
@@ -42,7 +41,7 @@ public sealed class OutboxWriter : ITransactionalOutbox
         {
             MessageId = messageId,
             MessageType = OutboxMessageTypes.NameOf(type),
-            Body = JsonSerializer.Serialize(message, type, SystemTextJsonMessageSerializer.Options),
+            Body = JsonSerializer.Serialize(message, type, OutboxMessageTypes.BodyOptions),
             DestinationAddress = destination,
             Headers = headers is { Count: > 0 } ? JsonSerializer.Serialize(headers) : null,
             CreatedAt = _timeProvider.GetUtcNow().UtcDateTime,

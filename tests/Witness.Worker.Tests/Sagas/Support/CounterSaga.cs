@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
 using ZfsSync.Witness.Worker.Persistence.Sagas;
 
 namespace ZfsSync.Witness.Worker.Tests.Sagas.Support;
@@ -10,6 +11,23 @@ public sealed record StartCounter(Guid CounterId, string? Name = null);
 public sealed record Increment(Guid CounterId);
 
 public sealed record StopCounter(Guid CounterId);
+
+/// <summary>Written to the outbox by every increment, in the saga's transaction.</summary>
+public sealed record CounterIncremented(Guid CounterId, int Count)
+{
+    /// <summary>Deterministic: the same counter and count always make the same MessageId.</summary>
+    public Guid MessageId
+    {
+        get
+        {
+            var bytes = CounterId.ToByteArray();
+            BitConverter.GetBytes(Count).CopyTo(bytes, 0);
+            return new Guid(bytes);
+        }
+    }
+}
+
+public sealed record CounterStopped(Guid CounterId, int FinalCount);
 
 /// <summary>Correlated by query on the saga's name, not by id.</summary>
 public sealed record IncrementByName(string Name);
@@ -38,6 +56,7 @@ public sealed class CounterDbContext(DbContextOptions<CounterDbContext> options)
     {
         modelBuilder.ApplyConfiguration(new CounterStateMap());
         modelBuilder.MapSagaInstance<PlainState>("plain_states");
+        modelBuilder.AddOutbox();
     }
 }
 
@@ -100,6 +119,8 @@ public sealed class IncrementActivity(CounterProbe probe) : IStateMachineActivit
         }
 
         context.Saga.Count++;
+        var incremented = new CounterIncremented(context.Saga.CorrelationId, context.Saga.Count);
+        context.GetTransactionalOutbox().Publish(incremented, incremented.MessageId);
         await next.Execute(context);
     }
 
@@ -130,7 +151,9 @@ public sealed class CounterStateMachine : MassTransitStateMachine<CounterState>
             When(Started).Then(_ => { }),
             When(Incremented).Activity(x => x.OfType<IncrementActivity>()),
             When(IncrementedByName).Then(x => x.Saga.Count++),
-            When(Stopped).Finalize());
+            When(Stopped)
+                .PublishViaOutbox(x => new CounterStopped(x.Saga.CorrelationId, x.Saga.Count), (x, _) => x.Message.CounterId)
+                .Finalize());
 
         SetCompletedWhenFinalized();
     }
