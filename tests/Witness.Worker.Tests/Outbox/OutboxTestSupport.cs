@@ -92,12 +92,22 @@ public static class OutboxHosts
 
     /// <summary>A witness-like process: the DbContext, the outbox and, unless disabled, its dispatcher.</summary>
     public static async Task<IHost> StartWitnessAsync(
-        TestStore store, TestVhost vhost, bool runDispatcher, PublishCounter? counter = null, int batchSize = 100)
+        TestStore store,
+        TestVhost vhost,
+        bool runDispatcher,
+        PublishCounter? counter = null,
+        int batchSize = 100,
+        Action<IRabbitMqBusFactoryConfigurator>? configureBus = null,
+        Action<WitnessOutboxOptions>? configureOutbox = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddDbContext<NotesDbContext>(store.Configure);
         builder.Services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
-        builder.Services.AddMassTransit(x => x.UsingRabbitMq((_, cfg) => cfg.Host(vhost.AmqpUri)));
+        builder.Services.AddMassTransit(x => x.UsingRabbitMq((_, cfg) =>
+        {
+            cfg.Host(vhost.AmqpUri);
+            configureBus?.Invoke(cfg);
+        }));
         if (counter is not null)
         {
             builder.Services.AddPublishObserver(_ => counter);
@@ -109,6 +119,7 @@ public static class OutboxHosts
             o.BatchSize = batchSize;
             // Far longer than any test waits: a message published promptly was woken by the commit, not by a poll.
             o.PollingInterval = TimeSpan.FromMinutes(10);
+            configureOutbox?.Invoke(o);
         });
         var host = builder.Build();
         await host.StartAsync();
