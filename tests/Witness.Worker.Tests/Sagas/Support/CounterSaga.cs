@@ -128,12 +128,28 @@ public sealed class IncrementActivity(CounterProbe probe) : IStateMachineActivit
         where TException : Exception => next.Faulted(context);
 }
 
+/// <summary>How the test state machine creates instances.</summary>
+/// <param name="InsertOnInitial">Insert the instance before the initial event runs (SagaRepositoryContext.Insert) instead of
+/// after it (Add + Save).</param>
+public sealed record CounterMachineSettings(bool InsertOnInitial);
+
 public sealed class CounterStateMachine : MassTransitStateMachine<CounterState>
 {
-    public CounterStateMachine()
+    public CounterStateMachine(CounterMachineSettings settings)
     {
-        Event(() => Started, x => x.CorrelateById(m => m.Message.CounterId));
-        Event(() => Incremented, x => x.CorrelateById(m => m.Message.CounterId));
+        ArgumentNullException.ThrowIfNull(settings);
+        Event(() => Started, x =>
+        {
+            x.CorrelateById(m => m.Message.CounterId);
+            x.InsertOnInitial = settings.InsertOnInitial;
+            x.SetSagaFactory(m => new CounterState { CorrelationId = m.Message.CounterId });
+        });
+        Event(() => Incremented, x =>
+        {
+            x.CorrelateById(m => m.Message.CounterId);
+            x.InsertOnInitial = settings.InsertOnInitial;
+            x.SetSagaFactory(m => new CounterState { CorrelationId = m.Message.CounterId });
+        });
         Event(() => Stopped, x => x.CorrelateById(m => m.Message.CounterId));
         Event(() => IncrementedByName, x =>
         {
