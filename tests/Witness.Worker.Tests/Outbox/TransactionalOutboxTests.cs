@@ -259,6 +259,52 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
         }
     }
 
+    [Theory]
+    [InlineData(Provider.PostgreSql)]
+    [InlineData(Provider.Sqlite)]
+    public async Task Should_delete_dispatched_rows_older_than_the_retention(Provider provider)
+    {
+        await using var store = await CreateStoreAsync(infrastructure, provider);
+        await using var vhost = await infrastructure.CreateVhostAsync();
+        var old = NewId.NextGuid();
+        var recent = NewId.NextGuid();
+        await using (var db = new NotesDbContext(store.Options<NotesDbContext>()))
+        {
+            var now = DateTime.UtcNow;
+            db.Outbox.Add(new OutboxMessage
+            {
+                MessageId = old,
+                MessageType = "x, y",
+                Body = "{}",
+                CreatedAt = now.AddDays(-9),
+                DispatchedAt = now.AddDays(-8),
+                AttemptCount = 1,
+            });
+            db.Outbox.Add(new OutboxMessage
+            {
+                MessageId = recent,
+                MessageType = "x, y",
+                Body = "{}",
+                CreatedAt = now.AddDays(-2),
+                DispatchedAt = now.AddDays(-1),
+                AttemptCount = 1,
+            });
+            await db.SaveChangesAsync();
+        }
+
+        var witness = await OutboxHosts.StartWitnessAsync(store, vhost, runDispatcher: true, configureOutbox: o => o.RetainDispatchedFor = TimeSpan.FromDays(7));
+        try
+        {
+            (await Eventually.HoldsAsync(async () => (await OutboxRowsAsync(store)).Count == 1)).ShouldBeTrue("the old row was not deleted");
+        }
+        finally
+        {
+            await witness.ShutDownAsync();
+        }
+
+        (await OutboxRowsAsync(store)).ShouldHaveSingleItem().MessageId.ShouldBe(recent);
+    }
+
     [Fact]
     public async Task Should_let_two_dispatchers_on_PostgreSQL_publish_each_row_once()
     {

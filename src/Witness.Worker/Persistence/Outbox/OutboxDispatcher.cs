@@ -174,7 +174,12 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
             {
                 await PublishOneAsync(row, type, message, headers, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Stopping: keep what was published so far; this row stays pending.
+                return new Round(published, Failed: false);
+            }
+            catch (Exception ex)
             {
                 _logger.LogWarning(ex, "Publishing outbox message {MessageId} ({MessageType}) failed; backing off", row.MessageId, row.MessageType);
                 RecordFailure(row, ex.Message, Backoff(row.AttemptCount + 1));
@@ -280,18 +285,25 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
 
         _lastCleanup = now;
         var cutoff = now - _options.RetainDispatchedFor;
-        var scope = _scopes.CreateAsyncScope();
-        await using (scope.ConfigureAwait(false))
+        try
         {
-            var db = scope.ServiceProvider.GetRequiredService<TContext>();
-            var deleted = await db.Set<OutboxMessage>()
-                .Where(m => m.DispatchedAt != null && m.DispatchedAt < cutoff)
-                .ExecuteDeleteAsync(cancellationToken)
-                .ConfigureAwait(false);
-            if (deleted > 0)
+            var scope = _scopes.CreateAsyncScope();
+            await using (scope.ConfigureAwait(false))
             {
-                _logger.LogInformation("Deleted {Count} outbox messages dispatched before {Cutoff:O}", deleted, cutoff);
+                var db = scope.ServiceProvider.GetRequiredService<TContext>();
+                var deleted = await db.Set<OutboxMessage>()
+                    .Where(m => m.DispatchedAt != null && m.DispatchedAt < cutoff)
+                    .ExecuteDeleteAsync(cancellationToken)
+                    .ConfigureAwait(false);
+                if (deleted > 0)
+                {
+                    _logger.LogInformation("Deleted {Count} outbox messages dispatched before {Cutoff:O}", deleted, cutoff);
+                }
             }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning(ex, "Deleting dispatched outbox messages failed; trying again in an hour");
         }
     }
 
