@@ -6,6 +6,7 @@ using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Ingest;
 using ZfsSync.Witness.Worker.Liveness;
 using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
 
 namespace ZfsSync.Witness.Worker.Consumers;
 
@@ -16,7 +17,7 @@ namespace ZfsSync.Witness.Worker.Consumers;
 /// </summary>
 public sealed class HeartbeatConsumer(
     WitnessDbContext db,
-    IOutboxWriter outbox,
+    ITransactionalOutbox outbox,
     IOptionsMonitor<WitnessOptions> options,
     TimeProvider time,
     ILogger<HeartbeatConsumer> logger) : IConsumer<Heartbeat>

@@ -5,6 +5,7 @@ using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Ingest;
 using ZfsSync.Witness.Worker.Liveness;
 using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
 
 namespace ZfsSync.Witness.Worker.Hosting;
 
@@ -39,6 +40,9 @@ public static class WitnessHostingExtensions
         services.AddSingleton<LivenessSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<LivenessSweeper>());
         services.AddWitnessMassTransit(builder.Configuration);
+        services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
+        services.AddOptions<WitnessOutboxOptions>().BindConfiguration("Outbox");
+        services.AddWitnessOutbox<WitnessDbContext>(); // after AddMassTransit: the dispatcher starts after the bus
         return builder;
     }
 

@@ -7,6 +7,7 @@ using ZfsSync.Witness.Core.Names;
 using ZfsSync.Witness.Core.Validation;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
 
 namespace ZfsSync.Witness.Worker.Ingest;
 
@@ -27,7 +28,7 @@ public sealed record IngestResult(string Outcome, int Inserted, int Updated, int
 /// </summary>
 public sealed class InventoryIngest(
     WitnessDbContext db,
-    IOutboxWriter outbox,
+    ITransactionalOutbox outbox,
     IOptionsMonitor<WitnessOptions> options,
     TimeProvider time,
     ILogger<InventoryIngest> logger)
@@ -198,7 +199,7 @@ public sealed class InventoryIngest(
                 Datasets = touched,
                 ChangedAt = time.GetUtcNow(),
             };
-            outbox.Enqueue(message, DeterministicIds.Create(
+            outbox.Publish(message, DeterministicIds.Create(
                 DeterministicIds.Namespace, $"group-inventory|{group.Name}|{report.HostId}|{report.ReportId}|{report.Part}"));
         }
     }

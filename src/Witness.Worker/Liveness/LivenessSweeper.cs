@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
 
 namespace ZfsSync.Witness.Worker.Liveness;
 
@@ -41,7 +42,7 @@ public sealed class LivenessSweeper(
         var now = time.GetUtcNow();
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<WitnessDbContext>();
-        var outbox = scope.ServiceProvider.GetRequiredService<IOutboxWriter>();
+        var outbox = scope.ServiceProvider.GetRequiredService<ITransactionalOutbox>();
         var hosts = await db.Hosts.Where(h => h.LastSeenAt != null && h.Status != HostStatus.Offline).ToListAsync(cancellationToken);
         var changed = 0;
         foreach (var host in hosts)
@@ -79,8 +80,8 @@ public sealed class LivenessSweeper(
         return changed;
     }
 
-    internal static void EnqueueStatusChange(IOutboxWriter outbox, HostRecord host, HostStatus previous) =>
-        outbox.Enqueue(
+    internal static void EnqueueStatusChange(ITransactionalOutbox outbox, HostRecord host, HostStatus previous) =>
+        outbox.Publish(
             new HostStatusChanged { HostId = host.HostId, Status = host.Status, PreviousStatus = previous, LastSeenAt = host.LastSeenAt },
             DeterministicIds.Create(
                 DeterministicIds.Namespace,

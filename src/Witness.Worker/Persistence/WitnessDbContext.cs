@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
 
 namespace ZfsSync.Witness.Worker.Persistence;
 
@@ -88,9 +89,7 @@ public class WitnessDbContext(DbContextOptions<WitnessDbContext> options) : DbCo
     }
 
     /// <summary>Saga state and outbox mappings.</summary>
-    protected virtual void ConfigureExtensions(ModelBuilder modelBuilder)
-    {
-    }
+    protected virtual void ConfigureExtensions(ModelBuilder modelBuilder) => modelBuilder.AddOutbox();
 }
 
 /// <summary>ulong ↔ long, bit for bit (guids use all 64 bits).</summary>

@@ -11,6 +11,7 @@ using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Liveness;
 using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
 using ZfsSync.Witness.Worker.Tests.Support;
 
 namespace ZfsSync.Witness.Worker.Tests.Liveness;
@@ -35,7 +36,7 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
         _provider = new ServiceCollection()
             .AddSingleton<TimeProvider>(_time)
             .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
-            .AddSingleton<IOutboxWriter>(_outbox)
+            .AddSingleton<ITransactionalOutbox>(_outbox)
             .AddDbContext<WitnessDbContext>(o => WitnessHostingExtensions.ConfigureProvider(o, _database.Options, Path.GetTempPath()))
             .AddLogging()
             .AddSingleton<LivenessSweeper>()
