@@ -147,7 +147,9 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         ArgumentNullException.ThrowIfNull(saga);
         ArgumentNullException.ThrowIfNull(outbox);
         var now = Now;
-        var definitionRow = await db.Set<GroupDefinitionRecord>().AsNoTracking().SingleOrDefaultAsync(d => d.SyncGroup == saga.Name, cancellationToken);
+        // Tracked queries throughout: what this message's activities changed (a new definition, an outcome, a
+        // resolution) is not saved yet, and the change tracker hands back those instances.
+        var definitionRow = await db.Set<GroupDefinitionRecord>().FindAsync([saga.Name], cancellationToken);
         if (definitionRow is null)
         {
             Settle(saga, outbox, SyncGroupStatus.Waiting, degraded: false, 0, 0, 0, 0, now);
@@ -161,7 +163,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
             .ToDictionaryAsync(h => h.HostId, h => h.Status, StringComparer.Ordinal, cancellationToken);
         var inventories = await InventoryReader.LoadAsync(db, members, cancellationToken);
         var horizon = now - HistoryWindow;
-        var attempts = await db.Set<InstructionAttemptRecord>().AsNoTracking()
+        var attempts = await db.Set<InstructionAttemptRecord>()
             .Where(a => a.SyncGroup == saga.Name && (a.Outcome == null || a.IssuedAt > horizon))
             .ToListAsync(cancellationToken);
         var conflicts = await db.Set<ConflictRecord>().Where(c => c.SyncGroup == saga.Name).ToListAsync(cancellationToken);
