@@ -67,9 +67,10 @@ public sealed class GroupSagaScenario : IAsyncDisposable
         ],
     };
 
-    public static async Task<GroupSagaScenario> StartAsync(InfrastructureFixture infrastructure, WitnessOptions? options = null, PlannerOptions? planner = null)
+    public static async Task<GroupSagaScenario> StartAsync(
+        InfrastructureFixture infrastructure, WitnessOptions? options = null, PlannerOptions? planner = null, string provider = "postgresql")
     {
-        var database = await WitnessTestDatabase.CreateAsync(infrastructure, "postgresql");
+        var database = await WitnessTestDatabase.CreateAsync(infrastructure, provider);
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         options ??= DefaultOptions();
         var services = new ServiceCollection()
@@ -89,8 +90,8 @@ public sealed class GroupSagaScenario : IAsyncDisposable
                 endpoint.UseInMemoryOutbox(context);
             });
         });
-        var provider = services.BuildServiceProvider(validateScopes: true);
-        var scenario = new GroupSagaScenario(database, provider, options, time);
+        var serviceProvider = services.BuildServiceProvider(validateScopes: true);
+        var scenario = new GroupSagaScenario(database, serviceProvider, options, time);
         await scenario.Harness.Start();
         return scenario;
     }

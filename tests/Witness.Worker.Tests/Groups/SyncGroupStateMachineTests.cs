@@ -31,10 +31,12 @@ public sealed class When_a_group_is_configured_and_its_members_report(Infrastruc
         status.Degraded.ShouldBeTrue("backup1 has not been seen");
     }
 
-    [Fact]
-    public async Task Should_issue_a_full_send_once_and_go_out_of_sync()
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_issue_a_full_send_once_and_go_out_of_sync(string provider)
     {
-        await using var scenario = await StartAsync(infrastructure);
+        await using var scenario = await StartAsync(infrastructure, provider: provider);
         await scenario.ConfigureAsync();
         await scenario.ReportAsync("nas1", Source(S1, S2));
         var changes = await scenario.ReportAsync("backup1", EmptyTarget());
@@ -109,6 +111,23 @@ public sealed class When_a_group_is_configured_and_its_members_report(Infrastruc
         var last = (await scenario.SentAsync<SyncGroupStatusChanged>()).Last().Message;
         last.Degraded.ShouldBeTrue();
         last.Status.ShouldBe(SyncGroupStatus.InSync);
+    }
+
+    [Fact]
+    public async Task Should_route_a_host_status_change_to_the_groups_of_that_host()
+    {
+        await using var scenario = await StartAsync(infrastructure);
+        await scenario.ConfigureAsync();
+        await scenario.ReportAsync("nas1", Source(S1, S2));
+        await scenario.ReportAsync("backup1", Target(S1, S2));
+        (await scenario.StateAsync(m => m.InSync)).Degraded.ShouldBeFalse();
+
+        await scenario.SetHostStatusAsync("backup1", HostStatus.Late);
+        await scenario.Harness.Bus.Publish(new HostStatusChanged { HostId = "backup1", Status = HostStatus.Late, PreviousStatus = HostStatus.Online });
+
+        (await scenario.Harness.Published.Any<GroupHostStatusChanged>(m => m.Context.Message.SyncGroup == Group && m.Context.Message.HostId == "backup1"))
+            .ShouldBeTrue();
+        await Poll.UntilAsync(async () => (await scenario.StateAsync(m => m.InSync)).Degraded, "the group to be flagged degraded");
     }
 }
 
