@@ -11,17 +11,43 @@ namespace ZfsSync.Witness.Worker.Groups;
 /// <summary>
 /// At start-up (after the schema exists) announces every configured sync group as <see cref="SyncGroupConfigured"/>
 /// (definition, hash, this process's load time) and every group the database knows but this configuration no longer
-/// declares as <see cref="SyncGroupRemoved"/>, through the outbox. Each saga keeps the newest configuration.
+/// declares as <see cref="SyncGroupRemoved"/>, through the outbox. Each saga keeps the newest configuration. When the
+/// configuration is reloaded (a source with reload enabled), it announces the reloaded one the same way.
 /// </summary>
 public sealed class SyncGroupConfigurationPublisher(
     IServiceScopeFactory scopes,
     IOptionsMonitor<WitnessOptions> options,
     TimeProvider time,
-    ILogger<SyncGroupConfigurationPublisher> logger) : IHostedService
+    ILogger<SyncGroupConfigurationPublisher> logger) : IHostedService, IDisposable
 {
-    public Task StartAsync(CancellationToken cancellationToken) => PublishAsync(options.CurrentValue, time.GetUtcNow(), cancellationToken);
+    private IDisposable? _reloads;
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await PublishAsync(options.CurrentValue, time.GetUtcNow(), cancellationToken);
+        _reloads = options.OnChange(OnReloaded);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _reloads?.Dispose();
+        _reloads = null;
+        return Task.CompletedTask;
+    }
+
+    public void Dispose() => _reloads?.Dispose();
+
+    private async void OnReloaded(WitnessOptions reloaded)
+    {
+        try
+        {
+            await PublishAsync(reloaded, time.GetUtcNow(), CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Could not announce the reloaded sync group configuration; it is announced again at the next start");
+        }
+    }
 
     public async Task PublishAsync(WitnessOptions configuration, DateTimeOffset loadedAt, CancellationToken cancellationToken)
     {
