@@ -177,8 +177,9 @@ public sealed class When_a_witness_dies_or_runs_twice(InfrastructureFixture infr
     {
         const int datasets = 5;
         await using var world = await WitnessWorld.CreateAsync(infrastructure, ["nas1", "backup1", "backup2"], datasets);
-        await world.StartWitnessAsync();
-        await world.StartWitnessAsync();
+        var (first, second) = (new ConsumedCounter(), new ConsumedCounter());
+        await world.StartWitnessAsync(counter: first);
+        await world.StartWitnessAsync(counter: second);
         await world.HeartbeatsAsync();
 
         await world.Bus.Publish(WitnessWorld.TargetReport("backup1", 0));
@@ -197,5 +198,7 @@ public sealed class When_a_witness_dies_or_runs_twice(InfrastructureFixture infr
         received.ShouldAllBe(r => r.Message.Attempt == 1 && r.Message.Kind == InstructionKind.Full);
         received.Select(r => r.MessageId).Distinct().Count().ShouldBe(expected);
         (await world.AttemptsAsync()).Count.ShouldBe(expected);
+        first.Of<SnapshotInventoryReported>().ShouldBeGreaterThan(0, "both replicas took reports");
+        second.Of<SnapshotInventoryReported>().ShouldBeGreaterThan(0, "both replicas took reports");
     }
 }

@@ -182,6 +182,30 @@ public sealed class When_the_target_has_diverged(InfrastructureFixture infrastru
         (await scenario.SentAsync<SyncInstructionIssued>()).Count.ShouldBe(1);
     }
 
+    [Fact]
+    public async Task Should_go_from_in_sync_to_conflicted_and_back_when_the_evidence_goes_away()
+    {
+        await using var scenario = await StartAsync(infrastructure);
+        await scenario.ConfigureAsync();
+        await scenario.ReportAsync("nas1", Source(S1, S2));
+        await scenario.ReportAsync("backup1", Target(S1, S2));
+        await scenario.StateAsync(m => m.InSync);
+
+        scenario.Time.Advance(TimeSpan.FromMinutes(1));
+        await scenario.ReportAsync("backup1", [Reports.Dataset("backup"), Reports.Dataset("backup/data", [.. Target(S1, S2)[1].Snapshots, TargetOnly])]);
+        await scenario.StateAsync(m => m.Conflicted);
+        (await scenario.SentAsync<SyncConflictDetected>()).ShouldHaveSingleItem();
+
+        // Someone removed the local snapshot by hand: the conflict is no longer detected, and nothing was sent for it.
+        scenario.Time.Advance(TimeSpan.FromMinutes(1));
+        await scenario.ReportAsync("backup1", Target(S1, S2));
+        (await scenario.StateAsync(m => m.InSync)).OpenConflicts.ShouldBe(0);
+        (await scenario.ConflictsAsync()).ShouldHaveSingleItem().ClearedAt.ShouldNotBeNull();
+        (await scenario.SentAsync<SyncInstructionIssued>()).ShouldBeEmpty();
+        (await scenario.SentAsync<SyncGroupStatusChanged>()).Select(s => s.Message.Status)
+            .ShouldBe([SyncGroupStatus.Waiting, SyncGroupStatus.InSync, SyncGroupStatus.Conflicted, SyncGroupStatus.InSync]);
+    }
+
     [Theory]
     [InlineData("reseed", "resolution not allowed")]
     [InlineData("format-everything", "resolution not allowed")]
@@ -324,6 +348,25 @@ public sealed class When_configurations_compete(InfrastructureFixture infrastruc
         // …a newer one can.
         await scenario.DeliverAsync(new SyncGroupRemoved { SyncGroup = Group, LoadedAt = t0.AddMinutes(5) });
         (await scenario.Saga.NotExists(GroupId)).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task Should_wait_again_when_a_newer_configuration_adds_a_member()
+    {
+        await using var scenario = await StartAsync(infrastructure);
+        await scenario.ConfigureAsync();
+        await scenario.ReportAsync("nas1", Source(S1, S2));
+        await scenario.ReportAsync("backup1", Target(S1, S2));
+        await scenario.StateAsync(m => m.InSync);
+
+        var grown = DefaultOptions();
+        grown.Hosts.Add(new ZfsSync.Witness.Worker.Hosting.ZfsHostOptions { Id = "backup2" });
+        grown.SyncGroups[0].Members.Add("backup2");
+        var newer = await scenario.ConfigureAsync(scenario.Time.GetUtcNow().AddMinutes(1), grown);
+
+        var state = await scenario.StateAsync(m => m.Waiting);
+        state.DefinitionHash.ShouldBe(newer.DefinitionHash);
+        (await scenario.SentAsync<SyncGroupStatusChanged>()).Last().Message.PreviousStatus.ShouldBe(SyncGroupStatus.InSync);
     }
 
     [Fact]

@@ -47,6 +47,27 @@ public sealed class RecordingSubscriber(Received received) :
     }
 }
 
+/// <summary>Counts what one witness process consumed, by message type.</summary>
+public sealed class ConsumedCounter : IConsumeObserver
+{
+    public ConcurrentDictionary<Type, int> Counts { get; } = new();
+
+    public Task PreConsume<T>(ConsumeContext<T> context)
+        where T : class => Task.CompletedTask;
+
+    public Task PostConsume<T>(ConsumeContext<T> context)
+        where T : class
+    {
+        Counts.AddOrUpdate(typeof(T), 1, (_, n) => n + 1);
+        return Task.CompletedTask;
+    }
+
+    public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception)
+        where T : class => Task.CompletedTask;
+
+    public int Of<T>() => Counts.GetValueOrDefault(typeof(T));
+}
+
 /// <summary>
 /// A world for end-to-end tests: real witness processes (generic hosts built with <c>AddWitness</c> from configuration
 /// pointing at a test vhost and a test PostgreSQL database), and a client process that reports as the hosts would,
@@ -140,11 +161,16 @@ public sealed class WitnessWorld : IAsyncDisposable
     }
 
     /// <summary>Starts a witness process (a replica) built with <c>AddWitness</c>.</summary>
-    public async Task<IHost> StartWitnessAsync(IDictionary<string, string?>? overrides = null)
+    public async Task<IHost> StartWitnessAsync(IDictionary<string, string?>? overrides = null, ConsumedCounter? counter = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(Configuration(overrides));
         builder.AddWitness();
+        if (counter is not null)
+        {
+            builder.Services.AddConsumeObserver(_ => counter);
+        }
+
         var host = builder.Build();
         await host.StartAsync();
         _witnesses.Add(host);
