@@ -188,11 +188,24 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
 
         var issued = attempts.Select(a => (a.InstructionId, a.Attempt)).ToHashSet();
         var newInstructions = 0;
-        foreach (var instruction in plan.Instructions)
+        var loadedIds = attempts.Select(a => a.InstructionId).ToHashSet();
+        foreach (var planned in plan.Instructions)
         {
+            var instruction = planned;
             if (!issued.Add((instruction.InstructionId, instruction.Attempt)))
             {
                 continue;
+            }
+
+            if (!loadedIds.Contains(instruction.InstructionId))
+            {
+                // The same decision may have been made before the history window: continue its attempt numbers.
+                var id = instruction.InstructionId;
+                var previous = await db.Set<InstructionAttemptRecord>().Where(a => a.InstructionId == id).MaxAsync(a => (int?)a.Attempt, cancellationToken);
+                if (previous is { } last && last >= instruction.Attempt)
+                {
+                    instruction = instruction with { Attempt = last + 1 };
+                }
             }
 
             db.Add(new InstructionAttemptRecord

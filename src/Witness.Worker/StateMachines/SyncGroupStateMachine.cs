@@ -26,8 +26,11 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
         });
         Event(() => InventoryChanged, x =>
         {
+            // Creates the instance too: were it discarded while the group's first SyncGroupConfigured is still being
+            // handled (on another replica), that round might have read the inventories before this change committed.
+            // Both creating it at once is a unique-key violation; the retry then finds the row and plans again.
             x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
-            x.OnMissingInstance(m => m.Discard()); // the group's SyncGroupConfigured plans over everything stored
+            x.SetSagaFactory(m => new SyncGroupState { CorrelationId = DeterministicIds.SyncGroup(m.Message.SyncGroup), Name = m.Message.SyncGroup });
         });
         Event(() => HostStatusChanged, x =>
         {
@@ -64,7 +67,8 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
         InstanceState(x => x.CurrentState);
 
         Initially(
-            Settle(When(Configured).Activity(x => x.OfType<ApplyConfigurationActivity>())));
+            Settle(When(Configured).Activity(x => x.OfType<ApplyConfigurationActivity>())),
+            Settle(When(InventoryChanged).Activity(x => x.OfType<PlanGroupActivity<GroupInventoryChanged>>())));
 
         DuringAny(
             Settle(When(Configured).Activity(x => x.OfType<ApplyConfigurationActivity>())),

@@ -255,6 +255,42 @@ public sealed class When_an_instruction_fails_or_expires(InfrastructureFixture i
     }
 
     [Fact]
+    public async Task Should_continue_the_attempt_numbers_of_a_decision_made_before_the_history_window()
+    {
+        await using var scenario = await StartAsync(infrastructure);
+        var id = DeterministicIds.Instruction(Group, "tank/data", "nas1", "backup1", InstructionKind.Full, null, S1.Guid);
+        var longAgo = scenario.Time.GetUtcNow() - GroupPlanning.HistoryWindow - TimeSpan.FromDays(1);
+        await using (var db = scenario.Database.CreateContext())
+        {
+            db.Add(new InstructionAttemptRecord
+            {
+                InstructionId = id,
+                Attempt = 1,
+                SyncGroup = Group,
+                Dataset = "tank/data",
+                SourceHostId = "nas1",
+                TargetHostId = "backup1",
+                Kind = "full",
+                IssuedAt = longAgo,
+                ExpiresAt = longAgo.AddHours(6),
+                Body = "{}",
+                Outcome = InstructionOutcomes.Completed,
+                OutcomeAt = longAgo.AddHours(1),
+            });
+            await db.SaveChangesAsync();
+        }
+
+        await scenario.ConfigureAsync();
+        await scenario.ReportAsync("nas1", Source(S1, S2));
+        await scenario.ReportAsync("backup1", EmptyTarget());
+
+        await scenario.StateAsync(m => m.OutOfSync);
+        var instruction = (await scenario.SentAsync<SyncInstructionIssued>()).ShouldHaveSingleItem().Message;
+        instruction.InstructionId.ShouldBe(id);
+        instruction.Attempt.ShouldBe(2);
+    }
+
+    [Fact]
     public async Task Should_retry_with_back_off_and_block_after_three_failed_attempts()
     {
         var (scenario, first) = await IssuedAsync(infrastructure);
@@ -348,6 +384,21 @@ public sealed class When_configurations_compete(InfrastructureFixture infrastruc
         // …a newer one can.
         await scenario.DeliverAsync(new SyncGroupRemoved { SyncGroup = Group, LoadedAt = t0.AddMinutes(5) });
         (await scenario.Saga.NotExists(GroupId)).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task Should_create_the_group_on_an_inventory_change_that_overtook_its_configuration()
+    {
+        await using var scenario = await StartAsync(infrastructure);
+        await scenario.ReportAsync("nas1", Source(S1, S2));
+        await scenario.ReportAsync("backup1", EmptyTarget());
+        var state = await scenario.StateAsync(m => m.Waiting);
+        state.DefinitionHash.ShouldBeEmpty("no definition yet: nothing can be planned");
+        (await scenario.SentAsync<SyncInstructionIssued>()).ShouldBeEmpty();
+
+        await scenario.ConfigureAsync();
+        await scenario.StateAsync(m => m.OutOfSync);
+        (await scenario.SentAsync<SyncInstructionIssued>()).ShouldHaveSingleItem().Message.Kind.ShouldBe(InstructionKind.Full);
     }
 
     [Fact]
