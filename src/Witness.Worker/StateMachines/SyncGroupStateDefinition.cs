@@ -15,6 +15,12 @@ public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
     {
         ArgumentNullException.ThrowIfNull(endpointConfigurator);
         ArgumentNullException.ThrowIfNull(sagaConfigurator);
+        // Raw JSON (shell executors and operators, no envelope) is accepted here only with its message type header
+        // (MT-MessageType, as the shell tools set it): with the bus-wide "any message type", one raw
+        // SyncInstructionFailed would also be read as a SyncInstructionCompleted, a ResolveSyncConflict, …, since
+        // this endpoint consumes all of them.
+        endpointConfigurator.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
+
         var partition = endpointConfigurator.CreatePartitioner(Math.Max(2, Environment.ProcessorCount));
         sagaConfigurator.Message<SyncGroupConfigured>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<SyncGroupRemoved>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));

@@ -71,6 +71,12 @@ public sealed class When_three_hosts_report_to_a_running_witness(InfrastructureF
         rejected!.Message.Reason.ShouldStartWith("resolution not allowed");
         rejected.Message.Reason.ShouldContain("rollback-target");
 
+        // The same from a shell, as raw JSON through the management API: the answer is published.
+        await world.PublishRawAsync<ResolveSyncConflict>(
+            $$"""{"conflictId":"{{conflict.ConflictId}}","syncGroup":"{{WitnessWorld.Group}}","resolution":"format-disk","requestedBy":"shell"}""");
+        await world.UntilReceivedAsync<SyncConflictResolutionRejected>(l => l.Count == 1, "the published rejection");
+        world.Received.Of<SyncConflictResolutionRejected>().Single().Reason.ShouldStartWith("resolution not allowed");
+
         var good = await client.GetResponse<SyncConflictResolutionAccepted, SyncConflictResolutionRejected>(
             new ResolveSyncConflict { ConflictId = conflict.ConflictId, SyncGroup = WitnessWorld.Group, Resolution = "rollback-target", RequestedBy = "ops" });
         good.Is(out Response<SyncConflictResolutionAccepted>? accepted).ShouldBeTrue();
@@ -82,6 +88,13 @@ public sealed class When_three_hosts_report_to_a_running_witness(InfrastructureF
         instruction.Resolution.ShouldBe(ConflictResolution.RollbackTarget);
         await world.UntilReceivedAsync<SyncConflictResolved>(l => l.Count == 1, "the resolution announcement");
         await world.SettledAsync(SyncGroupStatus.OutOfSync);
+
+        // An executor without .NET reports the outcome as raw JSON: recorded on the attempt, and nothing else.
+        await world.PublishRawAsync<SyncInstructionFailed>(
+            $$"""{"instructionId":"{{instruction.InstructionId}}","attempt":1,"syncGroup":"{{WitnessWorld.Group}}","executedBy":"sh","failedAt":"2026-11-25T12:00:00Z","exitCode":1,"error":"boom"}""");
+        await Poll.UntilAsync(async () => (await world.AttemptsAsync()).Any(a => a.Outcome == InstructionOutcomes.Failed), "the failure to be recorded");
+        await world.SettledAsync(SyncGroupStatus.OutOfSync);
+        world.Received.Of<SyncConflictResolutionRejected>().Count.ShouldBe(1, "the outcome was not mistaken for a resolution request");
     }
 
     [Fact]

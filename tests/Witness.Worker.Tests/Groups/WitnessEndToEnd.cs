@@ -31,8 +31,12 @@ public sealed class RecordingSubscriber(Received received) :
     IConsumer<SyncInstructionExpired>,
     IConsumer<SyncConflictDetected>,
     IConsumer<SyncConflictResolved>,
-    IConsumer<SyncGroupStatusChanged>
+    IConsumer<SyncGroupStatusChanged>,
+    IConsumer<SyncConflictResolutionRejected>,
+    IConsumer<SyncConflictResolutionAccepted>
 {
+    public Task Consume(ConsumeContext<SyncConflictResolutionRejected> context) => Record(context);
+    public Task Consume(ConsumeContext<SyncConflictResolutionAccepted> context) => Record(context);
     public Task Consume(ConsumeContext<SyncInstructionIssued> context) => Record(context);
     public Task Consume(ConsumeContext<SyncInstructionExpired> context) => Record(context);
     public Task Consume(ConsumeContext<SyncConflictDetected> context) => Record(context);
@@ -264,6 +268,24 @@ public sealed class WitnessWorld : IAsyncDisposable
 
     public Task UntilReceivedAsync<T>(Func<List<T>, bool> condition, string what) =>
         Poll.UntilAsync(() => Task.FromResult(condition(Received.Of<T>())), what, TimeSpan.FromSeconds(60));
+
+    /// <summary>Publishes raw JSON through the management API, as the shell tools do (no MassTransit envelope).</summary>
+    public async Task PublishRawAsync<T>(string json)
+    {
+        var urn = $"urn:message:{typeof(T).Namespace}:{typeof(T).Name}";
+        var routed = await Vhost.PublishViaManagementApiAsync(
+            $"{typeof(T).Namespace}:{typeof(T).Name}",
+            json,
+            new Dictionary<string, object>
+            {
+                ["content_type"] = "application/json",
+                ["delivery_mode"] = 2,
+                ["message_id"] = Guid.NewGuid().ToString(),
+                ["type"] = urn,
+                ["headers"] = new Dictionary<string, object> { ["MT-MessageType"] = urn },
+            });
+        routed.ShouldBeTrue($"the broker routed the raw {typeof(T).Name}");
+    }
 
     public static T Body<T>(OutboxMessage row) => JsonSerializer.Deserialize<T>(row.Body, StoredJson.Options)!;
 
