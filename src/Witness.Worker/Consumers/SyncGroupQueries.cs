@@ -61,3 +61,14 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time) :
         });
     }
 }
+
+/// <summary>Raw JSON requests only with their message type header: both requests are small objects that would otherwise be read as either.</summary>
+public sealed class SyncGroupQueriesDefinition : ConsumerDefinition<SyncGroupQueries>
+{
+    protected override void ConfigureConsumer(
+        IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<SyncGroupQueries> consumerConfigurator, IRegistrationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(endpointConfigurator);
+        endpointConfigurator.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
+    }
+}

@@ -73,7 +73,7 @@ public static class WitnessHostingExtensions
         x.SetEfCoreSagaRepositoryProvider<WitnessDbContext>();
         x.AddSagaStateMachine<SyncGroupStateMachine, SyncGroupState, SyncGroupStateDefinition>();
         x.AddConsumer<HostStatusRouter>();
-        x.AddConsumer<SyncGroupQueries>();
+        x.AddConsumer<SyncGroupQueries, SyncGroupQueriesDefinition>();
     }
 
     public static IServiceCollection AddWitnessOptions(this IServiceCollection services, IConfiguration configuration)
