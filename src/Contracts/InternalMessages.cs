@@ -54,3 +54,13 @@ public sealed record GroupHostStatusChanged
     public HostStatus Status { get; init; }
     public DateTimeOffset? LastSeenAt { get; init; }
 }
+
+/// <summary>
+/// Internal: the group has not been planned for a while; plan again (a failed attempt's back-off may have passed, an
+/// inventory may have gone stale). Published by the witness's sweeper.
+/// </summary>
+public sealed record SyncGroupPlanningDue
+{
+    public string SyncGroup { get; init; } = "";
+    public DateTimeOffset DueAt { get; init; }
+}

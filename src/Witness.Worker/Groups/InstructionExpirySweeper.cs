@@ -7,14 +7,24 @@ using ZfsSync.Witness.Worker.Persistence.Outbox;
 
 namespace ZfsSync.Witness.Worker.Groups;
 
+/// <summary>Options of the sync group sweeper (section <c>SyncGroupSweep</c>).</summary>
+public sealed class SyncGroupSweepOptions
+{
+    /// <summary>A group not planned for this long is planned again (back-offs that passed, inventories gone stale).</summary>
+    public TimeSpan ReplanAfter { get; set; } = TimeSpan.FromMinutes(5);
+}
+
 /// <summary>
 /// Publishes <see cref="SyncInstructionExpired"/> (through the outbox) for every outstanding attempt whose
 /// <c>expiresAt</c> passed, once: the attempt is claimed with a conditional update in the same transaction as the
 /// outbox row, so two replicas never both announce it. The group's saga records the expiry and plans attempt + 1.
+/// It also asks every group not planned for <see cref="SyncGroupSweepOptions.ReplanAfter"/> to plan again
+/// (<see cref="SyncGroupPlanningDue"/>): nothing else would retry a failed attempt when its back-off ends.
 /// </summary>
 public sealed class InstructionExpirySweeper(
     IServiceScopeFactory scopes,
     IOptionsMonitor<WitnessOptions> options,
+    IOptionsMonitor<SyncGroupSweepOptions> sweepOptions,
     TimeProvider time,
     ILogger<InstructionExpirySweeper> logger) : BackgroundService
 {
@@ -28,6 +38,7 @@ public sealed class InstructionExpirySweeper(
             try
             {
                 await SweepAsync(stoppingToken);
+                await NudgeAsync(stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -78,5 +89,33 @@ public sealed class InstructionExpirySweeper(
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return claimed;
+    }
+
+    /// <summary>Asks every group planned longer than <see cref="SyncGroupSweepOptions.ReplanAfter"/> ago to plan again; returns how many.</summary>
+    public async Task<int> NudgeAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var due = now - sweepOptions.CurrentValue.ReplanAfter;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<WitnessDbContext>();
+        var outbox = scope.ServiceProvider.GetRequiredService<ITransactionalOutbox>();
+        var groups = await db.Set<StateMachines.SyncGroupState>().AsNoTracking()
+            .Where(g => g.PlannedAt == null || g.PlannedAt <= due)
+            .Select(g => new { g.Name, g.PlannedAt })
+            .ToListAsync(cancellationToken);
+        foreach (var group in groups)
+        {
+            // The same round is nudged with the same MessageId by every replica.
+            outbox.Publish(
+                new SyncGroupPlanningDue { SyncGroup = group.Name, DueAt = now },
+                DeterministicIds.Create(DeterministicIds.Namespace, $"planning-due|{group.Name}|{group.PlannedAt?.UtcTicks ?? 0}"));
+        }
+
+        if (groups.Count > 0)
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        return groups.Count;
     }
 }

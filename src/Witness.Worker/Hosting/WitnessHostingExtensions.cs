@@ -61,6 +61,8 @@ public static class WitnessHostingExtensions
         services.AddScoped<GroupPlanning>();
         services.AddSingleton<SyncGroupConfigurationPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<SyncGroupConfigurationPublisher>());
+        services.AddOptions<SyncGroupSweepOptions>().BindConfiguration("SyncGroupSweep")
+            .Validate(o => o.ReplanAfter > TimeSpan.Zero, "SyncGroupSweep:ReplanAfter: must be positive").ValidateOnStart();
         services.AddSingleton<InstructionExpirySweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<InstructionExpirySweeper>());
         return services;

@@ -26,6 +26,7 @@ public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
         sagaConfigurator.Message<SyncGroupRemoved>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<GroupInventoryChanged>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<GroupHostStatusChanged>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<SyncGroupPlanningDue>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<SyncInstructionCompleted>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<SyncInstructionFailed>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<SyncInstructionExpired>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));

@@ -37,6 +37,11 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
             x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
             x.OnMissingInstance(m => m.Discard());
         });
+        Event(() => PlanningDue, x =>
+        {
+            x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
+            x.OnMissingInstance(m => m.Discard());
+        });
         Event(() => InstructionCompleted, x =>
         {
             x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
@@ -74,6 +79,7 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
             Settle(When(Configured).Activity(x => x.OfType<ApplyConfigurationActivity>())),
             Settle(When(InventoryChanged).Activity(x => x.OfType<PlanGroupActivity<GroupInventoryChanged>>())),
             Settle(When(HostStatusChanged).Activity(x => x.OfType<PlanGroupActivity<GroupHostStatusChanged>>())),
+            Settle(When(PlanningDue).Activity(x => x.OfType<PlanGroupActivity<SyncGroupPlanningDue>>())),
             Settle(When(InstructionCompleted).Activity(x => x.OfType<RecordOutcomeActivity>())),
             Settle(When(InstructionFailed).Activity(x => x.OfType<RecordOutcomeActivity>())),
             Settle(When(InstructionExpired).Activity(x => x.OfType<RecordOutcomeActivity>())),
@@ -103,6 +109,7 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
     public Event<SyncGroupRemoved> Removed { get; private set; } = null!;
     public Event<GroupInventoryChanged> InventoryChanged { get; private set; } = null!;
     public Event<GroupHostStatusChanged> HostStatusChanged { get; private set; } = null!;
+    public Event<SyncGroupPlanningDue> PlanningDue { get; private set; } = null!;
     public Event<SyncInstructionCompleted> InstructionCompleted { get; private set; } = null!;
     public Event<SyncInstructionFailed> InstructionFailed { get; private set; } = null!;
     public Event<SyncInstructionExpired> InstructionExpired { get; private set; } = null!;

@@ -194,6 +194,28 @@ public sealed class GroupSagaScenario : IAsyncDisposable
             .Select(r => (r.MessageId, JsonSerializer.Deserialize<T>(r.Body, StoredJson.Options)!))];
     }
 
+    /// <summary>The expiry sweeper over this scenario's database and clock.</summary>
+    public InstructionExpirySweeper Sweeper(TimeSpan? replanAfter = null) => new(
+        Provider.GetRequiredService<IServiceScopeFactory>(),
+        new StaticOptionsMonitor<WitnessOptions>(Options),
+        new StaticOptionsMonitor<SyncGroupSweepOptions>(new SyncGroupSweepOptions { ReplanAfter = replanAfter ?? TimeSpan.FromMinutes(5) }),
+        Time,
+        NullLogger<InstructionExpirySweeper>.Instance);
+
+    /// <summary>Runs the sweeper's nudge and delivers what it committed to the saga; returns whether it nudged.</summary>
+    public async Task<bool> NudgeAsync(TimeSpan? replanAfter = null)
+    {
+        var before = (await SentAsync<SyncGroupPlanningDue>()).Count;
+        if (await Sweeper(replanAfter).NudgeAsync(CancellationToken.None) == 0)
+        {
+            return false;
+        }
+
+        var (id, due) = (await SentAsync<SyncGroupPlanningDue>()).Skip(before).Single();
+        await DeliverAsync(due, id);
+        return true;
+    }
+
     public async Task<List<InstructionAttemptRecord>> AttemptsAsync()
     {
         await using var db = Database.CreateContext();

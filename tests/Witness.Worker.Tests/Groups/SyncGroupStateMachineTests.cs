@@ -309,9 +309,12 @@ public sealed class When_an_instruction_fails_or_expires(InfrastructureFixture i
                 FailedAt = scenario.Time.GetUtcNow(),
             });
             (await scenario.SentAsync<SyncInstructionIssued>()).Count.ShouldBe(attempt, "no retry before the back-off has passed");
+            (await scenario.NudgeAsync()).ShouldBeFalse("planned just now");
             scenario.Time.Advance(backoff);
             backoff *= 3;
-            await scenario.DeliverAsync(new GroupHostStatusChanged { SyncGroup = Group, HostId = "nas1", Status = HostStatus.Online });
+
+            // Nothing but the sweeper's nudge plans the group again once the back-off has passed.
+            (await scenario.NudgeAsync()).ShouldBeTrue();
         }
 
         var sent = await scenario.SentAsync<SyncInstructionIssued>();
@@ -333,11 +336,7 @@ public sealed class When_an_instruction_fails_or_expires(InfrastructureFixture i
         var (scenario, first) = await IssuedAsync(infrastructure);
         await using var _ = scenario;
         scenario.Time.Advance(TimeSpan.FromHours(6) + TimeSpan.FromMinutes(5));
-        var sweeper = new InstructionExpirySweeper(
-            scenario.Provider.GetRequiredService<IServiceScopeFactory>(),
-            new StaticOptionsMonitor<ZfsSync.Witness.Worker.Hosting.WitnessOptions>(scenario.Options),
-            scenario.Time,
-            Microsoft.Extensions.Logging.Abstractions.NullLogger<InstructionExpirySweeper>.Instance);
+        var sweeper = scenario.Sweeper();
         (await sweeper.SweepAsync(CancellationToken.None)).ShouldBe(1);
         (await sweeper.SweepAsync(CancellationToken.None)).ShouldBe(0, "an expiry is announced once");
         var (expiryId, expired) = (await scenario.SentAsync<SyncInstructionExpired>()).ShouldHaveSingleItem();
