@@ -244,9 +244,9 @@ public sealed class When_the_target_has_diverged(InfrastructureFixture infrastru
 [Collection(InfrastructureFixture.Collection)]
 public sealed class When_an_instruction_fails_or_expires(InfrastructureFixture infrastructure)
 {
-    private static async Task<(GroupSagaScenario Scenario, SyncInstructionIssued Instruction)> IssuedAsync(InfrastructureFixture infrastructure)
+    private static async Task<(GroupSagaScenario Scenario, SyncInstructionIssued Instruction)> IssuedAsync(InfrastructureFixture infrastructure, string provider = "postgresql")
     {
-        var scenario = await StartAsync(infrastructure, planner: new PlannerOptions { RetryBackoff = TimeSpan.FromMinutes(5), BackoffFactor = 3 });
+        var scenario = await StartAsync(infrastructure, planner: new PlannerOptions { RetryBackoff = TimeSpan.FromMinutes(5), BackoffFactor = 3 }, provider: provider);
         await scenario.ConfigureAsync();
         await scenario.ReportAsync("nas1", Source(S1, S2));
         await scenario.ReportAsync("backup1", EmptyTarget());
@@ -330,10 +330,12 @@ public sealed class When_an_instruction_fails_or_expires(InfrastructureFixture i
         dataset.Detail.ShouldNotBeNull().ShouldContain("boom 3");
     }
 
-    [Fact]
-    public async Task Should_issue_attempt_two_after_the_sweeper_announces_the_expiry()
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_issue_attempt_two_after_the_sweeper_announces_the_expiry(string provider)
     {
-        var (scenario, first) = await IssuedAsync(infrastructure);
+        var (scenario, first) = await IssuedAsync(infrastructure, provider);
         await using var _ = scenario;
         scenario.Time.Advance(TimeSpan.FromHours(6) + TimeSpan.FromMinutes(5));
         var sweeper = scenario.Sweeper();
