@@ -25,11 +25,11 @@ internal static class Golden
         ["-c", "-I", "tank/data@a", "tank/data@c"], ["-s", "-u", "-o", "readonly=on", "-x", "mountpoint", "backup/data"]);
 
     public const string Pf1 = "( exec 4>&1; s=$( { ";
-    public const string Pf2 = " >&4; } 3>&1 ); for c in $s; do [ \"$c\" = 0 ] || exit 1; done )";
+    public static string Pf2(int stages) => " >&4; } 3>&1 ); n=0; for c in $s; do [ \"$c\" = 0 ] || exit 1; n=$((n+1)); done; [ $n = " + stages + " ] )";
 
     public static string Stage(string command) => "{ " + command + " 3>&- 4>&-; echo $? >&3; }";
 
-    public static string Pipe(params string[] stages) => Pf1 + string.Join(" | ", stages.Select(Stage)) + Pf2;
+    public static string Pipe(params string[] stages) => Pf1 + string.Join(" | ", stages.Select(Stage)) + Pf2(stages.Length);
 }
 
 public class When_rendering_for_linux_hosts
@@ -121,7 +121,7 @@ public class When_rendering_pipe_options
         var remoteSend = Golden.Pipe("zfs send -c -I tank/data@a tank/data@c", "mbuffer -q -s 128k -m 256M").Replace("'", "'\\''", StringComparison.Ordinal);
         plan.Commands.Relay.ShouldStartWith(Golden.Pf1 + "{ ssh -o BatchMode=yes zfssync@nas1.lan '" + remoteSend + "' 3>&- 4>&-; echo $? >&3; }");
         plan.Commands.Push.ShouldStartWith(Golden.Pf1 + Golden.Stage("zfs send -c -I tank/data@a tank/data@c") + " | " + Golden.Stage("mbuffer -q -s 128k -m 256M") + " | ");
-        plan.Commands.Pull.ShouldEndWith(" | " + Golden.Stage("mbuffer -q -s 128k -m 256M") + " | " + Golden.Stage("zfs receive -s -u -o readonly=on -x mountpoint backup/data") + Golden.Pf2);
+        plan.Commands.Pull.ShouldEndWith(" | " + Golden.Stage("mbuffer -q -s 128k -m 256M") + " | " + Golden.Stage("zfs receive -s -u -o readonly=on -x mountpoint backup/data") + Golden.Pf2(3));
     }
 
     [Fact]
