@@ -399,13 +399,23 @@ public sealed class Planner
             try
             {
                 decision = Decide();
-                if (decision is Conflicted c)
+
+                // A resolution can uncover a further conflict (a rollback whose incremental would hit a name clash);
+                // that one is looked up in turn, so that its own resolution decides.
+                for (var depth = 0; depth < 3 && decision is Conflicted c; depth++)
                 {
-                    decision = Resolve(c);
+                    var next = Resolve(c);
                     if (promote is not null)
                     {
                         return promote;
                     }
+
+                    if (ReferenceEquals(next, c))
+                    {
+                        break;
+                    }
+
+                    decision = next;
                 }
             }
             catch (UnsafeValueException ex)

@@ -222,4 +222,26 @@ public class When_an_operator_resolved_a_conflict
         instruction.Kind.ShouldBe(InstructionKind.QuarantineAndFull);
         instruction.Argvs()[1].ShouldBe(["zfs", "send", "-w", "tank/data@a"]);
     }
+
+    [Fact]
+    public void Should_raise_the_name_clash_a_rollback_would_hit_and_let_its_own_resolution_decide()
+    {
+        var oldImpostor = Snap("c", 903, 100);
+        var scenario = new Scenario().Source(History.A, History.B, History.C)
+            .Target(oldImpostor, History.OnTarget(History.A), History.OnTarget(History.B), Local);
+        Resolved(scenario, ConflictResolution.RollbackTarget);
+
+        var clash = scenario.Plan().SingleConflict();
+        clash.Kind.ShouldBe(ConflictKind.NameGuidMismatch);
+
+        scenario.Resolutions.Add(new RecordedResolution
+        {
+            ConflictId = clash.ConflictId,
+            Resolution = ConflictResolution.QuarantineTarget,
+            ResolvedAt = new DateTimeOffset(2026, 11, 25, 11, 45, 0, TimeSpan.Zero),
+        });
+        var instruction = scenario.Plan().SingleInstruction();
+        instruction.Kind.ShouldBe(InstructionKind.QuarantineAndFull);
+        instruction.Argvs().ShouldNotContain(a => a.Contains("rollback"));
+    }
 }
