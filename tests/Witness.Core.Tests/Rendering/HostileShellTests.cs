@@ -32,7 +32,7 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
     private void ShouldRunExactlyAsTheSteps(SyncInstructionIssued instruction, string shellPath = "/bin/sh")
     {
         var expected = instruction.Steps.SelectMany(s => s.Pipeline)
-            .SelectMany(p => p.Argv[0] == "sudo" ? new[] { p.Argv.ToArray(), p.Argv.Skip(1).ToArray() } : [p.Argv.ToArray()])
+            .SelectMany(p => p.Argv[0] == "sudo" ? new[] { p.Argv.ToArray(), p.Argv.Skip(2).ToArray() } : [p.Argv.ToArray()])
             .Select(a => string.Join("\u241F", a)).Order(StringComparer.Ordinal).ToArray();
         foreach (var (form, command) in new[] { ("relay", instruction.Commands.Relay), ("push", instruction.Commands.Push), ("pull", instruction.Commands.Pull) })
         {

@@ -78,27 +78,27 @@ public class When_rendering_for_freebsd_hosts_with_sudo_port_and_key
     [Fact]
     public void Should_use_sbin_zfs_and_sudo_in_the_argv()
     {
-        plan.Steps[0].Pipeline[0].Argv.ShouldBe(["sudo", "/sbin/zfs", "send", "-c", "-I", "tank/data@a", "tank/data@c"]);
-        plan.Steps[0].Pipeline[1].Argv.Take(3).ShouldBe(["sudo", "/sbin/zfs", "receive"]);
+        plan.Steps[0].Pipeline[0].Argv.ShouldBe(["sudo", "-n", "/sbin/zfs", "send", "-c", "-I", "tank/data@a", "tank/data@c"]);
+        plan.Steps[0].Pipeline[1].Argv.Take(4).ShouldBe(["sudo", "-n", "/sbin/zfs", "receive"]);
     }
 
     [Fact]
     public void Should_render_relay_with_port_identity_and_a_user_only_where_configured()
     {
         plan.Commands.Relay.ShouldBe(Golden.Pipe(
-            "ssh -o BatchMode=yes -p 2222 -i /etc/zfssync/id_ed25519 zfssync@nas1.lan 'sudo /sbin/zfs send -c -I tank/data@a tank/data@c'",
-            "ssh -o BatchMode=yes backup1.lan 'sudo /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data'"));
+            "ssh -o BatchMode=yes -p 2222 -i /etc/zfssync/id_ed25519 zfssync@nas1.lan 'sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c'",
+            "ssh -o BatchMode=yes backup1.lan 'sudo -n /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data'"));
     }
 
     [Fact]
     public void Should_render_push_and_pull()
     {
         plan.Commands.Push.ShouldBe(Golden.Pipe(
-            "sudo /sbin/zfs send -c -I tank/data@a tank/data@c",
-            "ssh -o BatchMode=yes backup1.lan 'sudo /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data'"));
+            "sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c",
+            "ssh -o BatchMode=yes backup1.lan 'sudo -n /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data'"));
         plan.Commands.Pull.ShouldBe(Golden.Pipe(
-            "ssh -o BatchMode=yes -p 2222 -i /etc/zfssync/id_ed25519 zfssync@nas1.lan 'sudo /sbin/zfs send -c -I tank/data@a tank/data@c'",
-            "sudo /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data"));
+            "ssh -o BatchMode=yes -p 2222 -i /etc/zfssync/id_ed25519 zfssync@nas1.lan 'sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c'",
+            "sudo -n /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data"));
     }
 
     [Fact]
@@ -147,8 +147,8 @@ public class When_rendering_pipe_options
     {
         var plan = CommandRenderer.Render(Golden.FreeBsdSource, Golden.FreeBsdTarget, new PipeOptions { Progress = true, Compression = StreamCompression.Zstd, MbufferSize = "1G" }, [Golden.Incremental]);
 
-        plan.Steps[0].Pipeline.Select(p => p.Argv[0] == "sudo" ? p.Argv[1] : p.Argv[0]).ShouldBe(["/sbin/zfs", "pv", "zstd", "mbuffer", "mbuffer", "zstd", "/sbin/zfs"]);
-        plan.Commands.Push.ShouldStartWith(Golden.Pf1 + Golden.Stage("sudo /sbin/zfs send -c -I tank/data@a tank/data@c") + " | " + Golden.Stage("pv") + " | " + Golden.Stage("zstd -q -c"));
+        plan.Steps[0].Pipeline.Select(p => p.Argv[0] == "sudo" ? p.Argv[2] : p.Argv[0]).ShouldBe(["/sbin/zfs", "pv", "zstd", "mbuffer", "mbuffer", "zstd", "/sbin/zfs"]);
+        plan.Commands.Push.ShouldStartWith(Golden.Pf1 + Golden.Stage("sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c") + " | " + Golden.Stage("pv") + " | " + Golden.Stage("zstd -q -c"));
     }
 }
 

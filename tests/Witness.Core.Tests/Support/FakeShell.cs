@@ -43,7 +43,7 @@ internal sealed class FakeShell : IDisposable
             esac
             exit 0
             """);
-        Write("sudo", "exec \"$@\"");
+        Write("sudo", "if [ \"$1\" = -n ]; then shift; else echo 'sudo without -n' >&2; exit 9; fi\nexec \"$@\"");
         foreach (var tool in new[] { "mbuffer", "zstd", "pv" })
         {
             Write(tool, "if [ \"${FAKE_FAIL:-}\" = \"$(basename \"$0\")\" ]; then exit 5; fi\nexec cat");
