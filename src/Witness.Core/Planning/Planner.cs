@@ -883,7 +883,10 @@ public sealed class Planner
             }
 
             var attempt = 1;
-            var same = records.FirstOrDefault(r => r.Instruction.InstructionId == id);
+            // The latest attempt of this decision; failures are gathered from every record of it, so that a store that
+            // keeps one record per attempt and one that keeps one per decision are read alike.
+            var sameRecords = records.Where(r => r.Instruction.InstructionId == id).ToList();
+            var same = sameRecords.MaxBy(r => r.Instruction.Attempt);
             if (same is not null)
             {
                 var lastChange = Max(sourceInventory!.ChangedAt, targetInventory!.ChangedAt);
@@ -893,7 +896,7 @@ public sealed class Planner
                     return;
                 }
 
-                var failures = same.Failures.ToList();
+                var failures = sameRecords.SelectMany(r => r.Failures).DistinctBy(f => (f.Attempt, f.FailedAt)).ToList();
                 if (same.CompletedAt is null && !failures.Any(f => f.Attempt >= same.Instruction.Attempt) && now >= same.Instruction.ExpiresAt)
                 {
                     failures.Add(new InstructionFailure { Attempt = same.Instruction.Attempt, FailedAt = same.Instruction.ExpiresAt, Error = "expired without an outcome" });

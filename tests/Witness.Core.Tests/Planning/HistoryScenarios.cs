@@ -104,6 +104,24 @@ public class When_an_instruction_is_outstanding
     }
 
     [Fact]
+    public void Should_read_one_record_per_attempt_like_one_record_per_decision()
+    {
+        var scenario = Behind();
+        scenario.ChangedAt["nas1"] = scenario.ChangedAt["backup1"] = Now.AddHours(-6);
+        var issued = scenario.Plan().SingleInstruction();
+        scenario.Records.Add(Record(issued, Now.AddHours(-5), 1, new InstructionFailure { Attempt = 1, FailedAt = Now.AddHours(-4), Error = "one" }));
+        scenario.Records.Add(Record(issued, Now.AddHours(-3), 2, new InstructionFailure { Attempt = 2, FailedAt = Now.AddHours(-2), Error = "two" }));
+
+        var retry = scenario.Plan().SingleInstruction();
+        retry.Attempt.ShouldBe(3);
+
+        scenario.Records.Add(Record(issued, Now.AddHours(-1), 3, new InstructionFailure { Attempt = 3, FailedAt = Now.AddMinutes(-30), Error = "three" }));
+        var result = scenario.Plan();
+        result.Instructions.ShouldBeEmpty();
+        result.Statuses.ShouldHaveSingleItem().Detail!.ShouldContain("three");
+    }
+
+    [Fact]
     public void Should_wait_for_the_inventory_after_a_completion()
     {
         var scenario = Behind();
