@@ -1,3 +1,6 @@
+using ZfsSync.Witness.Worker.Hosting;
+
 var builder = Host.CreateApplicationBuilder(args);
+builder.AddWitness();
 using var host = builder.Build();
 await host.RunAsync();

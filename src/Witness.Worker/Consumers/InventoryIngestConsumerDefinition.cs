@@ -1,0 +1,26 @@
+using MassTransit;
+
+namespace ZfsSync.Witness.Worker.Consumers;
+
+/// <summary>The <c>inventory-ingest</c> endpoint: malformed reports are answered with InventoryRejected, then kept in <c>_error</c>.</summary>
+public sealed class InventoryIngestConsumerDefinition : ConsumerDefinition<InventoryIngestConsumer>
+{
+    public InventoryIngestConsumerDefinition() => EndpointName = "inventory-ingest";
+
+    protected override void ConfigureConsumer(
+        IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<InventoryIngestConsumer> consumerConfigurator,
+        IRegistrationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(endpointConfigurator);
+        ArgumentNullException.ThrowIfNull(context);
+        var time = context.GetRequiredService<TimeProvider>();
+        var logger = context.GetRequiredService<ILoggerFactory>().CreateLogger<InventoryIngestConsumer>();
+        endpointConfigurator.ConfigureError(x =>
+        {
+            x.UseFilter(new RejectMalformedInventoryFilter(time, logger));
+            x.UseFilter(new MassTransit.Middleware.GenerateFaultFilter());
+            x.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
+        });
+    }
+}

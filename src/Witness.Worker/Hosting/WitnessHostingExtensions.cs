@@ -1,0 +1,147 @@
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ZfsSync.Witness.Worker.Consumers;
+using ZfsSync.Witness.Worker.Ingest;
+using ZfsSync.Witness.Worker.Liveness;
+using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
+
+namespace ZfsSync.Witness.Worker.Hosting;
+
+public static class WitnessHostingExtensions
+{
+    /// <summary>The environment variable prefix of every setting: <c>ZFS_SYNC_RabbitMq__Password</c>.</summary>
+    public const string EnvironmentPrefix = "ZFS_SYNC_";
+
+    /// <summary>The optional YAML file (the name the earlier Python zfs_sync service used); <c>ZFS_SYNC_CONFIG</c> overrides the path.</summary>
+    public const string YamlFileName = "zfs_sync.yaml";
+
+    /// <summary>Configuration sources in rising priority: appsettings.json, zfs_sync.yaml, <c>ZFS_SYNC_</c> environment variables.</summary>
+    public static IHostApplicationBuilder AddWitnessConfiguration(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var explicitFile = Environment.GetEnvironmentVariable(EnvironmentPrefix + "CONFIG");
+        builder.Configuration.AddYamlFile(explicitFile ?? YamlFileName, optional: explicitFile is null, reloadOnChange: false);
+        builder.Configuration.AddEnvironmentVariables(EnvironmentPrefix);
+        return builder;
+    }
+
+    /// <summary>Everything the witness needs: options, database, consumers, sweeper, MassTransit over RabbitMQ.</summary>
+    public static IHostApplicationBuilder AddWitness(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.AddWitnessConfiguration();
+        var services = builder.Services;
+        services.AddWitnessOptions(builder.Configuration);
+        services.TryAddSingletonTimeProvider();
+        services.AddWitnessDatabase(builder.Configuration, builder.Environment.ContentRootPath);
+        services.AddScoped<InventoryIngest>();
+        services.AddSingleton<LivenessSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<LivenessSweeper>());
+        services.AddWitnessMassTransit(builder.Configuration);
+        services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
+        services.AddOptions<WitnessOutboxOptions>().BindConfiguration("Outbox");
+        services.AddWitnessOutbox<WitnessDbContext>(); // after AddMassTransit: the dispatcher starts after the bus
+        return builder;
+    }
+
+    public static IServiceCollection AddWitnessOptions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<IValidateOptions<WitnessOptions>, WitnessOptionsValidator>();
+        services.AddOptions<WitnessOptions>().Bind(configuration).ValidateDataAnnotations().ValidateOnStart();
+        return services;
+    }
+
+    private static void TryAddSingletonTimeProvider(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
+        {
+            services.AddSingleton(TimeProvider.System);
+        }
+    }
+
+    /// <summary>The DbContext on PostgreSQL or SQLite (default: <c>zfssync.db</c> in the data directory); schema created at start.</summary>
+    public static IServiceCollection AddWitnessDatabase(this IServiceCollection services, IConfiguration configuration, string contentRoot)
+    {
+        var database = configuration.GetSection("Database").Get<DatabaseOptions>() ?? new DatabaseOptions();
+        services.AddDbContext<WitnessDbContext>(options => ConfigureProvider(options, database, contentRoot));
+        services.AddHostedService<SchemaInitializer>();
+        return services;
+    }
+
+    public static void ConfigureProvider(DbContextOptionsBuilder options, DatabaseOptions database, string contentRoot)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(database);
+        if (database.Provider == DatabaseProvider.PostgreSql)
+        {
+            options.UseNpgsql(database.ConnectionString);
+            return;
+        }
+
+        var connectionString = database.ConnectionString;
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            var directory = Path.GetFullPath(database.DataDirectory, contentRoot);
+            Directory.CreateDirectory(directory);
+            connectionString = $"Data Source={Path.Combine(directory, "zfssync.db")};Pooling=true";
+        }
+
+        options.UseSqlite(connectionString);
+    }
+
+    public static IServiceCollection AddWitnessMassTransit(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddMassTransit(x =>
+        {
+            x.SetKebabCaseEndpointNameFormatter();
+            x.AddConsumer<InventoryIngestConsumer, InventoryIngestConsumerDefinition>();
+            x.AddConsumer<HeartbeatConsumer>();
+            x.AddConfigureEndpointsCallback((context, _, endpoint) =>
+            {
+                var rabbit = context.GetRequiredService<IOptions<WitnessOptions>>().Value.RabbitMq;
+                if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbitEndpoint)
+                {
+                    rabbitEndpoint.PrefetchCount = rabbit.PrefetchCount;
+                    if (rabbit.QuorumQueues)
+                    {
+                        rabbitEndpoint.SetQuorumQueue();
+                    }
+                }
+
+                // Optimistic concurrency and deadlocks surface as exceptions: retry the whole message with a fresh
+                // scope; the in-memory outbox (after the retry) holds publishes until the attempt succeeds.
+                endpoint.UseMessageRetry(r =>
+                {
+                    // A body that does not deserialize will not deserialize on a second try either.
+                    r.Ignore<Exception>(ex => ex is System.Text.Json.JsonException || ex.GetType().Name == "SerializationException");
+                    r.Exponential(8, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100));
+                });
+                endpoint.UseInMemoryOutbox(context);
+            });
+
+            x.UsingRabbitMq((context, cfg) =>
+            {
+                var rabbit = context.GetRequiredService<IOptions<WitnessOptions>>().Value.RabbitMq;
+                cfg.Host(rabbit.Uri, h =>
+                {
+                    if (!string.IsNullOrEmpty(rabbit.User))
+                    {
+                        h.Username(rabbit.User);
+                    }
+
+                    if (!string.IsNullOrEmpty(rabbit.Password))
+                    {
+                        h.Password(rabbit.Password);
+                    }
+                });
+
+                // Hosts without .NET publish the bare message object (content type application/json).
+                cfg.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+        return services;
+    }
+}

@@ -1,0 +1,170 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace ZfsSync.Witness.Worker.Hosting;
+
+/// <summary>
+/// The witness's configuration, bound from the configuration root (appsettings.json, <c>zfs_sync.yaml</c>, then
+/// environment variables <c>ZFS_SYNC_</c> + key path with <c>__</c>, e.g. <c>ZFS_SYNC_RabbitMq__Password</c>).
+/// Validated at start by <see cref="WitnessOptionsValidator"/>: a bad value stops the process with its key.
+/// </summary>
+public sealed class WitnessOptions
+{
+    public DatabaseOptions Database { get; set; } = new();
+    public RabbitMqOptions RabbitMq { get; set; } = new();
+    public List<ZfsHostOptions> Hosts { get; set; } = [];
+    public List<SyncGroupOptions> SyncGroups { get; set; } = [];
+    public IngestOptions Ingest { get; set; } = new();
+    public LivenessOptions Liveness { get; set; } = new();
+}
+
+public enum DatabaseProvider
+{
+    Sqlite,
+    PostgreSql,
+}
+
+public sealed class DatabaseOptions
+{
+    /// <summary><c>sqlite</c> (the embedded default) or <c>postgresql</c>.</summary>
+    public DatabaseProvider Provider { get; set; } = DatabaseProvider.Sqlite;
+
+    /// <summary>Empty with SQLite: a file <c>zfssync.db</c> under <see cref="DataDirectory"/>.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Where the embedded database lives; relative paths are under the content root.</summary>
+    public string DataDirectory { get; set; } = "data";
+}
+
+public sealed class RabbitMqOptions
+{
+    /// <summary><c>amqp://host:5672/vhost</c> or <c>amqps://…</c>; credentials may be given here or below.</summary>
+    [Required]
+    public Uri Uri { get; set; } = new("amqp://localhost:5672/");
+
+    public string? User { get; set; }
+    public string? Password { get; set; }
+
+    /// <summary>Declare the witness's queues as quorum queues (a cluster; a RabbitMQ 3.10 policy cannot choose the type).</summary>
+    public bool QuorumQueues { get; set; }
+
+    /// <summary>Messages a receive endpoint handles at once.</summary>
+    [Range(1, 1000)]
+    public int PrefetchCount { get; set; } = 16;
+}
+
+public sealed class ZfsHostOptions
+{
+    public string Id { get; set; } = "";
+    public SshOptions? Ssh { get; set; }
+
+    /// <summary><c>linux</c> or <c>freebsd</c> (zfs at <c>/sbin/zfs</c>).</summary>
+    public string Os { get; set; } = "linux";
+
+    public bool Sudo { get; set; }
+
+    /// <summary>Explicit path of the zfs binary; default per <see cref="Os"/>.</summary>
+    public string? ZfsPath { get; set; }
+
+    /// <summary>The RabbitMQ user that must have sent this host's reports and heartbeats (validated AMQP user-id).</summary>
+    public string? ReportsAs { get; set; }
+}
+
+public sealed class SshOptions
+{
+    public string Host { get; set; } = "";
+    public string? User { get; set; }
+    public int? Port { get; set; }
+    public string? IdentityFile { get; set; }
+}
+
+public sealed class SyncGroupOptions
+{
+    public string Name { get; set; } = "";
+
+    /// <summary><c>primary</c> or <c>follow-newest</c>.</summary>
+    public string Mode { get; set; } = "primary";
+
+    public string? Source { get; set; }
+    public List<string> Members { get; set; } = [];
+    public List<SyncDatasetOptions> Datasets { get; set; } = [];
+    public SnapshotFilterOptions Snapshots { get; set; } = new();
+
+    /// <summary><c>oldest</c> or <c>newest</c>: which selected snapshot a full send starts from.</summary>
+    public string Initial { get; set; } = "oldest";
+
+    public bool Intermediates { get; set; } = true;
+    public SendOptions Send { get; set; } = new();
+    public ReceiveOptions Receive { get; set; } = new();
+    public PipeOptions Pipe { get; set; } = new();
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromHours(2);
+    public TimeSpan InstructionTtl { get; set; } = TimeSpan.FromHours(6);
+}
+
+public sealed class SyncDatasetOptions
+{
+    /// <summary>The dataset's name on every member…</summary>
+    public string Path { get; set; } = "";
+
+    /// <summary>…unless given per member (host id → dataset name).</summary>
+    public Dictionary<string, string> On { get; set; } = [];
+}
+
+public sealed class SnapshotFilterOptions
+{
+    public List<string> Include { get; set; } = [];
+    public List<string> Exclude { get; set; } = [];
+}
+
+public sealed class SendOptions
+{
+    /// <summary><c>auto</c> (raw for encrypted sources), <c>always</c> or <c>never</c>.</summary>
+    public string Raw { get; set; } = "auto";
+
+    public bool Compressed { get; set; } = true;
+    public bool LargeBlocks { get; set; } = true;
+    public bool Embedded { get; set; } = true;
+}
+
+public sealed class ReceiveOptions
+{
+    public Dictionary<string, string> Set { get; set; } = [];
+    public List<string> Inherit { get; set; } = [];
+}
+
+public sealed class PipeOptions
+{
+    /// <summary>mbuffer memory, e.g. <c>128M</c>; empty for no mbuffer.</summary>
+    public string? Mbuffer { get; set; }
+
+    /// <summary><c>zstd</c> or empty.</summary>
+    public string? Compression { get; set; }
+
+    public bool Progress { get; set; }
+}
+
+public sealed class IngestOptions
+{
+    [Range(1024, long.MaxValue)]
+    public long MaxMessageBytes { get; set; } = 8L * 1024 * 1024;
+
+    [Range(1, int.MaxValue)]
+    public int MaxDatasets { get; set; } = 20_000;
+
+    [Range(1, int.MaxValue)]
+    public int MaxSnapshots { get; set; } = 2_000_000;
+
+    /// <summary>Reject reports from hosts that are not declared under <c>Hosts</c>.</summary>
+    public bool RejectUnknownHosts { get; set; } = true;
+}
+
+public sealed class LivenessOptions
+{
+    /// <summary>How often the sweeper looks at heartbeats and instruction deadlines.</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A host whose last heartbeat is older than this is offline (late after two missed intervals).</summary>
+    public TimeSpan OfflineAfter { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The heartbeat interval assumed for a host that never said its own.</summary>
+    public TimeSpan DefaultHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(60);
+}

@@ -1,0 +1,219 @@
+using Microsoft.Extensions.Options;
+using ZfsSync.Witness.Core.Names;
+using ZfsSync.Witness.Core.Validation;
+
+namespace ZfsSync.Witness.Worker.Hosting;
+
+/// <summary>Checks the whole configuration at start; every failure names its key (<c>SyncGroups[0].Members[2]</c>).</summary>
+public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WitnessOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        ValidateDatabase(options.Database, failures);
+        ValidateRabbitMq(options.RabbitMq, failures);
+        var hostIds = ValidateHosts(options.Hosts, failures);
+        ValidateGroups(options.SyncGroups, hostIds, failures);
+        ValidateTimes(options, failures);
+        if (failures.Count == 0)
+        {
+            // The values that reach command lines (ssh host, user, identity file, zfs path, property overrides,
+            // mbuffer size), checked by the same validators the command renderer uses.
+            var hosts = DefinitionMapper.Hosts(options);
+            for (var g = 0; g < options.SyncGroups.Count; g++)
+            {
+                failures.AddRange(DefinitionMapper.Group(options.SyncGroups[g]).Validate(hosts).Select(e => $"SyncGroups:{g}: {e}"));
+            }
+
+            failures.AddRange(hosts.Values.Where(h => !options.SyncGroups.Any(g => g.Members.Contains(h.Id))).SelectMany(h => h.Validate()).Select(e => $"Hosts: {e}"));
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidateDatabase(DatabaseOptions database, List<string> failures)
+    {
+        if (database.Provider == DatabaseProvider.PostgreSql && string.IsNullOrWhiteSpace(database.ConnectionString))
+        {
+            failures.Add("Database:ConnectionString: required when Database:Provider is postgresql");
+        }
+
+        if (database.Provider == DatabaseProvider.Sqlite && string.IsNullOrWhiteSpace(database.DataDirectory) && string.IsNullOrWhiteSpace(database.ConnectionString))
+        {
+            failures.Add("Database:DataDirectory: required for the embedded SQLite database when no ConnectionString is given");
+        }
+    }
+
+    private static void ValidateRabbitMq(RabbitMqOptions rabbit, List<string> failures)
+    {
+        if (rabbit.Uri is null || !rabbit.Uri.IsAbsoluteUri || rabbit.Uri.Scheme is not ("amqp" or "amqps" or "rabbitmq" or "rabbitmqs"))
+        {
+            failures.Add("RabbitMq:Uri: must be an absolute amqp:// or amqps:// URI");
+        }
+
+        if (rabbit.PrefetchCount is < 1 or > 1000)
+        {
+            failures.Add("RabbitMq:PrefetchCount: must be between 1 and 1000");
+        }
+    }
+
+    private static HashSet<string> ValidateHosts(List<ZfsHostOptions> hosts, List<string> failures)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            var host = hosts[i];
+            var key = $"Hosts:{i}";
+            if (!InventoryValidator.IsValidHostId(host.Id))
+            {
+                failures.Add($"{key}:Id: {ZfsName.Quote(host.Id ?? "")} is not a valid host id ([a-z0-9][a-z0-9._-]{{0,62}})");
+            }
+            else if (!ids.Add(host.Id))
+            {
+                failures.Add($"{key}:Id: host {host.Id} is declared twice");
+            }
+
+            if (host.Os is not ("linux" or "freebsd"))
+            {
+                failures.Add($"{key}:Os: {ZfsName.Quote(host.Os ?? "")} is not linux or freebsd");
+            }
+
+            if (host.Ssh is { } ssh)
+            {
+                if (string.IsNullOrWhiteSpace(ssh.Host))
+                {
+                    failures.Add($"{key}:Ssh:Host: required when Ssh is given");
+                }
+
+                if (ssh.Port is < 1 or > 65535)
+                {
+                    failures.Add($"{key}:Ssh:Port: {ssh.Port} is not a TCP port (1-65535)");
+                }
+            }
+
+            if (host.ReportsAs is { Length: 0 })
+            {
+                failures.Add($"{key}:ReportsAs: empty; leave it out or name the host's RabbitMQ user");
+            }
+        }
+
+        return ids;
+    }
+
+    private static void ValidateGroups(List<SyncGroupOptions> groups, HashSet<string> hostIds, List<string> failures)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var g = 0; g < groups.Count; g++)
+        {
+            var group = groups[g];
+            var key = $"SyncGroups:{g}";
+            if (string.IsNullOrWhiteSpace(group.Name) || group.Name.Length > 128 || group.Name.Any(c => char.IsControl(c) || c == '|'))
+            {
+                failures.Add($"{key}:Name: required, at most 128 characters, no control characters or '|'");
+            }
+            else if (!names.Add(group.Name))
+            {
+                failures.Add($"{key}:Name: group {ZfsName.Quote(group.Name)} is declared twice");
+            }
+
+            if (group.Mode is not ("primary" or "follow-newest"))
+            {
+                failures.Add($"{key}:Mode: {ZfsName.Quote(group.Mode ?? "")} is not primary or follow-newest");
+            }
+
+            if (group.Pipe.Compression is { Length: > 0 } compression && !string.Equals(compression, "zstd", StringComparison.OrdinalIgnoreCase))
+            {
+                failures.Add($"{key}:Pipe:Compression: {ZfsName.Quote(compression)} is not zstd (or empty for none)");
+            }
+
+            if (group.Members.Count < 2)
+            {
+                failures.Add($"{key}:Members: a group needs at least two members");
+            }
+
+            for (var m = 0; m < group.Members.Count; m++)
+            {
+                if (!hostIds.Contains(group.Members[m]))
+                {
+                    failures.Add($"{key}:Members:{m}: {ZfsName.Quote(group.Members[m])} is not declared under Hosts");
+                }
+            }
+
+            if (group.Mode == "primary" && (group.Source is null || !group.Members.Contains(group.Source)))
+            {
+                failures.Add($"{key}:Source: primary mode needs a Source that is one of the group's Members");
+            }
+
+            if (group.Datasets.Count == 0)
+            {
+                failures.Add($"{key}:Datasets: a group needs at least one dataset");
+            }
+
+            for (var d = 0; d < group.Datasets.Count; d++)
+            {
+                var dataset = group.Datasets[d];
+                if (!ZfsName.TryParse(dataset.Path, ZfsNameKind.Dataset, out _, out var error))
+                {
+                    failures.Add($"{key}:Datasets:{d}:Path: {error}");
+                }
+
+                foreach (var (member, path) in dataset.On)
+                {
+                    if (!group.Members.Contains(member))
+                    {
+                        failures.Add($"{key}:Datasets:{d}:On:{member}: not a member of the group");
+                    }
+
+                    if (!ZfsName.TryParse(path, ZfsNameKind.Dataset, out _, out var onError))
+                    {
+                        failures.Add($"{key}:Datasets:{d}:On:{member}: {onError}");
+                    }
+                }
+            }
+
+            if (group.Initial is not ("oldest" or "newest"))
+            {
+                failures.Add($"{key}:Initial: {ZfsName.Quote(group.Initial ?? "")} is not oldest or newest");
+            }
+
+            if (group.Send.Raw is not ("auto" or "always" or "never"))
+            {
+                failures.Add($"{key}:Send:Raw: {ZfsName.Quote(group.Send.Raw ?? "")} is not auto, always or never");
+            }
+
+            if (group.StaleAfter <= TimeSpan.Zero)
+            {
+                failures.Add($"{key}:StaleAfter: must be positive");
+            }
+
+            if (group.InstructionTtl <= TimeSpan.Zero)
+            {
+                failures.Add($"{key}:InstructionTtl: must be positive");
+            }
+        }
+    }
+
+    private static void ValidateTimes(WitnessOptions options, List<string> failures)
+    {
+        if (options.Liveness.SweepInterval <= TimeSpan.Zero)
+        {
+            failures.Add("Liveness:SweepInterval: must be positive");
+        }
+
+        if (options.Liveness.OfflineAfter <= TimeSpan.Zero)
+        {
+            failures.Add("Liveness:OfflineAfter: must be positive");
+        }
+
+        if (options.Liveness.DefaultHeartbeatInterval <= TimeSpan.Zero)
+        {
+            failures.Add("Liveness:DefaultHeartbeatInterval: must be positive");
+        }
+
+        if (options.Ingest.MaxMessageBytes < 1024)
+        {
+            failures.Add("Ingest:MaxMessageBytes: must be at least 1024");
+        }
+    }
+}

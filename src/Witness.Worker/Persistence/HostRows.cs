@@ -1,0 +1,30 @@
+using Microsoft.EntityFrameworkCore;
+using ZfsSync.Contracts;
+
+namespace ZfsSync.Witness.Worker.Persistence;
+
+/// <summary>
+/// The host row is the lock that serialises everything about one host across replicas: created if missing with
+/// <c>INSERT … ON CONFLICT DO NOTHING</c> (a failed insert would abort a PostgreSQL transaction), then locked with
+/// <c>SELECT … FOR UPDATE</c> on PostgreSQL (SQLite transactions already exclude other writers).
+/// </summary>
+public static class HostRows
+{
+    /// <summary>Inside an open transaction: ensures the row exists, locks it and returns it tracked.</summary>
+    public static async Task<HostRecord> LockAsync(WitnessDbContext db, string hostId, bool configured, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var offline = nameof(HostStatus.Offline);
+        await db.Database.ExecuteSqlInterpolatedAsync(
+            $"""INSERT INTO hosts ("HostId", "Configured", "Status", "HeartbeatIntervalSeconds", "LastSequence", "Version") VALUES ({hostId}, {configured}, {offline}, 0, 0, 0) ON CONFLICT DO NOTHING""",
+            cancellationToken);
+        if (db.Database.IsNpgsql())
+        {
+            await db.Database.ExecuteSqlInterpolatedAsync($"""SELECT 1 FROM hosts WHERE "HostId" = {hostId} FOR UPDATE""", cancellationToken);
+        }
+
+        var host = await db.Hosts.SingleAsync(h => h.HostId == hostId, cancellationToken);
+        await db.Entry(host).ReloadAsync(cancellationToken);
+        return host;
+    }
+}

@@ -1,0 +1,57 @@
+using Microsoft.EntityFrameworkCore;
+using ZfsSync.Contracts;
+using ZfsSync.Witness.Core.Inventory;
+
+namespace ZfsSync.Witness.Worker.Persistence;
+
+/// <summary>Loads the stored inventories of a group's members into the planner's model.</summary>
+public static class InventoryReader
+{
+    /// <summary>Hosts that have reported at least once, keyed by id; snapshots and bookmarks ordered by createtxg.</summary>
+    public static async Task<IReadOnlyDictionary<string, HostInventory>> LoadAsync(
+        WitnessDbContext db, IReadOnlyCollection<string> hostIds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(hostIds);
+        var ids = hostIds.ToList();
+        var hosts = await db.Hosts.AsNoTracking()
+            .Where(h => ids.Contains(h.HostId) && h.LastReportReceivedAt != null)
+            .ToListAsync(cancellationToken);
+        var datasets = await db.Datasets.AsNoTracking().Where(d => ids.Contains(d.HostId)).ToListAsync(cancellationToken);
+        var snapshots = (await db.Snapshots.AsNoTracking()
+                .Join(db.Datasets.Where(d => ids.Contains(d.HostId)), s => s.DatasetId, d => d.Id, (s, d) => s)
+                .ToListAsync(cancellationToken))
+            .ToLookup(s => s.DatasetId);
+        var bookmarks = (await db.Bookmarks.AsNoTracking()
+                .Join(db.Datasets.Where(d => ids.Contains(d.HostId)), b => b.DatasetId, d => d.Id, (b, d) => b)
+                .ToListAsync(cancellationToken))
+            .ToLookup(b => b.DatasetId);
+
+        var byHost = datasets.ToLookup(d => d.HostId);
+        var result = new Dictionary<string, HostInventory>(StringComparer.Ordinal);
+        foreach (var host in hosts)
+        {
+            var inventories = byHost[host.HostId].Select(d => new DatasetInventory
+            {
+                Name = d.Name,
+                Type = d.Type,
+                Encryption = d.Encryption,
+                KeyStatus = d.KeyStatus,
+                ReceiveResumeToken = d.ReceiveResumeToken,
+                WrittenBytes = d.WrittenBytes,
+                Snapshots = [.. snapshots[d.Id].OrderBy(s => s.CreateTxg).Select(s => new SnapshotInfo
+                {
+                    Name = s.Name, Guid = s.Guid, CreateTxg = s.CreateTxg, CreatedAt = s.CreatedAt, UsedBytes = s.UsedBytes, ReferencedBytes = s.ReferencedBytes,
+                })],
+                Bookmarks = [.. bookmarks[d.Id].OrderBy(b => b.CreateTxg).Select(b => new BookmarkInfo
+                {
+                    Name = b.Name, Guid = b.Guid, CreateTxg = b.CreateTxg, CreatedAt = b.CreatedAt,
+                })],
+            });
+            var roots = host.Roots?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [];
+            result[host.HostId] = new HostInventory(host.HostId, inventories, host.LastReportReceivedAt!.Value, host.LastInventoryChangedAt, roots);
+        }
+
+        return result;
+    }
+}

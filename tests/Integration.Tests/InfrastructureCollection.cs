@@ -1,0 +1,6 @@
+using ZfsSync.TestInfrastructure;
+
+namespace ZfsSync.Integration.Tests;
+
+[CollectionDefinition(InfrastructureFixture.Collection)]
+public sealed class InfrastructureCollection : ICollectionFixture<InfrastructureFixture>;

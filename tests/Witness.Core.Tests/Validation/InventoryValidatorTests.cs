@@ -1,0 +1,113 @@
+using ZfsSync.Contracts;
+using ZfsSync.Witness.Core.Validation;
+
+namespace ZfsSync.Witness.Core.Tests.Validation;
+
+public class InventoryValidatorTests
+{
+    private static readonly InventoryLimits Limits = new();
+
+    private static SnapshotInventoryReported Valid() => new()
+    {
+        HostId = "nas1",
+        ReportId = Guid.NewGuid(),
+        Sequence = 1_764_067_200_000,
+        CapturedAt = DateTimeOffset.UtcNow,
+        Roots = ["tank"],
+        Datasets =
+        [
+            new DatasetInventory
+            {
+                Name = "tank/my data",
+                Encryption = "aes-256-gcm",
+                KeyStatus = "available",
+                ReceiveResumeToken = "1-9baebea70-b8-789c6360",
+                Snapshots =
+                [
+                    new SnapshotInfo { Name = "-daily 1", Guid = ulong.MaxValue, CreateTxg = 10 },
+                    new SnapshotInfo { Name = "daily 2", Guid = 2, CreateTxg = 11 },
+                ],
+                Bookmarks = [new BookmarkInfo { Name = "b", Guid = ulong.MaxValue, CreateTxg = 10 }, new BookmarkInfo { Name = "c", Guid = ulong.MaxValue, CreateTxg = 10 }],
+            },
+            new DatasetInventory { Name = "tank", Type = DatasetTypes.Filesystem },
+            new DatasetInventory { Name = "tank/vol", Type = DatasetTypes.Volume },
+        ],
+    };
+
+    private static SnapshotInventoryReported WithDataset(Func<DatasetInventory, DatasetInventory> change)
+    {
+        var report = Valid();
+        return report with { Datasets = [change(report.Datasets[0]), .. report.Datasets.Skip(1)] };
+    }
+
+    [Fact]
+    public void Should_accept_a_valid_report_with_spaces_leading_dashes_and_shared_bookmark_guids() =>
+        InventoryValidator.Validate(Valid(), Limits).ShouldBeNull();
+
+    public static TheoryData<string, SnapshotInventoryReported, string> Invalid() => new()
+    {
+        { "host id", Valid() with { HostId = "NAS;rm" }, "hostId \"NAS;rm\" is not a valid host id" },
+        { "empty host", Valid() with { HostId = "" }, "is not a valid host id" },
+        { "report id", Valid() with { ReportId = Guid.Empty }, "reportId is missing" },
+        { "sequence", Valid() with { Sequence = 0 }, "sequence 0 must be a positive number" },
+        { "part", Valid() with { Part = 3, PartCount = 2 }, "part 3 of 2" },
+        { "no roots", Valid() with { Roots = [] }, "roots is empty" },
+        { "bad root", Valid() with { Roots = ["tank/$x"] }, "root: invalid character '$'" },
+        { "outside roots", Valid() with { Roots = ["tank/vol"] }, "dataset \"tank/my data\" is not under any of the report's roots" },
+        { "root prefix is not a parent", Valid() with { Roots = ["tan"] }, "is not under any of the report's roots" },
+        { "dataset name", WithDataset(d => d with { Name = "tank/a\nb" }), "dataset: invalid character U+000A" },
+        { "snapshot as dataset", WithDataset(d => d with { Name = "tank/a@b" }), "is a snapshot name, expected a dataset name" },
+        { "type", WithDataset(d => d with { Type = "snapshot" }), "has type \"snapshot\"; expected filesystem or volume" },
+        { "encryption", WithDataset(d => d with { Encryption = "$(reboot)" }), "invalid encryption value" },
+        { "key status", WithDataset(d => d with { KeyStatus = "maybe" }), "invalid keyStatus" },
+        { "token", WithDataset(d => d with { ReceiveResumeToken = "1-abc-; rm -rf /" }), "not a ZFS resume token" },
+        { "written", WithDataset(d => d with { WrittenBytes = -1 }), "negative writtenBytes" },
+        { "snapshot name", WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a'b", Guid = 1, CreateTxg = 1 }] }), "invalid character ''' at position 2 of the snapshot name" },
+        { "snapshot name with at", WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a@b", Guid = 1, CreateTxg = 1 }] }), "invalid character '@'" },
+        { "guid zero", WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a", Guid = 0, CreateTxg = 1 }] }), "has guid 0" },
+        { "txg zero", WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a", Guid = 1, CreateTxg = 0 }] }), "has createTxg 0" },
+        { "size", WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a", Guid = 1, CreateTxg = 1, UsedBytes = -5 }] }), "negative size" },
+        {
+            "duplicate guid",
+            WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a", Guid = 7, CreateTxg = 1 }, new SnapshotInfo { Name = "b", Guid = 7, CreateTxg = 2 }] }),
+            "lists guid 7 for two snapshots"
+        },
+        {
+            "duplicate name",
+            WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a", Guid = 7, CreateTxg = 1 }, new SnapshotInfo { Name = "a", Guid = 8, CreateTxg = 2 }] }),
+            "lists snapshot \"a\" twice"
+        },
+        { "bookmark name", WithDataset(d => d with { Bookmarks = [new BookmarkInfo { Name = "", Guid = 1, CreateTxg = 1 }] }), "the bookmark name is empty" },
+        {
+            "too long in all",
+            WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = new string('s', 250), Guid = 1, CreateTxg = 1 }] }),
+            "characters long; ZFS allows at most 255"
+        },
+        { "duplicate dataset", Valid() with { Datasets = [new DatasetInventory { Name = "tank" }, new DatasetInventory { Name = "tank" }] }, "dataset \"tank\" is listed twice" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Invalid))]
+    public void Should_reject_with_a_reason_that_names_the_problem(string rule, SnapshotInventoryReported report, string expected)
+    {
+        var error = InventoryValidator.Validate(report, Limits);
+        error.ShouldNotBeNull(rule);
+        error.ShouldContain(expected, Case.Sensitive, rule);
+        error.ShouldNotContain("\n");
+    }
+
+    [Fact]
+    public void Should_enforce_the_dataset_limit()
+    {
+        var report = Valid() with { Datasets = [.. Enumerable.Range(0, 11).Select(i => new DatasetInventory { Name = $"tank/d{i}" })] };
+        InventoryValidator.Validate(report, Limits with { MaxDatasets = 10 }).ShouldBe("the report lists 11 datasets; the limit is 10");
+        InventoryValidator.Validate(report, Limits with { MaxDatasets = 11 }).ShouldBeNull();
+    }
+
+    [Fact]
+    public void Should_enforce_the_snapshot_limit_counting_bookmarks()
+    {
+        InventoryValidator.Validate(Valid(), Limits with { MaxSnapshots = 3 }).ShouldNotBeNull().ShouldContain("more than 3 snapshots and bookmarks");
+        InventoryValidator.Validate(Valid(), Limits with { MaxSnapshots = 4 }).ShouldBeNull();
+    }
+}

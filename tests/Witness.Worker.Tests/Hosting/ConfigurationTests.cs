@@ -1,0 +1,196 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using ZfsSync.Witness.Worker.Hosting;
+
+namespace ZfsSync.Witness.Worker.Tests.Hosting;
+
+public sealed class When_the_witness_reads_its_configuration : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("zfssync-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private const string Yaml = """
+        Database: { Provider: postgresql, ConnectionString: "Host=db;Database=zfssync" }
+        RabbitMq: { Uri: "amqp://broker:5672/zfssync", User: witness, QuorumQueues: true }
+        Hosts:
+          - Id: nas1
+            Ssh: { Host: nas1.lan, User: zfssync, Port: 22, IdentityFile: /etc/zfssync/id_ed25519 }
+            Os: linux
+            Sudo: true
+            ReportsAs: nas1
+          - Id: backup1
+            Ssh: { Host: backup1.lan, User: zfssync }
+            Os: freebsd
+        SyncGroups:
+          - Name: critical-data
+            Mode: primary
+            Source: nas1
+            Members: [nas1, backup1]
+            Datasets:
+              - Path: tank/data
+                On: { backup1: backup/nas1/data }
+            Snapshots: { Include: ["autosnap_*"], Exclude: ["*_frequently"] }
+            Initial: oldest
+            Intermediates: true
+            Send: { Raw: auto, Compressed: true, LargeBlocks: true, Embedded: true }
+            Receive: { Set: { readonly: "on", canmount: "noauto" }, Inherit: [mountpoint] }
+            Pipe: { Mbuffer: 128M, Compression: zstd, Progress: false }
+            StaleAfter: 02:00:00
+            InstructionTtl: 06:00:00
+        """;
+
+    private IConfiguration Build(string yaml, IDictionary<string, string?>? environment = null)
+    {
+        var file = Path.Combine(_directory, WitnessHostingExtensions.YamlFileName);
+        File.WriteAllText(file, yaml);
+        var builder = new ConfigurationBuilder().AddYamlFile(file, optional: false);
+        if (environment is not null)
+        {
+            // What AddEnvironmentVariables("ZFS_SYNC_") yields for ZFS_SYNC_RabbitMq__Password.
+            builder.AddInMemoryCollection(environment);
+        }
+
+        return builder.Build();
+    }
+
+    private static WitnessOptions Bind(IConfiguration configuration) =>
+        new ServiceCollection().AddWitnessOptions(configuration).BuildServiceProvider().GetRequiredService<IOptions<WitnessOptions>>().Value;
+
+    [Fact]
+    public void Should_bind_the_documented_yaml_shape()
+    {
+        var options = Bind(Build(Yaml));
+
+        options.Database.Provider.ShouldBe(DatabaseProvider.PostgreSql);
+        options.RabbitMq.QuorumQueues.ShouldBeTrue();
+        options.Hosts.Select(h => h.Id).ShouldBe(["nas1", "backup1"]);
+        options.Hosts[0].Ssh!.IdentityFile.ShouldBe("/etc/zfssync/id_ed25519");
+        options.Hosts[1].Os.ShouldBe("freebsd");
+        var group = options.SyncGroups.ShouldHaveSingleItem();
+        group.Datasets[0].On["backup1"].ShouldBe("backup/nas1/data");
+        group.Receive.Set["readonly"].ShouldBe("on");
+        group.Pipe.Mbuffer.ShouldBe("128M");
+        group.StaleAfter.ShouldBe(TimeSpan.FromHours(2));
+    }
+
+    [Fact]
+    public void Should_let_environment_variables_override_the_file()
+    {
+        var options = Bind(Build(Yaml, new Dictionary<string, string?> { ["RabbitMq:Password"] = "from-env", ["Hosts:1:Sudo"] = "true" }));
+
+        options.RabbitMq.Password.ShouldBe("from-env");
+        options.Hosts[1].Sudo.ShouldBeTrue();
+    }
+
+    [Fact]
+    public void Should_map_ZFS_SYNC_prefixed_environment_variables_to_keys()
+    {
+        const string variable = "ZFS_SYNC_Liveness__OfflineAfter";
+        Environment.SetEnvironmentVariable(variable, "00:42:00");
+        try
+        {
+            var configuration = new ConfigurationBuilder().AddEnvironmentVariables(WitnessHostingExtensions.EnvironmentPrefix).Build();
+            configuration["Liveness:OfflineAfter"].ShouldBe("00:42:00");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+
+    [Fact]
+    public void Should_stop_at_start_naming_every_bad_key()
+    {
+        var bad = Yaml
+            .Replace("Members: [nas1, backup1]", "Members: [nas1, ghost]", StringComparison.Ordinal)
+            .Replace("Port: 22", "Port: 70000", StringComparison.Ordinal)
+            .Replace("Path: tank/data", "Path: tank/da$ta", StringComparison.Ordinal)
+            .Replace("Mode: primary", "Mode: sideways", StringComparison.Ordinal);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddConfiguration(Build(bad));
+        builder.Services.AddWitnessOptions(builder.Configuration);
+        using var host = builder.Build();
+
+        var error = Should.Throw<OptionsValidationException>(() => host.StartAsync().GetAwaiter().GetResult());
+
+        error.Failures.ShouldContain(f => f.StartsWith("SyncGroups:0:Members:1: \"ghost\" is not declared under Hosts", StringComparison.Ordinal));
+        error.Failures.ShouldContain(f => f.StartsWith("Hosts:0:Ssh:Port: 70000 is not a TCP port", StringComparison.Ordinal));
+        error.Failures.ShouldContain(f => f.StartsWith("SyncGroups:0:Datasets:0:Path: invalid character '$'", StringComparison.Ordinal));
+        error.Failures.ShouldContain(f => f.StartsWith("SyncGroups:0:Mode: \"sideways\"", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Hosts: [ { Id: \"NAS 1\" } ]", "Hosts:0:Id: \"NAS 1\" is not a valid host id")]
+    [InlineData("Hosts: [ { Id: a }, { Id: a } ]", "Hosts:1:Id: host a is declared twice")]
+    [InlineData("Database: { Provider: postgresql }", "Database:ConnectionString: required when Database:Provider is postgresql")]
+    [InlineData("RabbitMq: { Uri: \"http://x\" }", "RabbitMq:Uri: must be an absolute amqp:// or amqps:// URI")]
+    [InlineData("Hosts: [ { Id: a, Os: windows } ]", "Hosts:0:Os: \"windows\" is not linux or freebsd")]
+    public void Should_reject_a_bad_value_with_its_key(string yaml, string failure)
+    {
+        var result = new WitnessOptionsValidator().Validate(null, Bind2(yaml));
+        result.Failed.ShouldBeTrue();
+        result.Failures!.ShouldContain(f => f.StartsWith(failure, StringComparison.Ordinal));
+    }
+
+    private WitnessOptions Bind2(string yaml)
+    {
+        var options = new WitnessOptions();
+        Build(yaml).Bind(options);
+        return options;
+    }
+
+    [Fact]
+    public void Should_accept_an_empty_configuration_with_the_embedded_defaults() =>
+        new WitnessOptionsValidator().Validate(null, new WitnessOptions()).Succeeded.ShouldBeTrue();
+}
+
+public sealed class When_configuration_values_would_reach_a_command_line
+{
+    private static WitnessOptions WithHost(ZfsHostOptions host, Action<SyncGroupOptions>? group = null)
+    {
+        var options = new WitnessOptions
+        {
+            Hosts = [host, new ZfsHostOptions { Id = "backup1" }],
+            SyncGroups =
+            [
+                new SyncGroupOptions { Name = "g", Source = host.Id, Members = [host.Id, "backup1"], Datasets = [new SyncDatasetOptions { Path = "tank/data" }] },
+            ],
+        };
+        group?.Invoke(options.SyncGroups[0]);
+        return options;
+    }
+
+    [Theory]
+    [InlineData("nas1.lan; reboot", null, null)]
+    [InlineData("nas1.lan", "root$(id)", null)]
+    [InlineData("nas1.lan", "zfssync", "/etc/key\n-oProxyCommand=x")]
+    [InlineData("-oProxyCommand=x", null, null)]
+    public void Should_refuse_hostile_ssh_values_at_start(string sshHost, string? user, string? identity)
+    {
+        var options = WithHost(new ZfsHostOptions { Id = "nas1", Ssh = new SshOptions { Host = sshHost, User = user, IdentityFile = identity } });
+
+        var result = new WitnessOptionsValidator().Validate(null, options);
+
+        result.Failed.ShouldBeTrue();
+        result.Failures!.ShouldContain(f => f.StartsWith("SyncGroups:0: host nas1:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Should_refuse_a_hostile_receive_property_value() =>
+        new WitnessOptionsValidator()
+            .Validate(null, WithHost(new ZfsHostOptions { Id = "nas1" }, g => g.Receive.Set["readonly"] = "on'\n$(reboot)"))
+            .Failed.ShouldBeTrue();
+
+    [Fact]
+    public void Should_map_a_freebsd_host_without_ssh_section_to_its_id_and_sbin_zfs()
+    {
+        var host = DefinitionMapper.Host(new ZfsHostOptions { Id = "truenas1", Os = "freebsd", Sudo = true });
+
+        host.SshHost.ShouldBe("truenas1");
+        host.ZfsCommand.ShouldBe("/sbin/zfs");
+        host.Sudo.ShouldBeTrue();
+    }
+}

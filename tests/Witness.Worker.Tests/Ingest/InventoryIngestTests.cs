@@ -1,0 +1,271 @@
+using Microsoft.EntityFrameworkCore;
+using ZfsSync.Contracts;
+using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Worker.Ingest;
+using ZfsSync.Witness.Worker.Persistence;
+using static ZfsSync.Witness.Worker.Tests.Support.Reports;
+
+namespace ZfsSync.Witness.Worker.Tests.Ingest;
+
+[Collection(InfrastructureFixture.Collection)]
+public sealed class When_inventories_are_ingested(InfrastructureFixture infrastructure)
+{
+    public static TheoryData<string> Providers => new() { "postgresql", "sqlite" };
+
+    private static SnapshotInventoryReported First() => Report(
+        "nas1",
+        Dataset("tank"),
+        Dataset("tank/d0", Snapshot("a", 11, 1), Snapshot("b", 12, 2), Snapshot("c", 13, 3)) with
+        {
+            Bookmarks = [new BookmarkInfo { Name = "a", Guid = 11, CreateTxg = 1, CreatedAt = DateTimeOffset.UnixEpoch }],
+        },
+        Dataset("tank/media", Snapshot("m1", 21, 5)),
+        Dataset("tank/empty"));
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_insert_every_row_of_a_first_report(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+
+        var result = await scenario.ApplyAsync(First());
+
+        result.ShouldBe(new IngestResult(ReportOutcomes.Applied, 4 + 4 + 1, 0, 0));
+        (await scenario.CountsAsync()).ShouldBe((4, 4, 1));
+        var guids = await scenario.QueryAsync(db => db.Snapshots.OrderBy(s => s.CreateTxg).Select(s => s.Guid).ToListAsync());
+        guids.ShouldBe([11UL, 12UL, 13UL, 21UL]);
+        var host = await scenario.QueryAsync(db => db.Hosts.SingleAsync(h => h.HostId == "nas1"));
+        host.LastReportReceivedAt.ShouldBe(scenario.Time.GetUtcNow());
+        scenario.LastOutbox.Of<GroupInventoryChanged>().Select(m => m.SyncGroup).ShouldBe(["critical", "media"], ignoreOrder: true);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_change_nothing_for_an_unchanged_report(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(First());
+
+        var result = await scenario.ApplyAsync(First());
+
+        result.ShouldBe(new IngestResult(ReportOutcomes.Applied, 0, 0, 0));
+        (await scenario.CountsAsync()).ShouldBe((4, 4, 1));
+        scenario.LastOutbox.Messages.ShouldBeEmpty();
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_store_only_the_difference_of_a_changed_report(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(First());
+
+        // a pruned, b renamed (same guid), d new; the media dataset's encryption property changed.
+        var changed = Report(
+            "nas1",
+            Dataset("tank"),
+            Dataset("tank/d0", Snapshot("b-renamed", 12, 2), Snapshot("c", 13, 3), Snapshot("d", 14, 4)) with
+            {
+                Bookmarks = [new BookmarkInfo { Name = "a", Guid = 11, CreateTxg = 1, CreatedAt = DateTimeOffset.UnixEpoch }],
+            },
+            Dataset("tank/media", Snapshot("m1", 21, 5)) with { Encryption = "aes-256-gcm" },
+            Dataset("tank/empty"));
+
+        var result = await scenario.ApplyAsync(changed);
+
+        result.ShouldBe(new IngestResult(ReportOutcomes.Applied, Inserted: 1, Updated: 2, Deleted: 1));
+        var names = await scenario.QueryAsync(db => db.Snapshots.OrderBy(s => s.CreateTxg).Select(s => s.Name).ToListAsync());
+        names.ShouldBe(["b-renamed", "c", "d", "m1"]);
+        scenario.LastOutbox.Of<GroupInventoryChanged>().Select(m => m.SyncGroup).ShouldBe(["critical", "media"], ignoreOrder: true);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_delete_a_vanished_dataset_with_its_snapshots_and_bookmarks(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(First());
+
+        var result = await scenario.ApplyAsync(Report("nas1", Dataset("tank"), Dataset("tank/media", Snapshot("m1", 21, 5)), Dataset("tank/empty")));
+
+        result.ShouldBe(new IngestResult(ReportOutcomes.Applied, 0, 0, Deleted: 1 + 3 + 1));
+        (await scenario.CountsAsync()).ShouldBe((3, 1, 0));
+        scenario.LastOutbox.Of<GroupInventoryChanged>().Single().SyncGroup.ShouldBe("critical");
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_keep_a_dataset_without_snapshots_and_leave_datasets_outside_the_roots_alone(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank"), Dataset("tank/empty")) with { Roots = ["tank"] });
+        await scenario.ApplyAsync(Report("nas1", Dataset("pool2"), Dataset("pool2/x", Snapshot("s", 5, 1))) with { Roots = ["pool2"] });
+
+        var names = await scenario.QueryAsync(db => db.Datasets.OrderBy(d => d.Name).Select(d => d.Name).ToListAsync());
+
+        names.ShouldBe(["pool2", "pool2/x", "tank", "tank/empty"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_apply_vanished_datasets_of_a_split_report_only_when_every_part_arrived(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(First());
+
+        var split = Report("nas1") with { PartCount = 2, Sequence = NextSequence() };
+        var part1 = split with { Part = 1, Datasets = [Dataset("tank"), Dataset("tank/d0", Snapshot("a", 11, 1), Snapshot("b", 12, 2), Snapshot("c", 13, 3), Snapshot("d", 14, 4))] };
+        var part2 = split with { Part = 2, Datasets = [Dataset("tank/media", Snapshot("m1", 21, 5))] };
+
+        // Part 2 arrives first: tank/d0 is not in it but must survive until part 1 says otherwise; tank/empty
+        // and the d0 bookmark vanish only once both parts are in.
+        var second = await scenario.ApplyAsync(part2);
+        second.ShouldBe(new IngestResult(ReportOutcomes.Incomplete, 0, 0, 0));
+        (await scenario.CountsAsync()).ShouldBe((4, 4, 1));
+
+        var first = await scenario.ApplyAsync(part1);
+        first.ShouldBe(new IngestResult(ReportOutcomes.Applied, Inserted: 1, Updated: 0, Deleted: 1 + 1));
+        (await scenario.CountsAsync()).ShouldBe((3, 5, 0));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_ignore_a_duplicate_report(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        var report = First();
+        await scenario.ApplyAsync(report);
+
+        var again = await scenario.ApplyAsync(report with { Datasets = [Dataset("tank")] });
+
+        again.Outcome.ShouldBe(IngestResult.Duplicate);
+        (await scenario.CountsAsync()).ShouldBe((4, 4, 1));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_ignore_an_out_of_order_report(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        var older = Report("nas1", Dataset("tank"));
+        var newer = First();
+
+        await scenario.ApplyAsync(newer);
+        var result = await scenario.ApplyAsync(older);
+
+        result.ShouldBe(new IngestResult(ReportOutcomes.OutOfOrder, 0, 0, 0));
+        (await scenario.CountsAsync()).ShouldBe((4, 4, 1));
+        var host = await scenario.QueryAsync(db => db.Hosts.SingleAsync());
+        host.LastSequence.ShouldBe(newer.Sequence);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_reject_a_malformed_report_and_store_nothing(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(First());
+        var hostBefore = await scenario.QueryAsync(db => db.Hosts.AsNoTracking().SingleAsync());
+
+        var result = await scenario.ApplyAsync(Report("nas1", Dataset("tank"), Dataset("tank/d0", Snapshot("x;reboot", 99, 9))));
+
+        result.IsRejected.ShouldBeTrue();
+        result.Reason.ShouldNotBeNull().ShouldContain("invalid character ';'");
+        (await scenario.CountsAsync()).ShouldBe((4, 4, 1));
+        (await scenario.QueryAsync(db => db.Hosts.AsNoTracking().SingleAsync())).LastSequence.ShouldBe(hostBefore.LastSequence);
+        (await scenario.QueryAsync(db => db.ProcessedReports.CountAsync())).ShouldBe(1);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_reject_an_oversized_message(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+
+        var result = await scenario.ApplyAsync(First(), bodyBytes: (8L * 1024 * 1024) + 1);
+
+        result.Reason.ShouldNotBeNull().ShouldContain("the limit is 8388608");
+        (await scenario.CountsAsync()).ShouldBe((0, 0, 0));
+    }
+
+    [Theory]
+    [InlineData("postgresql", "backup1-user", "was sent by RabbitMQ user \"backup1-user\", but host nas1 reports as \"nas1-user\"")]
+    [InlineData("sqlite", "backup1-user", "was sent by RabbitMQ user \"backup1-user\"")]
+    [InlineData("postgresql", null, "carries no validated user-id")]
+    [InlineData("sqlite", "", "carries no validated user-id")]
+    public async Task Should_reject_a_report_from_the_wrong_or_a_missing_sender(string provider, string? sender, string reason)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+
+        var result = await scenario.ApplyAsync(First(), sender);
+
+        result.IsRejected.ShouldBeTrue();
+        result.Reason.ShouldNotBeNull().ShouldContain(reason);
+        (await scenario.CountsAsync()).ShouldBe((0, 0, 0));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_accept_any_sender_for_a_host_without_ReportsAs_and_reject_undeclared_hosts(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+
+        (await scenario.ApplyAsync(Report("backup1", Dataset("tank")), sender: null)).Outcome.ShouldBe(ReportOutcomes.Applied);
+        var unknown = await scenario.ApplyAsync(Report("stranger", Dataset("tank")), sender: null);
+
+        unknown.Reason.ShouldBe("host stranger is not declared under Hosts");
+        (await scenario.QueryAsync(db => db.Hosts.Select(h => h.HostId).ToListAsync())).ShouldBe(["backup1"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_notify_only_the_groups_whose_datasets_changed_on_that_member(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(Report("backup1", Dataset("backup"), Dataset("backup/nas1"), Dataset("backup/nas1/d0")) with { Roots = ["backup"] }, sender: null);
+        scenario.LastOutbox.Of<GroupInventoryChanged>().Select(m => (m.SyncGroup, m.HostId)).ShouldBe([("critical", "backup1")]);
+
+        await scenario.ApplyAsync(Report("backup1", Dataset("backup"), Dataset("backup/nas1"), Dataset("backup/nas1/d0"), Dataset("backup/unrelated")) with { Roots = ["backup"] }, sender: null);
+        scenario.LastOutbox.Messages.ShouldBeEmpty();
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_round_trip_guids_that_use_all_64_bits(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank", Snapshot("max", ulong.MaxValue, long.MaxValue), Snapshot("high", (1UL << 63) + 5, 2))));
+
+        var guids = await scenario.QueryAsync(db => db.Snapshots.OrderBy(s => s.CreateTxg).Select(s => s.Guid).ToListAsync());
+
+        guids.ShouldBe([(1UL << 63) + 5, ulong.MaxValue]);
+        (await scenario.ApplyAsync(Report("nas1", Dataset("tank", Snapshot("max", ulong.MaxValue, long.MaxValue), Snapshot("high", (1UL << 63) + 5, 2)))))
+            .ShouldBe(new IngestResult(ReportOutcomes.Applied, 0, 0, 0));
+    }
+}
+
+[Collection(InfrastructureFixture.Collection)]
+public sealed class When_stored_inventories_are_read_for_planning(InfrastructureFixture infrastructure)
+{
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_rebuild_the_planner_model_ordered_by_createtxg(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        // Wrong clocks: creation order disagrees with createtxg; the model must follow createtxg.
+        var late = Snapshot("late-clock", 31, 3) with { CreatedAt = DateTimeOffset.UnixEpoch };
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank"), Dataset("tank/d0", late, Snapshot("b", 12, 2), Snapshot("a", 11, 1))));
+        var receivedAt = scenario.Time.GetUtcNow();
+
+        var inventories = await scenario.QueryAsync(db => InventoryReader.LoadAsync(db, ["nas1", "backup1"], CancellationToken.None));
+
+        inventories.Keys.ShouldBe(["nas1"]);
+        var nas1 = inventories["nas1"];
+        nas1.ReceivedAt.ShouldBe(receivedAt);
+        nas1.Roots.ShouldBe(["tank"]);
+        nas1.Find("tank").ShouldNotBeNull().Snapshots.ShouldBeEmpty();
+        nas1.Find("tank/d0").ShouldNotBeNull().Snapshots.Select(s => s.Guid).ShouldBe([11UL, 12UL, 31UL]);
+        nas1.Find("tank/d0")!.Newest!.Name.ShouldBe("late-clock");
+    }
+}

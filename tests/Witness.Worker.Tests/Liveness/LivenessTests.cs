@@ -1,0 +1,154 @@
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using ZfsSync.Contracts;
+using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Worker.Consumers;
+using ZfsSync.Witness.Worker.Hosting;
+using ZfsSync.Witness.Worker.Liveness;
+using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
+using ZfsSync.Witness.Worker.Tests.Support;
+
+namespace ZfsSync.Witness.Worker.Tests.Liveness;
+
+[Collection(InfrastructureFixture.Collection)]
+public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastructure) : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero));
+    private readonly RecordingOutbox _outbox = new();
+    private WitnessTestDatabase _database = null!;
+    private ServiceProvider _provider = null!;
+    private ITestHarness _harness = null!;
+
+    public async Task InitializeAsync()
+    {
+        _database = await WitnessTestDatabase.CreateAsync(infrastructure, "postgresql");
+        var options = new WitnessOptions
+        {
+            Hosts = [new ZfsHostOptions { Id = "nas1" }, new ZfsHostOptions { Id = "guarded", ReportsAs = "guarded-user" }],
+            Liveness = new LivenessOptions { SweepInterval = TimeSpan.FromSeconds(15), OfflineAfter = TimeSpan.FromMinutes(10) },
+        };
+        _provider = new ServiceCollection()
+            .AddSingleton<TimeProvider>(_time)
+            .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
+            .AddSingleton<ITransactionalOutbox>(_outbox)
+            .AddDbContext<WitnessDbContext>(o => WitnessHostingExtensions.ConfigureProvider(o, _database.Options, Path.GetTempPath()))
+            .AddLogging()
+            .AddSingleton<LivenessSweeper>()
+            .AddMassTransitTestHarness(x => x.AddConsumer<HeartbeatConsumer>())
+            .BuildServiceProvider(true);
+        _harness = _provider.GetRequiredService<ITestHarness>();
+        await _harness.Start();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _harness.Stop();
+        await _provider.DisposeAsync();
+        await _database.DisposeAsync();
+    }
+
+    private async Task HeartbeatAsync(string hostId, int interval = 30, string? reporterError = null)
+    {
+        var heartbeat = new Heartbeat
+        {
+            HostId = hostId,
+            SentAt = _time.GetUtcNow(),
+            IntervalSeconds = interval,
+            Os = "linux",
+            ZfsVersion = "zfs-2.2.6",
+            Pools = [new PoolHealth { Name = "tank", Health = "ONLINE" }],
+            ReporterError = reporterError,
+        };
+        await _harness.Bus.Publish(heartbeat);
+        (await _harness.GetConsumerHarness<HeartbeatConsumer>().Consumed.Any<Heartbeat>(x => ReferenceEquals(x.Context.Message, heartbeat) || x.Context.Message.SentAt == heartbeat.SentAt && x.Context.Message.HostId == hostId))
+            .ShouldBeTrue();
+    }
+
+    private async Task<HostRecord?> HostAsync(string hostId)
+    {
+        await using var db = _database.CreateContext();
+        return await db.Hosts.AsNoTracking().SingleOrDefaultAsync(h => h.HostId == hostId);
+    }
+
+    private Task<int> SweepAsync() => _provider.GetRequiredService<LivenessSweeper>().SweepAsync(CancellationToken.None);
+
+    private List<(HostStatus Status, HostStatus? Previous)> Transitions(string hostId) =>
+        _outbox.Of<HostStatusChanged>().Where(m => m.HostId == hostId).Select(m => (m.Status, m.PreviousStatus)).ToList();
+
+    [Fact]
+    public async Task Should_go_online_late_offline_and_back_online_by_the_injected_clock()
+    {
+        await HeartbeatAsync("nas1", interval: 30, reporterError: "zfs list: exit 1");
+        var host = (await HostAsync("nas1")).ShouldNotBeNull();
+        host.Status.ShouldBe(HostStatus.Online);
+        host.LastSeenAt.ShouldBe(_time.GetUtcNow());
+        host.ReporterError.ShouldBe("zfs list: exit 1");
+        host.Pools.ShouldBe("tank=ONLINE");
+        Transitions("nas1").ShouldBe([(HostStatus.Online, HostStatus.Offline)]);
+
+        _time.Advance(TimeSpan.FromSeconds(60)); // exactly two intervals: not late yet
+        (await SweepAsync()).ShouldBe(0);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        (await SweepAsync()).ShouldBe(1);
+        (await HostAsync("nas1"))!.Status.ShouldBe(HostStatus.Late);
+
+        _time.Advance(TimeSpan.FromMinutes(9)); // 10 min 1 s since the heartbeat
+        (await SweepAsync()).ShouldBe(1);
+        (await HostAsync("nas1"))!.Status.ShouldBe(HostStatus.Offline);
+        (await SweepAsync()).ShouldBe(0);
+
+        await HeartbeatAsync("nas1");
+        (await HostAsync("nas1"))!.Status.ShouldBe(HostStatus.Online);
+        Transitions("nas1").ShouldBe(
+        [
+            (HostStatus.Online, HostStatus.Offline),
+            (HostStatus.Late, HostStatus.Online),
+            (HostStatus.Offline, HostStatus.Late),
+            (HostStatus.Online, HostStatus.Offline),
+        ]);
+    }
+
+    [Fact]
+    public async Task Should_sweep_on_its_own_when_the_clock_passes_the_sweep_interval()
+    {
+        await HeartbeatAsync("nas1", interval: 10);
+        var sweeper = _provider.GetRequiredService<LivenessSweeper>();
+        await sweeper.StartAsync(CancellationToken.None);
+        try
+        {
+            _time.Advance(TimeSpan.FromSeconds(30)); // silent for three intervals; one sweep tick passes
+            await Poll.UntilAsync(async () => (await HostAsync("nas1"))!.Status == HostStatus.Late, "the sweeper to mark nas1 late");
+        }
+        finally
+        {
+            await sweeper.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task Should_record_an_undeclared_host_and_not_crash()
+    {
+        await HeartbeatAsync("stranger");
+
+        var host = (await HostAsync("stranger")).ShouldNotBeNull();
+        host.Configured.ShouldBeFalse();
+        host.Status.ShouldBe(HostStatus.Online);
+        (await HostAsync("nas1")).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task Should_drop_a_heartbeat_without_the_validated_user_id_its_host_requires()
+    {
+        await HeartbeatAsync("guarded"); // the in-memory transport carries no AMQP user-id
+
+        (await HostAsync("guarded")).ShouldBeNull();
+        Transitions("guarded").ShouldBeEmpty();
+    }
+}

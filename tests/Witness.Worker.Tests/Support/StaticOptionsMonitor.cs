@@ -1,0 +1,12 @@
+using Microsoft.Extensions.Options;
+
+namespace ZfsSync.Witness.Worker.Tests.Support;
+
+public sealed class StaticOptionsMonitor<T>(T value) : IOptionsMonitor<T>
+{
+    public T CurrentValue => value;
+
+    public T Get(string? name) => value;
+
+    public IDisposable? OnChange(Action<T, string?> listener) => null;
+}
