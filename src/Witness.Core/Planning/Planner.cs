@@ -394,22 +394,28 @@ public sealed class Planner
 
             src = sourceInventory.Find(sourceName);
             tgt = targetInventory.Find(targetName);
-            if (src is not null && tgt is not null)
-            {
-                ReportAnomalies(src, tgt);
-            }
 
             Decision decision;
             try
             {
                 decision = Decide();
-                if (decision is Conflicted c)
+
+                // A resolution can uncover a further conflict (a rollback whose incremental would hit a name clash);
+                // that one is looked up in turn, so that its own resolution decides.
+                for (var depth = 0; depth < 3 && decision is Conflicted c; depth++)
                 {
-                    decision = Resolve(c);
+                    var next = Resolve(c);
                     if (promote is not null)
                     {
                         return promote;
                     }
+
+                    if (ReferenceEquals(next, c))
+                    {
+                        break;
+                    }
+
+                    decision = next;
                 }
             }
             catch (UnsafeValueException ex)
@@ -417,6 +423,12 @@ public sealed class Planner
                 outcome.Anomalies.Add(new PlanAnomaly { Kind = AnomalyKind.UnsafeValue, Dataset = dataset.Path, HostId = target, OtherHostId = source, Details = ex.Message });
                 AddStatus(DatasetSyncStatus.Blocked, $"nothing issued: {ex.Message}");
                 return null;
+            }
+
+            if (src is not null && tgt is not null)
+            {
+                var evidence = decision is Conflicted conflicted ? conflicted.Conflict.Evidence.Select(e => e.Guid).ToHashSet() : [];
+                ReportAnomalies(src, tgt, evidence);
             }
 
             Apply(decision);
@@ -572,10 +584,14 @@ public sealed class Planner
         private Conflicted Diverged(SnapshotInfo targetBase, int baseIndex)
         {
             // Name clash newer than the base: the specific form of diverged.
-            for (var i = baseIndex + 1; i < tgt!.Snapshots.Count; i++)
+            var newer = new List<SnapshotInfo>(tgt!.Snapshots.Count - baseIndex - 1);
+            for (var i = baseIndex + 1; i < tgt.Snapshots.Count; i++)
             {
-                var t = tgt.Snapshots[i];
-                if (src!.SnapshotNamed(t.Name) is { } s && s.Guid != t.Guid)
+                newer.Add(tgt.Snapshots[i]);
+            }
+
+            foreach (var (t, s) in NameClashes(newer, src!.Snapshots))
+            {
                 {
                     return Conflict(
                         ConflictKind.NameGuidMismatch,
@@ -784,9 +800,8 @@ public sealed class Planner
             }
 
             // A carried snapshot whose name the target already uses for another guid: the receive would fail.
-            foreach (var s in carried)
+            foreach (var (s, t) in NameClashes(carried, tgt!.Snapshots))
             {
-                if (tgt!.SnapshotNamed(s.Name) is { } t && t.Guid != s.Guid)
                 {
                     return Conflict(
                         ConflictKind.NameGuidMismatch,
@@ -868,7 +883,10 @@ public sealed class Planner
             }
 
             var attempt = 1;
-            var same = records.FirstOrDefault(r => r.Instruction.InstructionId == id);
+            // The latest attempt of this decision; failures are gathered from every record of it, so that a store that
+            // keeps one record per attempt and one that keeps one per decision are read alike.
+            var sameRecords = records.Where(r => r.Instruction.InstructionId == id).ToList();
+            var same = sameRecords.MaxBy(r => r.Instruction.Attempt);
             if (same is not null)
             {
                 var lastChange = Max(sourceInventory!.ChangedAt, targetInventory!.ChangedAt);
@@ -878,7 +896,7 @@ public sealed class Planner
                     return;
                 }
 
-                var failures = same.Failures.ToList();
+                var failures = sameRecords.SelectMany(r => r.Failures).DistinctBy(f => (f.Attempt, f.FailedAt)).ToList();
                 if (same.CompletedAt is null && !failures.Any(f => f.Attempt >= same.Instruction.Attempt) && now >= same.Instruction.ExpiresAt)
                 {
                     failures.Add(new InstructionFailure { Attempt = same.Instruction.Attempt, FailedAt = same.Instruction.ExpiresAt, Error = "expired without an outcome" });
@@ -1103,7 +1121,36 @@ public sealed class Planner
             return args;
         }
 
-        private void ReportAnomalies(DatasetState s, DatasetState t)
+        /// <summary>
+        /// Pairs of (probe, other) that share a name but not a guid: one pass over <paramref name="others"/> against a
+        /// small table of the probes, so the cost is linear and nothing is cached on the inventory.
+        /// </summary>
+        private static List<(SnapshotInfo Probe, SnapshotInfo Other)> NameClashes(List<SnapshotInfo> probes, IReadOnlyList<SnapshotInfo> others)
+        {
+            var found = new List<(SnapshotInfo, SnapshotInfo)>();
+            if (probes.Count == 0)
+            {
+                return found;
+            }
+
+            var byName = new Dictionary<string, SnapshotInfo>(probes.Count, StringComparer.Ordinal);
+            foreach (var p in probes)
+            {
+                byName.TryAdd(p.Name, p);
+            }
+
+            foreach (var o in others)
+            {
+                if (byName.TryGetValue(o.Name, out var p) && p.Guid != o.Guid)
+                {
+                    found.Add((p, o));
+                }
+            }
+
+            return found;
+        }
+
+        private void ReportAnomalies(DatasetState s, DatasetState t, HashSet<ulong> skipGuids)
         {
             var sg = s.SnapshotGuidsAscending;
             var sp = s.SnapshotGuidPositions;
@@ -1154,15 +1201,14 @@ public sealed class Planner
                 return;
             }
 
-            var newestTxg = t.Newest!.CreateTxg;
-            foreach (var ts in targetOnly)
+            foreach (var (ts, ss) in NameClashes(targetOnly, s.Snapshots))
             {
                 if (reported >= run.Options.MaxAnomaliesPerPair)
                 {
                     break;
                 }
 
-                if (s.SnapshotNamed(ts.Name) is { } ss && ss.Guid != ts.Guid && ts.CreateTxg < newestTxg && !t.HasSnapshot(ss.Guid))
+                if (!skipGuids.Contains(ts.Guid) && !skipGuids.Contains(ss.Guid))
                 {
                     reported++;
                     Anomaly(AnomalyKind.NameClash, ts.Guid,
