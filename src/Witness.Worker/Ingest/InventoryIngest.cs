@@ -80,6 +80,7 @@ public sealed class InventoryIngest(
 
         var diff = new InventoryDiff(db);
         await diff.ApplyDatasetsAsync(report.HostId, report.Datasets, cancellationToken);
+        await diff.FlushNewSnapshotsAsync(cancellationToken);
 
         string? pending = null;
         var outcome = ReportOutcomes.Applied;
@@ -293,11 +294,13 @@ internal sealed class InventoryDiff(WitnessDbContext db)
         }
     }
 
+    private readonly List<SnapshotRecord> _newSnapshots = [];
+
     private void AddSnapshots(long datasetId, IEnumerable<SnapshotInfo> snapshots)
     {
         foreach (var s in snapshots)
         {
-            db.Snapshots.Add(new SnapshotRecord
+            _newSnapshots.Add(new SnapshotRecord
             {
                 DatasetId = datasetId,
                 Name = s.Name,
@@ -381,6 +384,45 @@ internal sealed class InventoryDiff(WitnessDbContext db)
         Deleted += await DeleteByIdAsync(db.Snapshots, deleteSnapshots, cancellationToken);
         Deleted += await DeleteByIdAsync(db.Bookmarks, deleteBookmarks, cancellationToken);
     }
+
+    /// <summary>
+    /// Writes the collected new snapshots: on PostgreSQL with binary COPY inside the ingest's transaction when there
+    /// are many (a first report of a large host), otherwise through the change tracker with the rest of the unit of work.
+    /// </summary>
+    public async Task FlushNewSnapshotsAsync(CancellationToken cancellationToken)
+    {
+        if (_newSnapshots.Count >= CopyThreshold && db.Database.IsNpgsql())
+        {
+            var connection = (Npgsql.NpgsqlConnection)db.Database.GetDbConnection();
+            await using (var writer = await connection.BeginBinaryImportAsync(
+                """COPY snapshots ("DatasetId", "Name", "Guid", "CreateTxg", "CreatedAt", "UsedBytes", "ReferencedBytes") FROM STDIN (FORMAT BINARY)""",
+                cancellationToken))
+            {
+                foreach (var s in _newSnapshots)
+                {
+                    await writer.StartRowAsync(cancellationToken);
+                    await writer.WriteAsync(s.DatasetId, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
+                    await writer.WriteAsync(s.Name, NpgsqlTypes.NpgsqlDbType.Varchar, cancellationToken);
+                    await writer.WriteAsync(unchecked((long)s.Guid), NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
+                    await writer.WriteAsync(unchecked((long)s.CreateTxg), NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
+                    await writer.WriteAsync(s.CreatedAt.ToUniversalTime(), NpgsqlTypes.NpgsqlDbType.TimestampTz, cancellationToken);
+                    await writer.WriteAsync(s.UsedBytes, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
+                    await writer.WriteAsync(s.ReferencedBytes, NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken);
+                }
+
+                await writer.CompleteAsync(cancellationToken);
+            }
+        }
+        else
+        {
+            db.Snapshots.AddRange(_newSnapshots);
+        }
+
+        _newSnapshots.Clear();
+    }
+
+    /// <summary>Below this many new rows the change tracker is as fast as COPY and simpler.</summary>
+    internal const int CopyThreshold = 1000;
 
     public async Task DeleteVanishedAsync(string hostId, IReadOnlyList<string> roots, HashSet<string> present, CancellationToken cancellationToken)
     {
