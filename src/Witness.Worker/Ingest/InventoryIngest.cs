@@ -472,35 +472,40 @@ internal sealed class InventoryDiff(WitnessDbContext db)
     /// <summary>A digest of everything stored about a dataset's snapshots and bookmarks.</summary>
     internal static string ContentHash(DatasetInventory dataset)
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> buffer = stackalloc byte[8];
+        // One buffer, one hash call: this runs over every snapshot of every report, changed or not.
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(Math.Max(256, (dataset.Snapshots.Count * 64) + (dataset.Bookmarks.Count * 48)));
         foreach (var s in dataset.Snapshots)
         {
-            hash.AppendData(Encoding.UTF8.GetBytes(s.Name));
-            hash.AppendData("\0"u8);
-            Append(hash, buffer, s.Guid);
-            Append(hash, buffer, s.CreateTxg);
-            Append(hash, buffer, (ulong)s.CreatedAt.UtcTicks);
-            Append(hash, buffer, (ulong)s.UsedBytes);
-            Append(hash, buffer, (ulong)s.ReferencedBytes);
+            AppendName(buffer, s.Name);
+            AppendNumbers(buffer, s.Guid, s.CreateTxg, (ulong)s.CreatedAt.UtcTicks, (ulong)s.UsedBytes, (ulong)s.ReferencedBytes);
         }
 
-        hash.AppendData("#"u8);
+        System.Buffers.BuffersExtensions.Write(buffer, "#"u8);
         foreach (var b in dataset.Bookmarks)
         {
-            hash.AppendData(Encoding.UTF8.GetBytes(b.Name));
-            hash.AppendData("\0"u8);
-            Append(hash, buffer, b.Guid);
-            Append(hash, buffer, b.CreateTxg);
-            Append(hash, buffer, (ulong)b.CreatedAt.UtcTicks);
+            AppendName(buffer, b.Name);
+            AppendNumbers(buffer, b.Guid, b.CreateTxg, (ulong)b.CreatedAt.UtcTicks, 0, 0);
         }
 
-        return Convert.ToHexString(hash.GetHashAndReset());
+        return Convert.ToHexString(SHA256.HashData(buffer.WrittenSpan));
     }
 
-    private static void Append(IncrementalHash hash, Span<byte> buffer, ulong value)
+    private static void AppendName(System.Buffers.ArrayBufferWriter<byte> buffer, string name)
     {
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(buffer, value);
-        hash.AppendData(buffer);
+        var span = buffer.GetSpan(Encoding.UTF8.GetMaxByteCount(name.Length) + 1);
+        var written = Encoding.UTF8.GetBytes(name, span);
+        span[written] = 0; // names cannot hold NUL: an unambiguous separator
+        buffer.Advance(written + 1);
+    }
+
+    private static void AppendNumbers(System.Buffers.ArrayBufferWriter<byte> buffer, ulong a, ulong b, ulong c, ulong d, ulong e)
+    {
+        var span = buffer.GetSpan(40);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(span, a);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(span[8..], b);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(span[16..], c);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(span[24..], d);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(span[32..], e);
+        buffer.Advance(40);
     }
 }
