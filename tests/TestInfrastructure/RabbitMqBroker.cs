@@ -55,6 +55,19 @@ public sealed class RabbitMqBroker : IDisposable
         return new TestVhost(this, name);
     }
 
+    /// <summary>A queue's description from the management API (type, arguments, counts), or null when it does not exist.</summary>
+    public async Task<JsonNode?> GetQueueAsync(string vhost, string queue, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"api/queues/{Uri.EscapeDataString(vhost)}/{Uri.EscapeDataString(queue)}", cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<JsonNode>(cancellationToken);
+    }
+
     /// <summary>Messages in a queue (ready + unacknowledged), or -1 when it does not exist; the management API refreshes its counts every few seconds.</summary>
     public async Task<long> QueueMessageCountAsync(string vhost, string queue, CancellationToken cancellationToken = default)
     {
