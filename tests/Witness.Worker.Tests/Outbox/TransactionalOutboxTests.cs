@@ -235,7 +235,8 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
             })),
             configureOutbox: o =>
             {
-                o.PublishTimeout = TimeSpan.FromMilliseconds(500);
+                // Long enough for a first publish (exchange declaration, channel) on a loaded 2-core CI machine.
+                o.PublishTimeout = TimeSpan.FromSeconds(3);
                 o.InitialBackoff = TimeSpan.FromMilliseconds(50);
                 o.MaxBackoff = TimeSpan.FromMilliseconds(50);
             });
