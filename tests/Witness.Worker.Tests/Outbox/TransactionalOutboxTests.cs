@@ -218,19 +218,21 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
         var received = new ReceivedNotes();
         var subscriber = await OutboxHosts.StartSubscriberAsync(vhost, received);
 
-        // The first publish never completes and ignores cancellation, as a RabbitMQ.Client 7.2 publish can after a
-        // broker restart; later publishes go through.
+        // The first publish hangs (as a RabbitMQ.Client 7.2 publish can after a broker restart) until the dispatcher's
+        // timeout cancels it; later publishes go through. The hang must end with the cancellation: it sits inside the
+        // transport's send, holding the channel, and a hang that outlived it would block every later publish on that
+        // channel too (that case is the dispatcher's WaitAsync, which stops waiting either way).
         var publishes = 0;
         var hang = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var witness = await OutboxHosts.StartWitnessAsync(
             store,
             vhost,
             runDispatcher: true,
-            configureBus: cfg => cfg.ConfigurePublish(p => p.UseExecuteAsync(async _ =>
+            configureBus: cfg => cfg.ConfigurePublish(p => p.UseExecuteAsync(async context =>
             {
                 if (Interlocked.Increment(ref publishes) == 1)
                 {
-                    await hang.Task;
+                    await hang.Task.WaitAsync(context.CancellationToken);
                 }
             })),
             configureOutbox: o =>
