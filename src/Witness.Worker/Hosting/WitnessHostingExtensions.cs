@@ -1,11 +1,15 @@
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Worker.Consumers;
+using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Ingest;
 using ZfsSync.Witness.Worker.Liveness;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
+using ZfsSync.Witness.Worker.Persistence.Sagas;
+using ZfsSync.Witness.Worker.StateMachines;
 
 namespace ZfsSync.Witness.Worker.Hosting;
 
@@ -39,11 +43,37 @@ public static class WitnessHostingExtensions
         services.AddScoped<InventoryIngest>();
         services.AddSingleton<LivenessSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<LivenessSweeper>());
+        services.AddSyncGroups();
         services.AddWitnessMassTransit(builder.Configuration);
         services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         services.AddOptions<WitnessOutboxOptions>().BindConfiguration("Outbox");
         services.AddWitnessOutbox<WitnessDbContext>(); // after AddMassTransit: the dispatcher starts after the bus
         return builder;
+    }
+
+    /// <summary>
+    /// The planning services of the sync group saga, the start-up announcement of the configured groups (after the
+    /// schema initializer: hosted services start in registration order) and the instruction expiry sweeper.
+    /// </summary>
+    public static IServiceCollection AddSyncGroups(this IServiceCollection services)
+    {
+        services.AddOptions<PlannerOptions>().BindConfiguration("Planner");
+        services.AddScoped<GroupPlanning>();
+        services.AddSingleton<SyncGroupConfigurationPublisher>();
+        services.AddHostedService(sp => sp.GetRequiredService<SyncGroupConfigurationPublisher>());
+        services.AddSingleton<InstructionExpirySweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<InstructionExpirySweeper>());
+        return services;
+    }
+
+    /// <summary>The sync group saga and its consumers, for <c>AddMassTransit</c> (and the test harness).</summary>
+    public static void AddSyncGroupSaga(this IBusRegistrationConfigurator x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        x.SetEfCoreSagaRepositoryProvider<WitnessDbContext>();
+        x.AddSagaStateMachine<SyncGroupStateMachine, SyncGroupState, SyncGroupStateDefinition>();
+        x.AddConsumer<HostStatusRouter>();
+        x.AddConsumer<SyncGroupQueries>();
     }
 
     public static IServiceCollection AddWitnessOptions(this IServiceCollection services, IConfiguration configuration)
@@ -98,6 +128,7 @@ public static class WitnessHostingExtensions
             x.SetKebabCaseEndpointNameFormatter();
             x.AddConsumer<InventoryIngestConsumer, InventoryIngestConsumerDefinition>();
             x.AddConsumer<HeartbeatConsumer>();
+            x.AddSyncGroupSaga();
             x.AddConfigureEndpointsCallback((context, _, endpoint) =>
             {
                 var rabbit = context.GetRequiredService<IOptions<WitnessOptions>>().Value.RabbitMq;

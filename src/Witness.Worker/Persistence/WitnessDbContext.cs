@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
+using ZfsSync.Witness.Worker.StateMachines;
 
 namespace ZfsSync.Witness.Worker.Persistence;
 
@@ -90,7 +91,12 @@ public class WitnessDbContext(DbContextOptions<WitnessDbContext> options) : DbCo
     }
 
     /// <summary>Saga state and outbox mappings.</summary>
-    protected virtual void ConfigureExtensions(ModelBuilder modelBuilder) => modelBuilder.AddOutbox();
+    protected virtual void ConfigureExtensions(ModelBuilder modelBuilder)
+    {
+        modelBuilder.AddOutbox();
+        modelBuilder.ApplyConfiguration(new SyncGroupStateMap());
+        modelBuilder.AddSyncGroupTables();
+    }
 }
 
 /// <summary>ulong ↔ long, bit for bit (guids use all 64 bits).</summary>

@@ -1,0 +1,234 @@
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using ZfsSync.Contracts;
+using ZfsSync.Witness.Worker.Groups;
+using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
+
+namespace ZfsSync.Witness.Worker.StateMachines;
+
+/// <summary>State names ↔ <see cref="SyncGroupStatus"/>.</summary>
+public static class SyncGroupStates
+{
+    public static SyncGroupStatus? StatusOf(string? state) => state switch
+    {
+        nameof(SyncGroupStatus.Waiting) => SyncGroupStatus.Waiting,
+        nameof(SyncGroupStatus.InSync) => SyncGroupStatus.InSync,
+        nameof(SyncGroupStatus.OutOfSync) => SyncGroupStatus.OutOfSync,
+        nameof(SyncGroupStatus.Conflicted) => SyncGroupStatus.Conflicted,
+        _ => null,
+    };
+
+    /// <summary>The witness's DbContext the saga repository loaded the instance with (so everything commits together).</summary>
+    public static WitnessDbContext Database(this BehaviorContext<SyncGroupState> context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.TryGetPayload(out DbContext? db) && db is WitnessDbContext witness
+            ? witness
+            : throw new InvalidOperationException("The sync group saga must be stored with the EF Core saga repository on WitnessDbContext.");
+    }
+
+    public static Task PlanAsync(this GroupPlanning planning, BehaviorContext<SyncGroupState> context)
+    {
+        ArgumentNullException.ThrowIfNull(planning);
+        ArgumentNullException.ThrowIfNull(context);
+        return planning.PlanAsync(context.Database(), context.Saga, context.GetTransactionalOutbox(), context.CancellationToken);
+    }
+}
+
+/// <summary>Base of the saga's activities: probe/visitor plumbing and fault pass-through.</summary>
+public abstract class SyncGroupActivity<TMessage> : IStateMachineActivity<SyncGroupState, TMessage>
+    where TMessage : class
+{
+    public void Probe(ProbeContext context) => context?.CreateScope(GetType().Name);
+
+    public void Accept(StateMachineVisitor visitor) => visitor?.Visit(this);
+
+    public async Task Execute(BehaviorContext<SyncGroupState, TMessage> context, IBehavior<SyncGroupState, TMessage> next)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(next);
+        await ExecuteAsync(context);
+        await next.Execute(context);
+    }
+
+    public Task Faulted<TException>(BehaviorExceptionContext<SyncGroupState, TMessage, TException> context, IBehavior<SyncGroupState, TMessage> next)
+        where TException : Exception => next.Faulted(context);
+
+    protected abstract Task ExecuteAsync(BehaviorContext<SyncGroupState, TMessage> context);
+}
+
+/// <summary>Plans again: for inventory changes and host status changes.</summary>
+public sealed class PlanGroupActivity<TMessage>(GroupPlanning planning) : SyncGroupActivity<TMessage>
+    where TMessage : class
+{
+    protected override Task ExecuteAsync(BehaviorContext<SyncGroupState, TMessage> context) => planning.PlanAsync(context);
+}
+
+/// <summary>Takes a configuration if it is the newest, then plans.</summary>
+public sealed class ApplyConfigurationActivity(GroupPlanning planning) : SyncGroupActivity<SyncGroupConfigured>
+{
+    protected override async Task ExecuteAsync(BehaviorContext<SyncGroupState, SyncGroupConfigured> context)
+    {
+        await planning.ApplyConfigurationAsync(context.Database(), context.Saga, context.Message, context.CancellationToken);
+        await planning.PlanAsync(context);
+    }
+}
+
+/// <summary>Removes a group's definition and status when the newest configuration no longer declares it.</summary>
+public sealed class RemoveGroupActivity : SyncGroupActivity<SyncGroupRemoved>
+{
+    protected override Task ExecuteAsync(BehaviorContext<SyncGroupState, SyncGroupRemoved> context) =>
+        GroupPlanning.RemoveAsync(context.Database(), context.Saga, context.CancellationToken);
+}
+
+/// <summary>Records an executor's outcome (or the sweeper's expiry) on its attempt, then plans.</summary>
+public sealed class RecordOutcomeActivity(GroupPlanning planning) :
+    IStateMachineActivity<SyncGroupState, SyncInstructionCompleted>,
+    IStateMachineActivity<SyncGroupState, SyncInstructionFailed>,
+    IStateMachineActivity<SyncGroupState, SyncInstructionExpired>
+{
+    public void Probe(ProbeContext context) => context?.CreateScope("record-outcome");
+
+    public void Accept(StateMachineVisitor visitor) => visitor?.Visit(this);
+
+    public async Task Execute(BehaviorContext<SyncGroupState, SyncInstructionCompleted> context, IBehavior<SyncGroupState, SyncInstructionCompleted> next)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(next);
+        await planning.RecordCompletedAsync(context.Database(), context.Message, context.CancellationToken);
+        await planning.PlanAsync(context);
+        await next.Execute(context);
+    }
+
+    public async Task Execute(BehaviorContext<SyncGroupState, SyncInstructionFailed> context, IBehavior<SyncGroupState, SyncInstructionFailed> next)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(next);
+        await planning.RecordFailedAsync(context.Database(), context.Message, context.CancellationToken);
+        await planning.PlanAsync(context);
+        await next.Execute(context);
+    }
+
+    public async Task Execute(BehaviorContext<SyncGroupState, SyncInstructionExpired> context, IBehavior<SyncGroupState, SyncInstructionExpired> next)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(next);
+        await planning.RecordExpiredAsync(context.Database(), context.Message, context.CancellationToken);
+        await planning.PlanAsync(context);
+        await next.Execute(context);
+    }
+
+    public Task Faulted<TException>(BehaviorExceptionContext<SyncGroupState, SyncInstructionCompleted, TException> context, IBehavior<SyncGroupState, SyncInstructionCompleted> next)
+        where TException : Exception => next.Faulted(context);
+
+    public Task Faulted<TException>(BehaviorExceptionContext<SyncGroupState, SyncInstructionFailed, TException> context, IBehavior<SyncGroupState, SyncInstructionFailed> next)
+        where TException : Exception => next.Faulted(context);
+
+    public Task Faulted<TException>(BehaviorExceptionContext<SyncGroupState, SyncInstructionExpired, TException> context, IBehavior<SyncGroupState, SyncInstructionExpired> next)
+        where TException : Exception => next.Faulted(context);
+}
+
+/// <summary>
+/// Answers <see cref="ResolveSyncConflict"/>: an allowed resolution of an open conflict of this group is recorded,
+/// announced (<see cref="SyncConflictResolved"/>, through the outbox), accepted, and the group is planned again;
+/// anything else is rejected with a reason and changes nothing. Asking again for the resolution already recorded is
+/// accepted again (a client retrying after a lost reply), without recording or announcing anything twice.
+/// </summary>
+public sealed class ResolveConflictActivity(GroupPlanning planning, ILogger<ResolveConflictActivity> logger) : SyncGroupActivity<ResolveSyncConflict>
+{
+    protected override async Task ExecuteAsync(BehaviorContext<SyncGroupState, ResolveSyncConflict> context)
+    {
+        var request = context.Message;
+        var db = context.Database();
+        var row = await db.Set<ConflictRecord>().SingleOrDefaultAsync(c => c.ConflictId == request.ConflictId, context.CancellationToken);
+        var resolution = ConflictResolutions.Parse(request.Resolution);
+        var reason = RejectionReason(row, request, resolution);
+        if (reason is not null)
+        {
+            logger.LogInformation("Rejected resolution {Resolution} of conflict {ConflictId} in {Group} by {RequestedBy}: {Reason}",
+                request.Resolution, request.ConflictId, request.SyncGroup, request.RequestedBy, reason);
+            await Reply(context, new SyncConflictResolutionRejected
+            {
+                ConflictId = request.ConflictId,
+                SyncGroup = request.SyncGroup,
+                Resolution = request.Resolution,
+                Reason = reason,
+            });
+            return;
+        }
+
+        var now = planning.Now;
+        if (row!.Resolution is null)
+        {
+            row.Resolution = DeterministicIds.WireName(resolution!.Value);
+            row.ResolvedBy = string.IsNullOrWhiteSpace(request.RequestedBy) ? "unknown" : request.RequestedBy[..Math.Min(request.RequestedBy.Length, 200)];
+            row.ResolvedAt = now;
+            row.PromoteHostId = request.PromoteHostId;
+            var conflict = StoredJson.Deserialize<SyncConflictDetected>(row.Body);
+            context.GetTransactionalOutbox().Publish(
+                new SyncConflictResolved
+                {
+                    ConflictId = conflict.ConflictId,
+                    SyncGroup = conflict.SyncGroup,
+                    Dataset = conflict.Dataset,
+                    Kind = conflict.Kind,
+                    SourceHostId = conflict.SourceHostId,
+                    TargetHostId = conflict.TargetHostId,
+                    Details = conflict.Details,
+                    Evidence = conflict.Evidence,
+                    AllowedResolutions = conflict.AllowedResolutions,
+                    Resolution = resolution.Value,
+                    ResolvedBy = row.ResolvedBy,
+                    ResolvedAt = now,
+                },
+                MessageIds.ConflictResolved(conflict.ConflictId));
+            logger.LogWarning("Conflict {ConflictId} in {Group} resolved with {Resolution} by {RequestedBy}",
+                row.ConflictId, row.SyncGroup, row.Resolution, row.ResolvedBy);
+            await planning.PlanAsync(context);
+        }
+
+        await Reply(context, new SyncConflictResolutionAccepted
+        {
+            ConflictId = row.ConflictId,
+            SyncGroup = row.SyncGroup,
+            Resolution = resolution!.Value,
+            RequestedBy = request.RequestedBy,
+            AcceptedAt = row.ResolvedAt ?? now,
+        });
+    }
+
+    /// <summary>Why a request cannot be accepted, or null when it can.</summary>
+    public static string? RejectionReason(ConflictRecord? row, ResolveSyncConflict request, ConflictResolution? resolution)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (row is null || row.SyncGroup != request.SyncGroup)
+        {
+            return $"unknown conflict: {request.ConflictId} is not a conflict of sync group {request.SyncGroup}";
+        }
+
+        var allowed = StoredJson.Deserialize<SyncConflictDetected>(row.Body).AllowedResolutions;
+        var allowedText = string.Join(", ", allowed.Select(DeterministicIds.WireName));
+        if (row.Resolution is not null)
+        {
+            return resolution is { } asked && DeterministicIds.WireName(asked) == row.Resolution
+                ? null
+                : $"already resolved: conflict {row.ConflictId} was resolved with {row.Resolution} by {row.ResolvedBy} at {row.ResolvedAt:u}";
+        }
+
+        if (resolution is null || !allowed.Contains(resolution.Value))
+        {
+            return $"resolution not allowed: '{request.Resolution}' is not allowed for {row.Kind} conflict {row.ConflictId}; allowed: {allowedText}";
+        }
+
+        if (row.ClearedAt is not null)
+        {
+            return $"unknown conflict: {row.ConflictId} is no longer detected (its evidence changed at {row.ClearedAt:u}); resolve the conflict detected now";
+        }
+
+        return null;
+    }
+
+    private static Task Reply<T>(ConsumeContext context, T response)
+        where T : class => context.RequestId.HasValue || context.ResponseAddress is not null ? context.RespondAsync(response) : context.Publish(response);
+}

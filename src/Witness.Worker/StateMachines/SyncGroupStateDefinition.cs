@@ -1,0 +1,28 @@
+using MassTransit;
+using ZfsSync.Contracts;
+
+namespace ZfsSync.Witness.Worker.StateMachines;
+
+/// <summary>
+/// The saga's endpoint: within one process, the messages of one group are handled one at a time (partitioned by the
+/// group's id), so a burst of reports for one group does not thrash optimistic retries; across replicas the version
+/// column and the message retry keep it correct.
+/// </summary>
+public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
+{
+    protected override void ConfigureSaga(
+        IReceiveEndpointConfigurator endpointConfigurator, ISagaConfigurator<SyncGroupState> sagaConfigurator, IRegistrationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(endpointConfigurator);
+        ArgumentNullException.ThrowIfNull(sagaConfigurator);
+        var partition = endpointConfigurator.CreatePartitioner(Math.Max(2, Environment.ProcessorCount));
+        sagaConfigurator.Message<SyncGroupConfigured>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<SyncGroupRemoved>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<GroupInventoryChanged>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<GroupHostStatusChanged>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<SyncInstructionCompleted>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<SyncInstructionFailed>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<SyncInstructionExpired>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<ResolveSyncConflict>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+    }
+}

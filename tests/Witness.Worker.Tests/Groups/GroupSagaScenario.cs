@@ -1,0 +1,241 @@
+using System.Text.Json;
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using ZfsSync.Contracts;
+using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Core.Planning;
+using ZfsSync.Witness.Worker.Groups;
+using ZfsSync.Witness.Worker.Hosting;
+using ZfsSync.Witness.Worker.Ingest;
+using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Persistence.Outbox;
+using ZfsSync.Witness.Worker.StateMachines;
+using ZfsSync.Witness.Worker.Tests.Support;
+
+namespace ZfsSync.Witness.Worker.Tests.Groups;
+
+/// <summary>
+/// The sync group saga in the MassTransit test harness (fresh per test), stored with our EF Core repository on a real
+/// PostgreSQL database. Inventories are stored by the real ingest; what the saga sends is read from the outbox rows it
+/// committed with its state (the dispatcher that publishes them is tested with the outbox).
+/// </summary>
+public sealed class GroupSagaScenario : IAsyncDisposable
+{
+    public const string Group = "critical";
+    public static readonly Guid GroupId = DeterministicIds.SyncGroup(Group);
+
+    private GroupSagaScenario(WitnessTestDatabase database, ServiceProvider provider, WitnessOptions options, FakeTimeProvider time)
+    {
+        Database = database;
+        Provider = provider;
+        Options = options;
+        Time = time;
+        Harness = provider.GetRequiredService<ITestHarness>();
+        Saga = provider.GetRequiredService<ISagaStateMachineTestHarness<SyncGroupStateMachine, SyncGroupState>>();
+        Machine = provider.GetRequiredService<SyncGroupStateMachine>();
+    }
+
+    public WitnessTestDatabase Database { get; }
+    public ServiceProvider Provider { get; }
+    public WitnessOptions Options { get; }
+    public FakeTimeProvider Time { get; }
+    public ITestHarness Harness { get; }
+    public ISagaStateMachineTestHarness<SyncGroupStateMachine, SyncGroupState> Saga { get; }
+    public SyncGroupStateMachine Machine { get; }
+
+    public static WitnessOptions DefaultOptions() => new()
+    {
+        Hosts =
+        [
+            new ZfsHostOptions { Id = "nas1", Ssh = new SshOptions { Host = "nas1.lan", User = "zfssync" } },
+            new ZfsHostOptions { Id = "backup1", Ssh = new SshOptions { Host = "backup1.lan", User = "zfssync" } },
+        ],
+        SyncGroups =
+        [
+            new SyncGroupOptions
+            {
+                Name = Group,
+                Source = "nas1",
+                Members = ["nas1", "backup1"],
+                Datasets = [new SyncDatasetOptions { Path = "tank/data", On = { ["backup1"] = "backup/data" } }],
+            },
+        ],
+    };
+
+    public static async Task<GroupSagaScenario> StartAsync(
+        InfrastructureFixture infrastructure, WitnessOptions? options = null, PlannerOptions? planner = null, string provider = "postgresql")
+    {
+        var database = await WitnessTestDatabase.CreateAsync(infrastructure, provider);
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+        options ??= DefaultOptions();
+        var services = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton<TimeProvider>(time)
+            .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
+            .AddSingleton(Microsoft.Extensions.Options.Options.Create(planner ?? new PlannerOptions()))
+            .AddScoped<GroupPlanning>()
+            .AddWitnessOutbox<WitnessDbContext>(o => o.RunDispatcher = false) // the sweeper writes through it; nothing is dispatched here
+            .AddDbContext<WitnessDbContext>(o => WitnessHostingExtensions.ConfigureProvider(o, database.Options, Path.GetTempPath()));
+        services.AddMassTransitTestHarness(x =>
+        {
+            x.AddSyncGroupSaga();
+            x.AddConfigureEndpointsCallback((context, _, endpoint) =>
+            {
+                endpoint.UseMessageRetry(r => r.Immediate(10));
+                endpoint.UseInMemoryOutbox(context);
+            });
+        });
+        var serviceProvider = services.BuildServiceProvider(validateScopes: true);
+        var scenario = new GroupSagaScenario(database, serviceProvider, options, time);
+        await scenario.Harness.Start();
+        return scenario;
+    }
+
+    /// <summary>Announces the configured groups as a process loaded at <paramref name="loadedAt"/> would.</summary>
+    public async Task<SyncGroupConfigured> ConfigureAsync(DateTimeOffset? loadedAt = null, WitnessOptions? options = null)
+    {
+        var config = options ?? Options;
+        SyncGroupConfigured? last = null;
+        foreach (var group in config.SyncGroups)
+        {
+            last = GroupDefinitionDocument.For(group, config).Announce(loadedAt ?? Time.GetUtcNow());
+            await DeliverAsync(last);
+        }
+
+        return last!;
+    }
+
+    /// <summary>Stores a report with the real ingest, marks the host online, and delivers the group notifications to the saga.</summary>
+    public async Task<IReadOnlyList<GroupInventoryChanged>> ReportAsync(string hostId, params DatasetInventory[] datasets)
+    {
+        var report = new SnapshotInventoryReported
+        {
+            HostId = hostId,
+            ReportId = Guid.NewGuid(),
+            Sequence = Reports.NextSequence(),
+            CapturedAt = Time.GetUtcNow(),
+            Roots = [.. datasets.Select(d => d.Name.Split('/')[0]).Distinct()],
+            Datasets = datasets,
+        };
+        var outbox = new RecordingOutbox();
+        await using (var db = Database.CreateContext())
+        {
+            var ingest = new InventoryIngest(db, outbox, new StaticOptionsMonitor<WitnessOptions>(Options), Time, NullLogger<InventoryIngest>.Instance);
+            var result = await ingest.ApplyAsync(report, null, 1000, CancellationToken.None);
+            result.IsRejected.ShouldBeFalse(result.Reason);
+        }
+
+        await SetHostStatusAsync(hostId, HostStatus.Online);
+        var changes = outbox.Of<GroupInventoryChanged>().ToList();
+        foreach (var change in changes)
+        {
+            await DeliverAsync(change);
+        }
+
+        return changes;
+    }
+
+    public async Task SetHostStatusAsync(string hostId, HostStatus status)
+    {
+        await using var db = Database.CreateContext();
+        var host = await db.Hosts.SingleOrDefaultAsync(h => h.HostId == hostId);
+        if (host is null)
+        {
+            host = new HostRecord { HostId = hostId, Configured = true };
+            db.Hosts.Add(host);
+        }
+
+        host.Status = status;
+        host.LastSeenAt = Time.GetUtcNow();
+        await db.SaveChangesAsync();
+    }
+
+    /// <summary>Publishes <paramref name="message"/> (with <paramref name="messageId"/> if given) and waits until the saga consumed it.</summary>
+    public async Task DeliverAsync<T>(T message, Guid? messageId = null)
+        where T : class
+    {
+        var id = messageId ?? NewId.NextGuid();
+        var before = await VersionAsync();
+        await Harness.Bus.Publish(message, c => c.MessageId = id);
+        (await Saga.Consumed.Any<T>(m => m.Context.MessageId == id)).ShouldBeTrue($"the saga did not consume {typeof(T).Name} {id}");
+
+        // The harness records the consumption inside the repository's transaction: wait for the commit (every handled
+        // message bumps the version; a finalized instance is deleted).
+        await Poll.UntilAsync(async () => await VersionAsync() is not { } after || after > (before ?? 0), $"the saga to commit {typeof(T).Name}");
+    }
+
+    private async Task<int?> VersionAsync()
+    {
+        await using var db = Database.CreateContext();
+        return await db.Set<SyncGroupState>().AsNoTracking().Where(s => s.CorrelationId == GroupId).Select(s => (int?)s.Version).SingleOrDefaultAsync();
+    }
+
+    public async Task<SyncGroupState> StateAsync(Func<SyncGroupStateMachine, State> state)
+    {
+        (await Saga.Exists(GroupId, state)).ShouldBe(GroupId, $"the group did not reach {state(Machine).Name}");
+        await using var db = Database.CreateContext();
+        return await db.Set<SyncGroupState>().AsNoTracking().SingleAsync(s => s.CorrelationId == GroupId);
+    }
+
+    /// <summary>The messages of type <typeparamref name="T"/> the saga committed to the outbox, in order.</summary>
+    public async Task<List<(Guid MessageId, T Message)>> SentAsync<T>()
+    {
+        await using var db = Database.CreateContext();
+        var prefix = typeof(T).FullName + ",";
+        var rows = await db.Set<OutboxMessage>().AsNoTracking().OrderBy(m => m.SequenceNumber).ToListAsync();
+        return [.. rows.Where(r => r.MessageType.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(r => (r.MessageId, JsonSerializer.Deserialize<T>(r.Body, StoredJson.Options)!))];
+    }
+
+    public async Task<List<InstructionAttemptRecord>> AttemptsAsync()
+    {
+        await using var db = Database.CreateContext();
+        return await db.Set<InstructionAttemptRecord>().AsNoTracking().OrderBy(a => a.IssuedAt).ThenBy(a => a.Attempt).ToListAsync();
+    }
+
+    public async Task<List<ConflictRecord>> ConflictsAsync()
+    {
+        await using var db = Database.CreateContext();
+        return await db.Set<ConflictRecord>().AsNoTracking().ToListAsync();
+    }
+
+    public async Task<TResponse> RequestAsync<TRequest, TResponse>(TRequest request)
+        where TRequest : class
+        where TResponse : class
+    {
+        var client = Harness.GetRequestClient<TRequest>();
+        var response = await client.GetResponse<TResponse>(request);
+        return response.Message;
+    }
+
+    public async Task<Response<SyncConflictResolutionAccepted, SyncConflictResolutionRejected>> ResolveAsync(Guid conflictId, string resolution, string group = Group)
+    {
+        var client = Harness.GetRequestClient<ResolveSyncConflict>();
+        return await client.GetResponse<SyncConflictResolutionAccepted, SyncConflictResolutionRejected>(
+            new ResolveSyncConflict { ConflictId = conflictId, SyncGroup = group, Resolution = resolution, RequestedBy = "operator" });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Harness.Stop();
+        await Provider.DisposeAsync();
+        await Database.DisposeAsync();
+    }
+
+    // The world: nas1 holds tank/data with s1..s3; backup1 receives into backup/data.
+    public static readonly SnapshotInfo S1 = Reports.Snapshot("auto-1", 1001, 101);
+    public static readonly SnapshotInfo S2 = Reports.Snapshot("auto-2", 1002, 102);
+    public static readonly SnapshotInfo S3 = Reports.Snapshot("auto-3", 1003, 103);
+
+    public static DatasetInventory[] Source(params SnapshotInfo[] snapshots) => [Reports.Dataset("tank"), Reports.Dataset("tank/data", snapshots)];
+
+    public static DatasetInventory[] Target(params SnapshotInfo[] snapshots) =>
+        [Reports.Dataset("backup"), Reports.Dataset("backup/data", [.. snapshots.Select(s => s with { CreateTxg = s.CreateTxg + 5000 })])];
+
+    public static DatasetInventory[] EmptyTarget() => [Reports.Dataset("backup")];
+}
