@@ -42,6 +42,14 @@ reporter_exchanges='^ZfsSync\\.Contracts:(SnapshotInventoryReported|Heartbeat)$'
 nas1_password=$(user demo-nas1 '' "$reporter_exchanges" "$reporter_exchanges" '^$')
 backup1_password=$(user demo-backup1 '' "$reporter_exchanges" "$reporter_exchanges" '^$')
 
+# A stand-in for an executor or chatops bot: a queue of its own bound to the instructions exchange, printed below.
+mgmt PUT "/exchanges/$vhost/ZfsSync.Contracts:SyncInstructionIssued" '{"type":"fanout","durable":true}'
+mgmt PUT "/exchanges/$vhost/ZfsSync.Contracts:SyncConflictDetected" '{"type":"fanout","durable":true}'
+mgmt PUT "/queues/$vhost/demo-executor" '{"durable":false,"auto_delete":false}'
+mgmt DELETE "/queues/$vhost/demo-executor/contents" # what an earlier demo left unread
+mgmt POST "/bindings/$vhost/e/ZfsSync.Contracts:SyncInstructionIssued/q/demo-executor" '{"routing_key":""}'
+mgmt POST "/bindings/$vhost/e/ZfsSync.Contracts:SyncConflictDetected/q/demo-executor" '{"routing_key":""}'
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -88,6 +96,21 @@ done
 
 reporter nas1 tank "$nas1_password"
 reporter backup1 backup "$backup1_password"
+
+# Print what an executor would receive: each instruction's ready-to-run relay command, and conflicts.
+(
+    while sleep 3; do
+        curl -fsS -u "$admin_userinfo" -H 'content-type: application/json' -X POST "$api/queues/$vhost/demo-executor/get" \
+            -d '{"count":20,"ackmode":"ack_requeue_false","encoding":"auto"}' 2>/dev/null \
+        | jq -r '.[].payload | fromjson | .message
+                 | if .instructionId then
+                     "[executor] \(.kind) \(.syncGroup) \(.dataset): \(.source.hostId) -> \(.target.hostId), attempt \(.attempt), \(.snapshotCount) snapshot(s)\n[executor]   \(.reason)\n[executor]   relay: \(.commands.relay)"
+                   else
+                     "[executor] CONFLICT \(.kind) \(.syncGroup) \(.dataset): \(.details) (allowed: \(.allowedResolutions | join(", ")))"
+                   end' 2>/dev/null || true
+    done
+) &
+pids+=($!)
 
 echo "[demo] running; the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (user and password in $ZFS_SYNC_STATE)"
 echo "[demo] following the witness log (Ctrl-C to stop)"
