@@ -86,8 +86,12 @@ CONF
 
     local user=zfssync-admin password
     password=$(zs_password "$ZFS_SYNC_STATE/rabbitmq-admin.password")
-    if ! zs_rabbitmqctl list_users 2>/dev/null | grep -q "^$user[[:space:]]"; then
-        zs_rabbitmqctl add_user "$user" "$password" >/dev/null
+    # No `list_users | grep -q` here: grep -q exits at the first match and, with pipefail, the writer's SIGPIPE
+    # would make the test fail at random. add_user fails harmlessly when the user exists; the password is set anyway.
+    local users
+    users=$(zs_rabbitmqctl list_users 2>/dev/null || true)
+    if ! grep -q "^$user[[:space:]]" <<<"$users"; then
+        zs_rabbitmqctl add_user "$user" "$password" >/dev/null 2>&1 || true
     fi
     zs_rabbitmqctl change_password "$user" "$password" >/dev/null
     # impersonator: the witness may move faulted messages that keep another user's validated user-id.

@@ -55,6 +55,33 @@ public sealed class RabbitMqBroker : IDisposable
         return new TestVhost(this, name);
     }
 
+    /// <summary>A queue's description from the management API (type, arguments, counts), or null when it does not exist.</summary>
+    public async Task<JsonNode?> GetQueueAsync(string vhost, string queue, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"api/queues/{Uri.EscapeDataString(vhost)}/{Uri.EscapeDataString(queue)}", cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<JsonNode>(cancellationToken);
+    }
+
+    /// <summary>Messages in a queue (ready + unacknowledged), or -1 when it does not exist; the management API refreshes its counts every few seconds.</summary>
+    public async Task<long> QueueMessageCountAsync(string vhost, string queue, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync($"api/queues/{Uri.EscapeDataString(vhost)}/{Uri.EscapeDataString(queue)}", cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return -1;
+        }
+
+        response.EnsureSuccessStatusCode();
+        var node = await response.Content.ReadFromJsonAsync<JsonNode>(cancellationToken);
+        return node?["messages"]?.GetValue<long>() ?? 0;
+    }
+
     internal Task DeleteVhostAsync(string name, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Delete, $"api/vhosts/{Uri.EscapeDataString(name)}", null, cancellationToken, allowNotFound: true);
 
@@ -167,6 +194,10 @@ public sealed class TestVhost(RabbitMqBroker broker, string name) : IAsyncDispos
         _users.Add(user);
         return new TestBrokerUser(user, password, Broker.AmqpUriFor(Name, user, password));
     }
+
+    /// <summary>Messages in a queue of this vhost, or -1 when the queue does not exist (yet).</summary>
+    public Task<long> QueueMessageCountAsync(string queue, CancellationToken cancellationToken = default) =>
+        Broker.QueueMessageCountAsync(Name, queue, cancellationToken);
 
     public Task<bool> PublishViaManagementApiAsync(
         string exchange,

@@ -5,7 +5,8 @@ namespace ZfsSync.Witness.Core.Inventory;
 /// <summary>
 /// One dataset on one host: its snapshots and bookmarks ordered by createtxg and indexed by guid. Built once per
 /// stored inventory and then only read; lookups by guid are binary searches over a sorted guid array, which keeps
-/// construction cheap (no hash tables for millions of snapshots) and allocation low.
+/// construction cheap (no hash tables for millions of snapshots) and allocation low. Immutable once built, so one
+/// instance can serve concurrent planners.
 /// </summary>
 public sealed class DatasetState
 {
@@ -13,7 +14,6 @@ public sealed class DatasetState
     private readonly int[] snapshotGuidPositions;
     private readonly ulong[] bookmarkGuids;
     private readonly int[] bookmarkGuidPositions;
-    private Dictionary<string, int>? snapshotsByName;
 
     public DatasetState(DatasetInventory inventory)
     {
@@ -74,28 +74,10 @@ public sealed class DatasetState
     /// <summary>Whether the guid is in this dataset's history, as a snapshot or as a bookmark.</summary>
     public bool HasInHistory(ulong guid) => HasSnapshot(guid) || Array.BinarySearch(bookmarkGuids, guid) >= 0;
 
-    /// <summary>The snapshot with this short name, or null; built on first use.</summary>
-    public SnapshotInfo? SnapshotNamed(string name)
-    {
-        var index = snapshotsByName ??= BuildNameIndex();
-        return index.TryGetValue(name, out var i) ? Snapshots[i] : null;
-    }
-
     /// <summary>Guids of the snapshots in ascending guid order, with their createtxg positions (for merge joins).</summary>
     public ReadOnlySpan<ulong> SnapshotGuidsAscending => snapshotGuids;
 
     public ReadOnlySpan<int> SnapshotGuidPositions => snapshotGuidPositions;
-
-    private Dictionary<string, int> BuildNameIndex()
-    {
-        var index = new Dictionary<string, int>(Snapshots.Count, StringComparer.Ordinal);
-        for (var i = 0; i < Snapshots.Count; i++)
-        {
-            index.TryAdd(Snapshots[i].Name, i);
-        }
-
-        return index;
-    }
 
     private static T[] SortedByTxg<T>(IReadOnlyList<T> items, Func<T, ulong> txg)
     {

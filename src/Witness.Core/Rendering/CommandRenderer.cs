@@ -137,7 +137,9 @@ public static class CommandRenderer
         var argv = new List<string>(args.Count + 3);
         if (host.Sudo)
         {
+            // -n: fail at once instead of waiting for a password nobody can type (ssh runs with BatchMode).
             argv.Add("sudo");
+            argv.Add("-n");
         }
 
         argv.Add(host.ZfsCommand);

@@ -80,8 +80,8 @@ public static class PosixShell
     /// A pipeline whose exit status is non-zero when any stage fails, in plain POSIX <c>sh</c> (dash has no
     /// <c>pipefail</c>): each stage writes its own status to descriptor 3, which a command substitution collects,
     /// while the last stage's output goes to the original standard output through descriptor 4. The stages run with
-    /// 3 and 4 closed so that nothing they start can hold the substitution open. The whole pipeline is a subshell,
-    /// so it can be joined with <c>&amp;&amp;</c>.
+    /// 3 and 4 closed so that nothing they start can hold the substitution open. The pipeline succeeds only when every
+    /// stage reported status 0. The whole pipeline is a subshell, so it can be joined with <c>&amp;&amp;</c>.
     /// </summary>
     public static string Pipeline(IReadOnlyList<string> stages)
     {
@@ -107,7 +107,10 @@ public static class PosixShell
             sb.Append("{ ").Append(stages[i]).Append(" 3>&- 4>&-; echo $? >&3; }");
         }
 
-        sb.Append(" >&4; } 3>&1 ); for c in $s; do [ \"$c\" = 0 ] || exit 1; done )");
+        // Every stage must have reported, and reported 0: a stage that vanished without a status fails the pipeline too.
+        sb.Append(" >&4; } 3>&1 ); n=0; for c in $s; do [ \"$c\" = 0 ] || exit 1; n=$((n+1)); done; [ $n = ")
+            .Append(stages.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .Append(" ] )");
         return sb.ToString();
     }
 

@@ -184,17 +184,16 @@ public static partial class InventoryValidator
                 return $"{where}: {shortError}";
             }
 
-            var full = $"{dataset.Name}@{snapshot.Name}";
-            if (full.Length > ZfsName.MaxLength)
+            var fullLength = dataset.Name.Length + 1 + snapshot.Name.Length;
+            if (fullLength > ZfsName.MaxLength)
             {
-                return $"snapshot {ZfsName.Quote(full)} is {full.Length} characters long; ZFS allows at most {ZfsName.MaxLength}";
+                return $"snapshot {ZfsName.Quote($"{dataset.Name}@{snapshot.Name}")} is {fullLength} characters long; ZFS allows at most {ZfsName.MaxLength}";
             }
 
-            var error = CheckIdentity(snapshot.Guid, snapshot.CreateTxg, $"snapshot {ZfsName.Quote(full)}")
-                ?? (snapshot.UsedBytes < 0 || snapshot.ReferencedBytes < 0 ? $"snapshot {ZfsName.Quote(full)} has a negative size" : null);
-            if (error is not null)
+            if (snapshot.Guid == 0 || snapshot.CreateTxg == 0 || snapshot.CreateTxg > long.MaxValue || snapshot.UsedBytes < 0 || snapshot.ReferencedBytes < 0)
             {
-                return error;
+                var full = $"snapshot {ZfsName.Quote($"{dataset.Name}@{snapshot.Name}")}";
+                return CheckIdentity(snapshot.Guid, snapshot.CreateTxg, full) ?? $"{full} has a negative size";
             }
 
             if (!guids.Add(snapshot.Guid))

@@ -155,6 +155,10 @@ public sealed class IngestOptions
 
     /// <summary>Reject reports from hosts that are not declared under <c>Hosts</c>.</summary>
     public bool RejectUnknownHosts { get; set; } = true;
+
+    /// <summary>How long the record of a processed report is kept (duplicate detection, audit); older reports are
+    /// recognised by their sequence anyway.</summary>
+    public TimeSpan ProcessedReportRetention { get; set; } = TimeSpan.FromDays(7);
 }
 
 public sealed class LivenessOptions

@@ -211,6 +211,11 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             failures.Add("Liveness:DefaultHeartbeatInterval: must be positive");
         }
 
+        if (options.Ingest.ProcessedReportRetention <= TimeSpan.Zero)
+        {
+            failures.Add("Ingest:ProcessedReportRetention: must be positive");
+        }
+
         if (options.Ingest.MaxMessageBytes < 1024)
         {
             failures.Add("Ingest:MaxMessageBytes: must be at least 1024");

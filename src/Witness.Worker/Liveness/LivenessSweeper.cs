@@ -26,6 +26,7 @@ public sealed class LivenessSweeper(
             try
             {
                 await SweepAsync(stoppingToken);
+                await PruneProcessedReportsAsync(stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -78,6 +79,15 @@ public sealed class LivenessSweeper(
         }
 
         return changed;
+    }
+
+    /// <summary>Deletes the records of processed reports older than the retention; returns how many.</summary>
+    public async Task<int> PruneProcessedReportsAsync(CancellationToken cancellationToken)
+    {
+        var cutoff = time.GetUtcNow() - options.CurrentValue.Ingest.ProcessedReportRetention;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<WitnessDbContext>();
+        return await db.ProcessedReports.Where(r => r.ReceivedAt < cutoff && r.PendingDatasets == null).ExecuteDeleteAsync(cancellationToken);
     }
 
     internal static void EnqueueStatusChange(ITransactionalOutbox outbox, HostRecord host, HostStatus previous) =>

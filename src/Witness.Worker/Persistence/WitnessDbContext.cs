@@ -84,6 +84,7 @@ public class WitnessDbContext(DbContextOptions<WitnessDbContext> options) : DbCo
             e.Property(r => r.HostId).HasMaxLength(63);
             e.Property(r => r.Outcome).HasMaxLength(32);
             e.HasIndex(r => new { r.HostId, r.Sequence });
+            e.HasIndex(r => r.ReceivedAt);
         });
 
         ConfigureExtensions(modelBuilder);

@@ -15,19 +15,6 @@ public static class Bounded
     }
 
     /// <summary>Polls <paramref name="condition"/> until it holds or <paramref name="timeout"/> passes.</summary>
-    public static async Task<bool> Until(Func<bool> condition, TimeSpan timeout, TimeSpan? every = null)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(every ?? TimeSpan.FromMilliseconds(100));
-        }
-
-        return true;
-    }
+    public static Task<bool> Until(Func<bool> condition, TimeSpan timeout, TimeSpan? every = null) =>
+        ZfsSync.TestInfrastructure.Poll.HoldsAsync(() => Task.FromResult(condition()), timeout, every ?? TimeSpan.FromMilliseconds(100));
 }

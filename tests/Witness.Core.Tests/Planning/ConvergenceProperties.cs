@@ -166,7 +166,29 @@ public class When_histories_are_random
             argvs.SelectMany(a => a).ShouldNotContain("-F");
             var zfs = argvs.Where(a => a[0] == "zfs").ToList();
             var first = zfs[0];
-            first[1].ShouldNotBeOneOf(["rollback", "destroy", "rename"], "a destructive step without a resolution");
+            if (first[1] is "rollback" or "destroy" or "rename")
+            {
+                instruction.Resolution.ShouldNotBeNull("a destructive step without a resolution");
+                first[^1].ShouldStartWith(Target);
+                if (first[1] == "rollback")
+                {
+                    first[2].ShouldBe("-r");
+                    var name = first[3][(Target.Length + 1)..];
+                    var keep = target.Snapshots.FindIndex(t => t.Name == name);
+                    keep.ShouldBeGreaterThanOrEqualTo(0);
+                    target.Snapshots.RemoveRange(keep + 1, target.Snapshots.Count - keep - 1);
+                    target.Written = false;
+                }
+                else
+                {
+                    target.Exists = false;
+                    target.Snapshots.Clear();
+                    target.Written = false;
+                }
+
+                continue;
+            }
+
             if (first[1] == "create")
             {
                 continue;
@@ -218,7 +240,7 @@ public class When_histories_are_random
         return source.Snapshots.Single(x => x.Name == name);
     }
 
-    private static PlanResult PlanOnce(RandomHistory h, ModelDataset source, ModelDataset target)
+    private static PlanResult PlanOnce(RandomHistory h, ModelDataset source, ModelDataset target, IEnumerable<RecordedResolution>? resolutions = null)
     {
         var scenario = new Scenario().With(g => g with
         {
@@ -232,6 +254,7 @@ public class When_histories_are_random
             scenario.Dataset("backup1", Target, target.Snapshots, d => d with { WrittenBytes = target.Written ? 4096 : 0 });
         }
 
+        scenario.Resolutions.AddRange(resolutions ?? []);
         return scenario.Plan();
     }
 
@@ -274,5 +297,67 @@ public class When_histories_are_random
                     break;
             }
         }, iter: 3000, threads: 1);
+    }
+
+    /// <summary>
+    /// Every conflict, answered with an allowed resolution other than ignore (chosen at random), leads to convergence:
+    /// the resolution's instruction carries the resolution and its kind, destructive steps appear only there, and a
+    /// resolution may reveal one further conflict (a rollback can uncover a name clash the stream would hit), which is
+    /// answered the same way.
+    /// </summary>
+    [Fact]
+    public void Should_converge_after_allowed_resolutions_of_its_conflicts()
+    {
+        var cases = RandomHistory.Gen.Select(CsCheck.Gen.Int[0, 1], (h, pick) => (h, pick));
+        cases.Sample(c =>
+        {
+            var (h, pick) = c;
+            var (source, target) = Build(h);
+            var resolutions = new List<RecordedResolution>();
+            var result = PlanOnce(h, source, target);
+            for (var round = 0; round < 6; round++)
+            {
+                if (result.Conflicts.Count > 0)
+                {
+                    result.Instructions.ShouldBeEmpty();
+                    resolutions.Count.ShouldBeLessThan(2, "more than two conflicts in a row");
+                    var conflict = result.Conflicts.ShouldHaveSingleItem();
+                    var choices = conflict.AllowedResolutions.Where(r => r != ConflictResolution.Ignore).ToList();
+                    resolutions.Add(new RecordedResolution
+                    {
+                        ConflictId = conflict.ConflictId,
+                        Resolution = choices[pick % choices.Count],
+                        ResolvedAt = Scenario.Now.AddMinutes(-3 - round),
+                        ResolvedBy = "property",
+                    });
+                }
+                else if (result.Instructions.Count > 0)
+                {
+                    var instruction = result.Instructions.ShouldHaveSingleItem();
+                    var recorded = resolutions.FirstOrDefault(r => r.Resolution == instruction.Resolution);
+                    if (instruction.Resolution is { } used)
+                    {
+                        instruction.Kind.ShouldBe(used switch
+                        {
+                            ConflictResolution.RollbackTarget => InstructionKind.RollbackAndIncremental,
+                            ConflictResolution.QuarantineTarget => InstructionKind.QuarantineAndFull,
+                            _ => InstructionKind.Reseed,
+                        });
+                    }
+
+                    Apply(instruction, source, target);
+                }
+                else
+                {
+                    break;
+                }
+
+                result = PlanOnce(h, source, target, resolutions);
+            }
+
+            result.Conflicts.ShouldBeEmpty();
+            result.Instructions.ShouldBeEmpty("not converged");
+            result.Statuses.ShouldHaveSingleItem().Status.ShouldBeOneOf(DatasetSyncStatus.InSync, DatasetSyncStatus.SourceEmpty);
+        }, iter: 2000, threads: 1);
     }
 }

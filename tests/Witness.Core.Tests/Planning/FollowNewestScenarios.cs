@@ -122,20 +122,50 @@ public class When_two_members_each_hold_snapshots_newer_than_their_newest_common
     }
 }
 
-public class When_a_name_clash_is_resolved_by_promotion_in_follow_newest_mode
+public class When_a_follower_takes_a_snapshot_under_a_name_the_source_also_uses
 {
     [Fact]
-    public void Should_offer_promote_and_make_the_target_the_source()
+    public void Should_see_a_split_brain_because_both_sides_moved_on()
     {
         var impostor = Snap("c", 903, 800);
         var scenario = FollowNewest.Create()
             .Dataset("nas1", FollowNewest.Name, [History.A, History.B, History.C])
-            .Dataset("backup1", FollowNewest.Name, [History.OnTarget(History.A), History.OnTarget(History.B)]);
-        scenario.Plan().SingleInstruction().Target.HostId.ShouldBe("backup1");
-
-        scenario.Dataset("backup1", FollowNewest.Name, [History.OnTarget(History.A), History.OnTarget(History.B), impostor]);
+            .Dataset("backup1", FollowNewest.Name, [History.OnTarget(History.A), History.OnTarget(History.B), impostor]);
         var conflict = scenario.Plan().SingleConflict();
+
         conflict.Kind.ShouldBe(ConflictKind.SplitBrain);
+        conflict.Evidence.Select(e => e.Guid).ShouldBe([103UL, 903UL, 102UL]);
+    }
+}
+
+public class When_an_encryption_mismatch_is_resolved_by_promotion
+{
+    [Fact]
+    public void Should_make_the_promoted_target_the_source_of_the_dataset()
+    {
+        var scenario = FollowNewest.Create()
+            .Dataset("nas1", FollowNewest.Name, [History.A, History.B], d => d with { Encryption = "aes-256-gcm", KeyStatus = "available" })
+            .Dataset("backup1", FollowNewest.Name, [History.OnTarget(History.A)], d => d with { Encryption = "off" });
+        var conflict = scenario.Plan().SingleConflict();
+        conflict.Kind.ShouldBe(ConflictKind.EncryptionMismatch);
+        conflict.AllowedResolutions.ShouldContain(ConflictResolution.Promote);
+
+        scenario.Resolutions.Add(new RecordedResolution { ConflictId = conflict.ConflictId, Resolution = ConflictResolution.Promote, ResolvedBy = "carol" });
+        var next = scenario.Plan().SingleConflict();
+
+        // backup1 is now the source; nas1 holds b, newer than their common a: the next decision is the operator's.
+        next.Kind.ShouldBe(ConflictKind.Diverged);
+        next.SourceHostId.ShouldBe("backup1");
+        next.TargetHostId.ShouldBe("nas1");
+    }
+
+    [Fact]
+    public void Should_not_offer_promote_in_primary_mode()
+    {
+        var scenario = new Scenario()
+            .Dataset("nas1", SourceName, [History.A, History.B], d => d with { Encryption = "aes-256-gcm" })
+            .Dataset("backup1", TargetName, [History.OnTarget(History.A)], d => d with { Encryption = "off" });
+        scenario.Plan().SingleConflict().AllowedResolutions.ShouldBe([ConflictResolution.QuarantineTarget, ConflictResolution.Ignore]);
     }
 }
 

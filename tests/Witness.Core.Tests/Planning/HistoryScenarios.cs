@@ -104,6 +104,24 @@ public class When_an_instruction_is_outstanding
     }
 
     [Fact]
+    public void Should_read_one_record_per_attempt_like_one_record_per_decision()
+    {
+        var scenario = Behind();
+        scenario.ChangedAt["nas1"] = scenario.ChangedAt["backup1"] = Now.AddHours(-6);
+        var issued = scenario.Plan().SingleInstruction();
+        scenario.Records.Add(Record(issued, Now.AddHours(-5), 1, new InstructionFailure { Attempt = 1, FailedAt = Now.AddHours(-4), Error = "one" }));
+        scenario.Records.Add(Record(issued, Now.AddHours(-3), 2, new InstructionFailure { Attempt = 2, FailedAt = Now.AddHours(-2), Error = "two" }));
+
+        var retry = scenario.Plan().SingleInstruction();
+        retry.Attempt.ShouldBe(3);
+
+        scenario.Records.Add(Record(issued, Now.AddHours(-1), 3, new InstructionFailure { Attempt = 3, FailedAt = Now.AddMinutes(-30), Error = "three" }));
+        var result = scenario.Plan();
+        result.Instructions.ShouldBeEmpty();
+        result.Statuses.ShouldHaveSingleItem().Detail!.ShouldContain("three");
+    }
+
+    [Fact]
     public void Should_wait_for_the_inventory_after_a_completion()
     {
         var scenario = Behind();
@@ -221,5 +239,27 @@ public class When_an_operator_resolved_a_conflict
 
         instruction.Kind.ShouldBe(InstructionKind.QuarantineAndFull);
         instruction.Argvs()[1].ShouldBe(["zfs", "send", "-w", "tank/data@a"]);
+    }
+
+    [Fact]
+    public void Should_raise_the_name_clash_a_rollback_would_hit_and_let_its_own_resolution_decide()
+    {
+        var oldImpostor = Snap("c", 903, 100);
+        var scenario = new Scenario().Source(History.A, History.B, History.C)
+            .Target(oldImpostor, History.OnTarget(History.A), History.OnTarget(History.B), Local);
+        Resolved(scenario, ConflictResolution.RollbackTarget);
+
+        var clash = scenario.Plan().SingleConflict();
+        clash.Kind.ShouldBe(ConflictKind.NameGuidMismatch);
+
+        scenario.Resolutions.Add(new RecordedResolution
+        {
+            ConflictId = clash.ConflictId,
+            Resolution = ConflictResolution.QuarantineTarget,
+            ResolvedAt = new DateTimeOffset(2026, 11, 25, 11, 45, 0, TimeSpan.Zero),
+        });
+        var instruction = scenario.Plan().SingleInstruction();
+        instruction.Kind.ShouldBe(InstructionKind.QuarantineAndFull);
+        instruction.Argvs().ShouldNotContain(a => a.Contains("rollback"));
     }
 }

@@ -282,10 +282,12 @@ public class When_a_snapshot_name_means_different_guids_on_the_two_sides
         var oldImpostor = Snap("c", 903, 100);
         var scenario = new Scenario().Source(History.A, History.B, History.C, History.D)
             .Target(oldImpostor, History.OnTarget(History.A), History.OnTarget(History.B));
-        var conflict = scenario.Plan().SingleConflict();
+        var result = scenario.Plan();
+        var conflict = result.SingleConflict();
 
         conflict.Kind.ShouldBe(ConflictKind.NameGuidMismatch);
         conflict.Evidence.Select(e => (e.HostId, e.Name, e.Guid)).ShouldBe([("nas1", "c", 103UL), ("backup1", "c", 903UL), ("backup1", "b", 102UL)]);
+        result.Anomalies.ShouldBeEmpty();
     }
 
     [Fact]

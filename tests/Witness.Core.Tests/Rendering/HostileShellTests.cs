@@ -29,14 +29,14 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
         Receive = new ReceiveOptions { Set = new Dictionary<string, string> { ["readonly"] = "on" }, Inherit = ["mountpoint"] },
     });
 
-    private void ShouldRunExactlyAsTheSteps(SyncInstructionIssued instruction)
+    private void ShouldRunExactlyAsTheSteps(SyncInstructionIssued instruction, string shellPath = "/bin/sh")
     {
         var expected = instruction.Steps.SelectMany(s => s.Pipeline)
-            .SelectMany(p => p.Argv[0] == "sudo" ? new[] { p.Argv.ToArray(), p.Argv.Skip(1).ToArray() } : [p.Argv.ToArray()])
+            .SelectMany(p => p.Argv[0] == "sudo" ? new[] { p.Argv.ToArray(), p.Argv.Skip(2).ToArray() } : [p.Argv.ToArray()])
             .Select(a => string.Join("\u241F", a)).Order(StringComparer.Ordinal).ToArray();
         foreach (var (form, command) in new[] { ("relay", instruction.Commands.Relay), ("push", instruction.Commands.Push), ("pull", instruction.Commands.Pull) })
         {
-            var (exitCode, calls, stderr) = shell.Run(command);
+            var (exitCode, calls, stderr) = shell.Run(command, shellPath: shellPath);
             exitCode.ShouldBe(0, $"{form}: {stderr}");
             calls.Where(c => c[0] != "ssh").Select(a => string.Join("\u241F", a)).Order(StringComparer.Ordinal).ToArray()
                 .ShouldBe(expected, $"{form} ran other argv than the steps say");
@@ -131,6 +131,64 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
         sshCalls.ShouldContain(c => c.SequenceEqual(CommandRenderer.SshArgv(scenario.Hosts["nas1"])));
         sshCalls.ShouldContain(c => c.SequenceEqual(CommandRenderer.SshArgv(scenario.Hosts["backup1"])));
         sshCalls.ShouldContain(c => c.Contains("/keys/" + Nasty));
+    }
+
+    [Theory]
+    [InlineData("/bin/bash")]
+    [InlineData("/bin/dash")]
+    public void Should_behave_the_same_when_bash_or_dash_is_the_local_and_remote_shell(string shellPath)
+    {
+        var scenario = WithTargetName("backup/-my data").With(g => g with
+        {
+            Receive = new ReceiveOptions { Set = new Dictionary<string, string> { ["com.example:note"] = Nasty } },
+        });
+        scenario.Hosts["nas1"] = scenario.Hosts["nas1"] with { IdentityFile = "/keys/" + Nasty, Sudo = true };
+        var instruction = scenario.Source(History.A, History.B, History.C).Dataset("backup1", "backup/-my data", [History.OnTarget(History.A)]).Plan().SingleInstruction();
+
+        ShouldRunExactlyAsTheSteps(instruction, shellPath);
+        foreach (var command in new[] { instruction.Commands.Relay, instruction.Commands.Push, instruction.Commands.Pull })
+        {
+            shell.Run(command, fail: "receive", shellPath: shellPath).ExitCode.ShouldNotBe(0);
+        }
+    }
+
+    /// <summary>
+    /// Random names and configuration values: whatever the planner renders runs exactly as its steps say under a real
+    /// shell (nothing else executes), and whatever it refuses is refused with an unsafe-value anomaly.
+    /// </summary>
+    [Fact]
+    public void Should_run_random_values_exactly_as_the_steps_say_or_reject_them()
+    {
+        const string zfsChars = "abcXYZ09 -_.:";
+        const string anyChars = "ab '\"$`\\;|&<>(){}*?~#=é日";
+        var component = Gen.Char[zfsChars].Array[1, 12].Select(a => new string(a));
+        var value = Gen.Select(Gen.Char[anyChars].Array[0, 16], Gen.Int[0, 7], (a, poison) => new string(a) + (poison == 0 ? "\n" : ""));
+        var cases = Gen.Select(component, component, value, value, Gen.Bool);
+        cases.Sample((dir, snap, key, note, sudo) =>
+        {
+            var targetName = "backup/" + dir;
+            var scenario = WithTargetName(targetName).With(g => g with
+            {
+                Receive = new ReceiveOptions { Set = new Dictionary<string, string> { ["com.example:note"] = note } },
+            });
+            scenario.Hosts["nas1"] = scenario.Hosts["nas1"] with { IdentityFile = "/keys/" + key, Sudo = sudo };
+            scenario.Hosts["backup1"] = scenario.Hosts["backup1"] with { Sudo = !sudo };
+            var result = scenario.Source(Snap(snap, 1, 10), Snap("z", 2, 20)).Dataset("backup1", "backup", []).Plan();
+            var valid = ZfsSync.Witness.Core.Names.ZfsName.TryParse(targetName, out _, out _)
+                && ZfsSync.Witness.Core.Names.ZfsName.TryParse(SourceName + "@" + snap, out _, out _)
+                && ValueValidators.FilePath("/keys/" + key) is null
+                && ValueValidators.PropertyValue(note) is null;
+            if (!valid)
+            {
+                result.Instructions.ShouldBeEmpty();
+                result.Anomalies.ShouldContain(a => a.Kind == AnomalyKind.UnsafeValue);
+                return;
+            }
+
+            var instruction = result.SingleInstruction();
+            instruction.Steps[^1].Pipeline[^1].Argv.ShouldContain("com.example:note=" + note);
+            ShouldRunExactlyAsTheSteps(instruction);
+        }, iter: 24, threads: 1);
     }
 
     public static TheoryData<string, Func<HostDefinition, HostDefinition>, string> HostileHosts() => new()

@@ -25,11 +25,11 @@ internal static class Golden
         ["-c", "-I", "tank/data@a", "tank/data@c"], ["-s", "-u", "-o", "readonly=on", "-x", "mountpoint", "backup/data"]);
 
     public const string Pf1 = "( exec 4>&1; s=$( { ";
-    public const string Pf2 = " >&4; } 3>&1 ); for c in $s; do [ \"$c\" = 0 ] || exit 1; done )";
+    public static string Pf2(int stages) => " >&4; } 3>&1 ); n=0; for c in $s; do [ \"$c\" = 0 ] || exit 1; n=$((n+1)); done; [ $n = " + stages + " ] )";
 
     public static string Stage(string command) => "{ " + command + " 3>&- 4>&-; echo $? >&3; }";
 
-    public static string Pipe(params string[] stages) => Pf1 + string.Join(" | ", stages.Select(Stage)) + Pf2;
+    public static string Pipe(params string[] stages) => Pf1 + string.Join(" | ", stages.Select(Stage)) + Pf2(stages.Length);
 }
 
 public class When_rendering_for_linux_hosts
@@ -78,27 +78,27 @@ public class When_rendering_for_freebsd_hosts_with_sudo_port_and_key
     [Fact]
     public void Should_use_sbin_zfs_and_sudo_in_the_argv()
     {
-        plan.Steps[0].Pipeline[0].Argv.ShouldBe(["sudo", "/sbin/zfs", "send", "-c", "-I", "tank/data@a", "tank/data@c"]);
-        plan.Steps[0].Pipeline[1].Argv.Take(3).ShouldBe(["sudo", "/sbin/zfs", "receive"]);
+        plan.Steps[0].Pipeline[0].Argv.ShouldBe(["sudo", "-n", "/sbin/zfs", "send", "-c", "-I", "tank/data@a", "tank/data@c"]);
+        plan.Steps[0].Pipeline[1].Argv.Take(4).ShouldBe(["sudo", "-n", "/sbin/zfs", "receive"]);
     }
 
     [Fact]
     public void Should_render_relay_with_port_identity_and_a_user_only_where_configured()
     {
         plan.Commands.Relay.ShouldBe(Golden.Pipe(
-            "ssh -o BatchMode=yes -p 2222 -i /etc/zfssync/id_ed25519 zfssync@nas1.lan 'sudo /sbin/zfs send -c -I tank/data@a tank/data@c'",
-            "ssh -o BatchMode=yes backup1.lan 'sudo /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data'"));
+            "ssh -o BatchMode=yes -p 2222 -i /etc/zfssync/id_ed25519 zfssync@nas1.lan 'sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c'",
+            "ssh -o BatchMode=yes backup1.lan 'sudo -n /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data'"));
     }
 
     [Fact]
     public void Should_render_push_and_pull()
     {
         plan.Commands.Push.ShouldBe(Golden.Pipe(
-            "sudo /sbin/zfs send -c -I tank/data@a tank/data@c",
-            "ssh -o BatchMode=yes backup1.lan 'sudo /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data'"));
+            "sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c",
+            "ssh -o BatchMode=yes backup1.lan 'sudo -n /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data'"));
         plan.Commands.Pull.ShouldBe(Golden.Pipe(
-            "ssh -o BatchMode=yes -p 2222 -i /etc/zfssync/id_ed25519 zfssync@nas1.lan 'sudo /sbin/zfs send -c -I tank/data@a tank/data@c'",
-            "sudo /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data"));
+            "ssh -o BatchMode=yes -p 2222 -i /etc/zfssync/id_ed25519 zfssync@nas1.lan 'sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c'",
+            "sudo -n /sbin/zfs receive -s -u -o readonly=on -x mountpoint backup/data"));
     }
 
     [Fact]
@@ -121,7 +121,7 @@ public class When_rendering_pipe_options
         var remoteSend = Golden.Pipe("zfs send -c -I tank/data@a tank/data@c", "mbuffer -q -s 128k -m 256M").Replace("'", "'\\''", StringComparison.Ordinal);
         plan.Commands.Relay.ShouldStartWith(Golden.Pf1 + "{ ssh -o BatchMode=yes zfssync@nas1.lan '" + remoteSend + "' 3>&- 4>&-; echo $? >&3; }");
         plan.Commands.Push.ShouldStartWith(Golden.Pf1 + Golden.Stage("zfs send -c -I tank/data@a tank/data@c") + " | " + Golden.Stage("mbuffer -q -s 128k -m 256M") + " | ");
-        plan.Commands.Pull.ShouldEndWith(" | " + Golden.Stage("mbuffer -q -s 128k -m 256M") + " | " + Golden.Stage("zfs receive -s -u -o readonly=on -x mountpoint backup/data") + Golden.Pf2);
+        plan.Commands.Pull.ShouldEndWith(" | " + Golden.Stage("mbuffer -q -s 128k -m 256M") + " | " + Golden.Stage("zfs receive -s -u -o readonly=on -x mountpoint backup/data") + Golden.Pf2(3));
     }
 
     [Fact]
@@ -147,8 +147,8 @@ public class When_rendering_pipe_options
     {
         var plan = CommandRenderer.Render(Golden.FreeBsdSource, Golden.FreeBsdTarget, new PipeOptions { Progress = true, Compression = StreamCompression.Zstd, MbufferSize = "1G" }, [Golden.Incremental]);
 
-        plan.Steps[0].Pipeline.Select(p => p.Argv[0] == "sudo" ? p.Argv[1] : p.Argv[0]).ShouldBe(["/sbin/zfs", "pv", "zstd", "mbuffer", "mbuffer", "zstd", "/sbin/zfs"]);
-        plan.Commands.Push.ShouldStartWith(Golden.Pf1 + Golden.Stage("sudo /sbin/zfs send -c -I tank/data@a tank/data@c") + " | " + Golden.Stage("pv") + " | " + Golden.Stage("zstd -q -c"));
+        plan.Steps[0].Pipeline.Select(p => p.Argv[0] == "sudo" ? p.Argv[2] : p.Argv[0]).ShouldBe(["/sbin/zfs", "pv", "zstd", "mbuffer", "mbuffer", "zstd", "/sbin/zfs"]);
+        plan.Commands.Push.ShouldStartWith(Golden.Pf1 + Golden.Stage("sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c") + " | " + Golden.Stage("pv") + " | " + Golden.Stage("zstd -q -c"));
     }
 }
 

@@ -33,7 +33,7 @@ internal sealed class FakeShell : IDisposable
               esac
             done
             shift
-            exec /bin/sh -c "$*"
+            exec "${FAKE_REMOTE_SHELL:-/bin/sh}" -c "$*"
             """);
         Write("zfs", """
             if [ "${FAKE_FAIL:-}" = "$1" ]; then exit 3; fi
@@ -43,7 +43,7 @@ internal sealed class FakeShell : IDisposable
             esac
             exit 0
             """);
-        Write("sudo", "exec \"$@\"");
+        Write("sudo", "if [ \"$1\" = -n ]; then shift; else echo 'sudo without -n' >&2; exit 9; fi\nexec \"$@\"");
         foreach (var tool in new[] { "mbuffer", "zstd", "pv" })
         {
             Write(tool, "if [ \"${FAKE_FAIL:-}\" = \"$(basename \"$0\")\" ]; then exit 5; fi\nexec cat");
@@ -58,14 +58,14 @@ internal sealed class FakeShell : IDisposable
     public string Work { get; }
 
     /// <summary>Runs <paramref name="command"/> with <c>/bin/sh -c</c>; returns its exit code and every recorded call.</summary>
-    public (int ExitCode, List<string[]> Calls, string Stderr) Run(string command, string? fail = null)
+    public (int ExitCode, List<string[]> Calls, string Stderr) Run(string command, string? fail = null, string shellPath = "/bin/sh")
     {
         foreach (var file in Directory.GetFiles(Log))
         {
             File.Delete(file);
         }
 
-        var start = new ProcessStartInfo("/bin/sh")
+        var start = new ProcessStartInfo(shellPath)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -80,6 +80,7 @@ internal sealed class FakeShell : IDisposable
         start.Environment["PATH"] = Bin + ":/usr/bin:/bin";
         start.Environment["FAKE_LOG"] = Log;
         start.Environment["LC_ALL"] = "C.UTF-8";
+        start.Environment["FAKE_REMOTE_SHELL"] = shellPath;
         if (fail is not null)
         {
             start.Environment["FAKE_FAIL"] = fail;

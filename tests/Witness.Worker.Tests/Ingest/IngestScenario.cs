@@ -22,6 +22,8 @@ public sealed class IngestScenario : IAsyncDisposable
     }
 
     public WitnessOptions Options { get; }
+
+    public DatabaseOptions DatabaseOptions => _database.Options;
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero));
 
     /// <summary>What the last unit of work put into the outbox.</summary>

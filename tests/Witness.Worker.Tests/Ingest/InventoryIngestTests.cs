@@ -231,6 +231,23 @@ public sealed class When_inventories_are_ingested(InfrastructureFixture infrastr
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Should_bulk_insert_a_large_first_report_exactly_and_then_find_it_unchanged(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        var datasets = Many(3, 1500, guidBase: ulong.MaxValue - 10_000);
+        var first = Report("nas1", [Dataset("tank"), .. datasets]);
+
+        (await scenario.ApplyAsync(first)).ShouldBe(new IngestResult(ReportOutcomes.Applied, 4 + 4500, 0, 0));
+        (await scenario.ApplyAsync(Report("nas1", [Dataset("tank"), .. datasets]))).ShouldBe(new IngestResult(ReportOutcomes.Applied, 0, 0, 0));
+
+        var stored = await scenario.QueryAsync(db => db.Snapshots.OrderByDescending(s => s.Guid).FirstAsync());
+        var expected = datasets.SelectMany(d => d.Snapshots).MaxBy(s => s.Guid)!;
+        (stored.Name, stored.Guid, stored.CreateTxg, stored.CreatedAt, stored.UsedBytes, stored.ReferencedBytes)
+            .ShouldBe((expected.Name, expected.Guid, expected.CreateTxg, expected.CreatedAt, expected.UsedBytes, expected.ReferencedBytes));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Should_round_trip_guids_that_use_all_64_bits(string provider)
     {
         await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);

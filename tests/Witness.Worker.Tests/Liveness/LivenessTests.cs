@@ -152,3 +152,34 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
         Transitions("guarded").ShouldBeEmpty();
     }
 }
+
+[Collection(InfrastructureFixture.Collection)]
+public sealed class When_processed_reports_grow_old(InfrastructureFixture infrastructure)
+{
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_prune_records_older_than_the_retention_and_keep_pending_parts(string provider)
+    {
+        await using var scenario = await Ingest.IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(Reports.Report("nas1", Reports.Dataset("tank")));
+        var split = Reports.Report("nas1", Reports.Dataset("tank")) with { PartCount = 2 };
+        await scenario.ApplyAsync(split); // part 1 of 2: pending until part 2 arrives
+        scenario.Time.Advance(TimeSpan.FromDays(8));
+        await scenario.ApplyAsync(Reports.Report("nas1", Reports.Dataset("tank")));
+
+        await using var provider2 = new ServiceCollection()
+            .AddSingleton<TimeProvider>(scenario.Time)
+            .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(scenario.Options))
+            .AddDbContext<WitnessDbContext>(o => WitnessHostingExtensions.ConfigureProvider(o, scenario.DatabaseOptions, Path.GetTempPath()))
+            .AddSingleton<ITransactionalOutbox>(new RecordingOutbox())
+            .AddLogging()
+            .AddSingleton<LivenessSweeper>()
+            .BuildServiceProvider();
+
+        (await provider2.GetRequiredService<LivenessSweeper>().PruneProcessedReportsAsync(CancellationToken.None)).ShouldBe(1);
+        var left = await scenario.QueryAsync(db => db.ProcessedReports.Select(r => r.ReportId).ToListAsync());
+        left.Count.ShouldBe(2);
+        left.ShouldContain(split.ReportId);
+    }
+}

@@ -57,8 +57,8 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
             var noteId = NewId.NextGuid();
             await AddNoteAsync(witness, noteId, "tank/data@daily-1");
 
-            (await Eventually.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the committed message was not published");
-            (await Eventually.HoldsAsync(() => AllDispatchedAsync(store, 1))).ShouldBeTrue("the row was not marked dispatched");
+            (await Poll.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the committed message was not published");
+            (await Poll.HoldsAsync(() => AllDispatchedAsync(store, 1))).ShouldBeTrue("the row was not marked dispatched");
 
             var (messageId, message) = received.Messages.ShouldHaveSingleItem();
             messageId.ShouldBe(noteId);
@@ -104,8 +104,8 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
             var marker = NewId.NextGuid();
             await AddNoteAsync(witness, marker, "marker");
 
-            (await Eventually.HoldsAsync(() => AllDispatchedAsync(store, 1))).ShouldBeTrue("the marker was not dispatched");
-            (await Eventually.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the marker was not received");
+            (await Poll.HoldsAsync(() => AllDispatchedAsync(store, 1))).ShouldBeTrue("the marker was not dispatched");
+            (await Poll.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the marker was not received");
             received.Messages.Select(m => m.MessageId).ShouldBe([marker]);
             (await OutboxRowsAsync(store)).Select(r => r.MessageId).ShouldBe([marker]);
         }
@@ -143,8 +143,8 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
             var restarted = await OutboxHosts.StartWitnessAsync(store, vhost, runDispatcher: true, counter);
             try
             {
-                (await Eventually.HoldsAsync(() => AllDispatchedAsync(store, 1))).ShouldBeTrue("the surviving row was not dispatched");
-                (await Eventually.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the surviving message was not received");
+                (await Poll.HoldsAsync(() => AllDispatchedAsync(store, 1))).ShouldBeTrue("the surviving row was not dispatched");
+                (await Poll.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the surviving message was not received");
             }
             finally
             {
@@ -190,9 +190,9 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
         var witness = await OutboxHosts.StartWitnessAsync(store, vhost, runDispatcher: true);
         try
         {
-            (await Eventually.HoldsAsync(async () => (await OutboxRowsAsync(store)).Single(r => r.MessageId == good).DispatchedAt is not null))
+            (await Poll.HoldsAsync(async () => (await OutboxRowsAsync(store)).Single(r => r.MessageId == good).DispatchedAt is not null))
                 .ShouldBeTrue("the readable row was not dispatched");
-            (await Eventually.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the readable message was not received");
+            (await Poll.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the readable message was not received");
         }
         finally
         {
@@ -218,24 +218,27 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
         var received = new ReceivedNotes();
         var subscriber = await OutboxHosts.StartSubscriberAsync(vhost, received);
 
-        // The first publish never completes and ignores cancellation, as a RabbitMQ.Client 7.2 publish can after a
-        // broker restart; later publishes go through.
+        // The first publish hangs (as a RabbitMQ.Client 7.2 publish can after a broker restart) until the dispatcher's
+        // timeout cancels it; later publishes go through. The hang must end with the cancellation: it sits inside the
+        // transport's send, holding the channel, and a hang that outlived it would block every later publish on that
+        // channel too (that case is the dispatcher's WaitAsync, which stops waiting either way).
         var publishes = 0;
         var hang = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var witness = await OutboxHosts.StartWitnessAsync(
             store,
             vhost,
             runDispatcher: true,
-            configureBus: cfg => cfg.ConfigurePublish(p => p.UseExecuteAsync(async _ =>
+            configureBus: cfg => cfg.ConfigurePublish(p => p.UseExecuteAsync(async context =>
             {
                 if (Interlocked.Increment(ref publishes) == 1)
                 {
-                    await hang.Task;
+                    await hang.Task.WaitAsync(context.CancellationToken);
                 }
             })),
             configureOutbox: o =>
             {
-                o.PublishTimeout = TimeSpan.FromMilliseconds(500);
+                // Long enough for a first publish (exchange declaration, channel) on a loaded 2-core CI machine.
+                o.PublishTimeout = TimeSpan.FromSeconds(3);
                 o.InitialBackoff = TimeSpan.FromMilliseconds(50);
                 o.MaxBackoff = TimeSpan.FromMilliseconds(50);
             });
@@ -244,8 +247,8 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
             var noteId = NewId.NextGuid();
             await AddNoteAsync(witness, noteId, "eventually");
 
-            (await Eventually.HoldsAsync(() => AllDispatchedAsync(store, 1))).ShouldBeTrue("the row was not dispatched after the hung attempt");
-            (await Eventually.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the message was not received");
+            (await Poll.HoldsAsync(() => AllDispatchedAsync(store, 1))).ShouldBeTrue("the row was not dispatched after the hung attempt");
+            (await Poll.HoldsAsync(() => Task.FromResult(!received.Messages.IsEmpty))).ShouldBeTrue("the message was not received");
             received.Messages.ShouldHaveSingleItem().MessageId.ShouldBe(noteId);
             var row = (await OutboxRowsAsync(store)).ShouldHaveSingleItem();
             row.AttemptCount.ShouldBe(2);
@@ -295,7 +298,7 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
         var witness = await OutboxHosts.StartWitnessAsync(store, vhost, runDispatcher: true, configureOutbox: o => o.RetainDispatchedFor = TimeSpan.FromDays(7));
         try
         {
-            (await Eventually.HoldsAsync(async () => (await OutboxRowsAsync(store)).Count == 1)).ShouldBeTrue("the old row was not deleted");
+            (await Poll.HoldsAsync(async () => (await OutboxRowsAsync(store)).Count == 1)).ShouldBeTrue("the old row was not deleted");
         }
         finally
         {
@@ -334,8 +337,8 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
             OutboxHosts.StartWitnessAsync(store, vhost, runDispatcher: true, second, batchSize: 5));
         try
         {
-            (await Eventually.HoldsAsync(() => AllDispatchedAsync(store, messages))).ShouldBeTrue("not every row was dispatched");
-            (await Eventually.HoldsAsync(() => Task.FromResult(received.Messages.Count >= messages))).ShouldBeTrue("not every message arrived");
+            (await Poll.HoldsAsync(() => AllDispatchedAsync(store, messages))).ShouldBeTrue("not every row was dispatched");
+            (await Poll.HoldsAsync(() => Task.FromResult(received.Messages.Count >= messages))).ShouldBeTrue("not every message arrived");
         }
         finally
         {

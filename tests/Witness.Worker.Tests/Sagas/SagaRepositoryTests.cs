@@ -69,7 +69,7 @@ public sealed class When_a_state_machine_saga_is_stored_with_the_EF_Core_reposit
         public async Task<CounterState> RowWhenAsync(Guid id, Func<CounterState, bool> condition)
         {
             CounterState? row = null;
-            var held = await Eventually.HoldsAsync(async () => (row = await RowAsync(id)) is not null && condition(row));
+            var held = await Poll.HoldsAsync(async () => (row = await RowAsync(id)) is not null && condition(row));
             held.ShouldBeTrue($"the counter row did not reach the expected state; last seen: count {row?.Count}, version {row?.Version}");
             return row!;
         }

@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(ZfsSync.Witness.Benchmarks.PlannerBenchmarks).Assembly).Run(args);
