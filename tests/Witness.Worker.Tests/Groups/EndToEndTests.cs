@@ -186,6 +186,24 @@ public sealed class When_a_witness_dies_or_runs_twice(InfrastructureFixture infr
     }
 
     [Fact]
+    public async Task Should_remove_a_group_that_a_newer_configuration_no_longer_declares()
+    {
+        await using var world = await WitnessWorld.CreateAsync(infrastructure, ["nas1", "backup1"]);
+        var first = await world.StartWitnessAsync();
+        await Poll.UntilAsync(async () => await world.GroupAsync() is not null, "the configured group's saga");
+        await world.StopWitnessAsync(first);
+
+        // The group was renamed in the configuration a later process loads.
+        await world.StartWitnessAsync(new Dictionary<string, string?> { ["SyncGroups:0:Name"] = "renamed" });
+        await Poll.UntilAsync(async () => await world.GroupAsync() is null, "the removed group's saga to be finalized");
+        await using var db = world.CreateContext();
+        await Poll.UntilAsync(
+            async () => await db.Set<StateMachines.SyncGroupState>().AsNoTracking().AnyAsync(s => s.Name == "renamed"),
+            "the renamed group's saga");
+        (await db.Set<GroupDefinitionRecord>().AsNoTracking().Select(d => d.SyncGroup).ToListAsync()).ShouldBe(["renamed"]);
+    }
+
+    [Fact]
     public async Task Should_issue_every_instruction_exactly_once_when_two_replicas_share_a_burst()
     {
         const int datasets = 5;
