@@ -48,6 +48,7 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time) :
         var now = time.GetUtcNow();
         var rows = await db.Set<InstructionAttemptRecord>().AsNoTracking()
             .Where(a => a.Outcome == null && a.ExpiresAt > now)
+            .Where(a => db.Set<SyncGroupState>().Any(g => g.Name == a.SyncGroup)) // not those of a removed group
             .Where(a => group == null || a.SyncGroup == group)
             .Where(a => host == null || a.SourceHostId == host || a.TargetHostId == host)
             .ToListAsync(context.CancellationToken);
