@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
 using ZfsSync.Witness.Worker.Hosting;
+using ZfsSync.Witness.Worker.Liveness;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
 
@@ -26,32 +27,22 @@ public sealed class InstructionExpirySweeper(
     IOptionsMonitor<WitnessOptions> options,
     IOptionsMonitor<SyncGroupSweepOptions> sweepOptions,
     TimeProvider time,
-    ILogger<InstructionExpirySweeper> logger) : BackgroundService
+    ILogger<InstructionExpirySweeper> logger) : PeriodicSweeper(options, time, logger)
 {
     private const int BatchSize = 100;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override string Name => "The instruction expiry sweep";
+
+    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(options.CurrentValue.Liveness.SweepInterval, time);
-        do
-        {
-            try
-            {
-                await SweepAsync(stoppingToken);
-                await NudgeAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                logger.LogError(ex, "Instruction expiry sweep failed; trying again in {Interval}", options.CurrentValue.Liveness.SweepInterval);
-            }
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        await SweepAsync(cancellationToken);
+        await NudgeAsync(cancellationToken);
     }
 
     /// <summary>One pass; returns how many attempts it announced as expired.</summary>
     public async Task<int> SweepAsync(CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<WitnessDbContext>();
         var outbox = scope.ServiceProvider.GetRequiredService<ITransactionalOutbox>();
@@ -81,7 +72,7 @@ public sealed class InstructionExpirySweeper(
             outbox.Publish(
                 new SyncInstructionExpired { InstructionId = attempt.InstructionId, Attempt = attempt.Attempt, SyncGroup = attempt.SyncGroup, ExpiredAt = attempt.ExpiresAt },
                 MessageIds.InstructionExpired(attempt.InstructionId, attempt.Attempt));
-            logger.LogWarning("Attempt {Attempt} of instruction {InstructionId} in {Group} expired at {ExpiresAt} without an outcome",
+            Logger.LogWarning("Attempt {Attempt} of instruction {InstructionId} in {Group} expired at {ExpiresAt} without an outcome",
                 attempt.Attempt, attempt.InstructionId, attempt.SyncGroup, attempt.ExpiresAt);
             claimed++;
         }
@@ -94,7 +85,7 @@ public sealed class InstructionExpirySweeper(
     /// <summary>Asks every group planned longer than <see cref="SyncGroupSweepOptions.ReplanAfter"/> ago to plan again; returns how many.</summary>
     public async Task<int> NudgeAsync(CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var due = now - sweepOptions.CurrentValue.ReplanAfter;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<WitnessDbContext>();

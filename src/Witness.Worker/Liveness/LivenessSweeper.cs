@@ -16,31 +16,21 @@ public sealed class LivenessSweeper(
     IServiceScopeFactory scopes,
     IOptionsMonitor<WitnessOptions> options,
     TimeProvider time,
-    ILogger<LivenessSweeper> logger) : BackgroundService
+    ILogger<LivenessSweeper> logger) : PeriodicSweeper(options, time, logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override string Name => "The liveness sweep";
+
+    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(options.CurrentValue.Liveness.SweepInterval, time);
-        do
-        {
-            try
-            {
-                await SweepAsync(stoppingToken);
-                await PruneProcessedReportsAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                logger.LogError(ex, "Liveness sweep failed; trying again in {Interval}", options.CurrentValue.Liveness.SweepInterval);
-            }
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        await SweepAsync(cancellationToken);
+        await PruneProcessedReportsAsync(cancellationToken);
     }
 
     /// <summary>One pass over every host; returns how many changed status.</summary>
     public async Task<int> SweepAsync(CancellationToken cancellationToken)
     {
-        var liveness = options.CurrentValue.Liveness;
-        var now = time.GetUtcNow();
+        var liveness = Options.CurrentValue.Liveness;
+        var now = Time.GetUtcNow();
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<WitnessDbContext>();
         var outbox = scope.ServiceProvider.GetRequiredService<ITransactionalOutbox>();
@@ -60,7 +50,7 @@ public sealed class LivenessSweeper(
             host.Status = status;
             host.Version++;
             EnqueueStatusChange(outbox, host, previous);
-            logger.LogWarning("Host {HostId} is {Status} (was {Previous}): last heartbeat {Silent} ago", host.HostId, status, previous, silent);
+            Logger.LogWarning("Host {HostId} is {Status} (was {Previous}): last heartbeat {Silent} ago", host.HostId, status, previous, silent);
             changed++;
         }
 
@@ -73,7 +63,7 @@ public sealed class LivenessSweeper(
             catch (DbUpdateConcurrencyException)
             {
                 // A heartbeat or another replica changed a host meanwhile; the next sweep sees the new state.
-                logger.LogDebug("Liveness sweep lost a race with a heartbeat; will look again");
+                Logger.LogDebug("Liveness sweep lost a race with a heartbeat; will look again");
                 return 0;
             }
         }
@@ -84,7 +74,7 @@ public sealed class LivenessSweeper(
     /// <summary>Deletes the records of processed reports older than the retention; returns how many.</summary>
     public async Task<int> PruneProcessedReportsAsync(CancellationToken cancellationToken)
     {
-        var cutoff = time.GetUtcNow() - options.CurrentValue.Ingest.ProcessedReportRetention;
+        var cutoff = Time.GetUtcNow() - Options.CurrentValue.Ingest.ProcessedReportRetention;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<WitnessDbContext>();
         return await db.ProcessedReports.Where(r => r.ReceivedAt < cutoff && r.PendingDatasets == null).ExecuteDeleteAsync(cancellationToken);
