@@ -90,12 +90,40 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
                 }
 
                 await CleanupAsync(stoppingToken).ConfigureAwait(false);
-                await _signal.WaitAsync(_options.PollingInterval, _timeProvider, stoppingToken).ConfigureAwait(false);
+                await _signal.WaitAsync(await NextWaitAsync(stoppingToken).ConfigureAwait(false), _timeProvider, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break;
             }
+        }
+    }
+
+    /// <summary>
+    /// How long to sleep when nothing is due: until a commit signals, the polling interval passes, or the earliest row
+    /// that is backing off becomes due — whichever comes first, so a retry is not held back by a long polling interval.
+    /// </summary>
+    private async Task<TimeSpan> NextWaitAsync(CancellationToken cancellationToken)
+    {
+        var scope = _scopes.CreateAsyncScope();
+        await using (scope.ConfigureAwait(false))
+        {
+            var db = scope.ServiceProvider.GetRequiredService<TContext>();
+            var next = await db.Set<OutboxMessage>()
+                .Where(m => m.DispatchedAt == null && m.NextAttemptAt != null)
+                .OrderBy(m => m.NextAttemptAt)
+                .Select(m => m.NextAttemptAt)
+                .FirstOrDefaultAsync(cancellationToken)
+                .ConfigureAwait(false);
+            if (next is null)
+            {
+                return _options.PollingInterval;
+            }
+
+            // At least a moment: a due row that another replica holds locked must not make this one spin.
+            var untilDue = next.Value - _timeProvider.GetUtcNow().UtcDateTime;
+            var floor = TimeSpan.FromMilliseconds(50);
+            return untilDue < floor ? floor : untilDue < _options.PollingInterval ? untilDue : _options.PollingInterval;
         }
     }
 
