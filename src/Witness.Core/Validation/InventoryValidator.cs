@@ -112,7 +112,8 @@ public static partial class InventoryValidator
         return null;
     }
 
-    private static bool IsUnderAnyRoot(string dataset, IReadOnlyList<string> roots)
+    /// <summary>Whether <paramref name="dataset"/> is one of <paramref name="roots"/> or a descendant of one.</summary>
+    public static bool IsUnderAnyRoot(string dataset, IReadOnlyList<string> roots)
     {
         foreach (var root in roots)
         {

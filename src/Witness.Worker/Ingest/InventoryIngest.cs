@@ -86,7 +86,7 @@ public sealed class InventoryIngest(
         var outcome = ReportOutcomes.Applied;
         if (report.PartCount == 1)
         {
-            await diff.DeleteVanishedAsync(report.HostId, report.Roots, report.Datasets.Select(d => d.Name).ToHashSet(StringComparer.Ordinal), cancellationToken);
+            await diff.DeleteVanishedAsync(report.Roots, report.Datasets.Select(d => d.Name).ToHashSet(StringComparer.Ordinal), cancellationToken);
         }
         else
         {
@@ -104,7 +104,7 @@ public sealed class InventoryIngest(
                 }
 
                 pending = null;
-                await diff.DeleteVanishedAsync(report.HostId, report.Roots, present, cancellationToken);
+                await diff.DeleteVanishedAsync(report.Roots, present, cancellationToken);
             }
             else
             {
@@ -207,9 +207,7 @@ public sealed class InventoryIngest(
 
     /// <summary>A change to a dataset, its parent or a child can change the plan for it (parent creation, children).</summary>
     private static bool Related(string changed, string path) =>
-        changed == path
-        || (changed.Length > path.Length && changed.StartsWith(path, StringComparison.Ordinal) && changed[path.Length] == '/')
-        || (path.Length > changed.Length && path.StartsWith(changed, StringComparison.Ordinal) && path[changed.Length] == '/');
+        InventoryValidator.IsUnderAnyRoot(changed, [path]) || InventoryValidator.IsUnderAnyRoot(path, [changed]);
 }
 
 /// <summary>The rule for hosts with <c>ReportsAs</c>: their messages must carry that validated AMQP user-id.</summary>
@@ -238,6 +236,7 @@ public static class SenderCheck
 internal sealed class InventoryDiff(WitnessDbContext db)
 {
     private readonly HashSet<string> _changed = new(StringComparer.Ordinal);
+    private List<(long Id, string Name)> _storedBefore = [];
 
     public int Inserted { get; private set; }
     public int Updated { get; private set; }
@@ -247,6 +246,7 @@ internal sealed class InventoryDiff(WitnessDbContext db)
     public async Task ApplyDatasetsAsync(string hostId, IReadOnlyList<DatasetInventory> datasets, CancellationToken cancellationToken)
     {
         var stored = await db.Datasets.Where(d => d.HostId == hostId).ToDictionaryAsync(d => d.Name, StringComparer.Ordinal, cancellationToken);
+        _storedBefore = stored.Values.Select(d => (d.Id, d.Name)).ToList();
         var needSnapshots = new List<(DatasetRecord Record, DatasetInventory Reported)>();
         var newDatasets = new List<(DatasetRecord Record, DatasetInventory Reported)>();
 
@@ -424,10 +424,14 @@ internal sealed class InventoryDiff(WitnessDbContext db)
     /// <summary>Below this many new rows the change tracker is as fast as COPY and simpler.</summary>
     internal const int CopyThreshold = 1000;
 
-    public async Task DeleteVanishedAsync(string hostId, IReadOnlyList<string> roots, HashSet<string> present, CancellationToken cancellationToken)
+    /// <summary>
+    /// Deletes the host's datasets under <paramref name="roots"/> that are not <paramref name="present"/>, with their
+    /// snapshots and bookmarks. Works on the datasets <see cref="ApplyDatasetsAsync"/> read in this unit of work (the
+    /// host row is locked, so nothing else changed them; datasets it inserted are present by definition).
+    /// </summary>
+    public async Task DeleteVanishedAsync(IReadOnlyList<string> roots, HashSet<string> present, CancellationToken cancellationToken)
     {
-        var stored = await db.Datasets.Where(d => d.HostId == hostId).Select(d => new { d.Id, d.Name }).ToListAsync(cancellationToken);
-        var vanished = stored.Where(d => !present.Contains(d.Name) && roots.Any(r => d.Name == r || d.Name.StartsWith(r + "/", StringComparison.Ordinal))).ToList();
+        var vanished = _storedBefore.Where(d => !present.Contains(d.Name) && InventoryValidator.IsUnderAnyRoot(d.Name, roots)).ToList();
         if (vanished.Count == 0)
         {
             return;

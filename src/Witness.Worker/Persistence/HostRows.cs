@@ -23,8 +23,14 @@ public static class HostRows
             await db.Database.ExecuteSqlInterpolatedAsync($"""SELECT 1 FROM hosts WHERE "HostId" = {hostId} FOR UPDATE""", cancellationToken);
         }
 
-        var host = await db.Hosts.SingleAsync(h => h.HostId == hostId, cancellationToken);
-        await db.Entry(host).ReloadAsync(cancellationToken);
-        return host;
+        // A row this context already tracks would come back with its old values: refresh that one; else one read.
+        var tracked = db.Hosts.Local.FirstOrDefault(h => h.HostId == hostId);
+        if (tracked is not null)
+        {
+            await db.Entry(tracked).ReloadAsync(cancellationToken);
+            return tracked;
+        }
+
+        return await db.Hosts.SingleAsync(h => h.HostId == hostId, cancellationToken);
     }
 }
