@@ -10,7 +10,7 @@ namespace ZfsSync.Contracts;
 /// </summary>
 public static class DeterministicIds
 {
-    /// <summary>The ZFS Sync namespace of CONTRACTS.md.</summary>
+    /// <summary>The ZFS Sync namespace (docs/CONTRACT.md, "Deterministic ids").</summary>
     public static readonly Guid Namespace = new("6f1c2a4e-8b1d-5c3e-9a47-2f0d8e6b7c15");
 
     /// <summary>The sync group saga's correlation id: <c>group|name</c>.</summary>

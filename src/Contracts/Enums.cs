@@ -3,7 +3,7 @@ using ZfsSync.Contracts.Serialization;
 
 namespace ZfsSync.Contracts;
 
-/// <summary>What an instruction asks an executor to do (CONTRACTS.md, <c>SyncInstructionIssued.kind</c>).</summary>
+/// <summary>What an instruction asks an executor to do (docs/CONTRACT.md, "Enum values", <c>SyncInstructionIssued.kind</c>).</summary>
 [JsonConverter(typeof(KebabCaseEnumConverter<InstructionKind>))]
 public enum InstructionKind
 {
@@ -16,7 +16,7 @@ public enum InstructionKind
     Reseed,
 }
 
-/// <summary>The conflict kinds of PLANNER.md.</summary>
+/// <summary>The conflict kinds (docs/PLANNING.md, "Conflicts and resolutions").</summary>
 [JsonConverter(typeof(KebabCaseEnumConverter<ConflictKind>))]
 public enum ConflictKind
 {
@@ -28,7 +28,7 @@ public enum ConflictKind
     EncryptionMismatch,
 }
 
-/// <summary>The decisions an operator can record for a conflict (PLANNER.md, "Conflicts and resolutions").</summary>
+/// <summary>The decisions an operator can record for a conflict (docs/PLANNING.md, "Conflicts and resolutions").</summary>
 [JsonConverter(typeof(KebabCaseEnumConverter<ConflictResolution>))]
 public enum ConflictResolution
 {

@@ -2,7 +2,7 @@ using ZfsSync.Contracts;
 
 namespace ZfsSync.Contracts.Tests;
 
-/// <summary>One fully populated instance of every message in CONTRACTS.md, with values at the edges of their ranges.</summary>
+/// <summary>One fully populated instance of every message in docs/CONTRACT.md, with values at the edges of their ranges.</summary>
 internal static class SampleMessages
 {
     public const ulong AboveTwoPow53 = 9_007_199_254_740_993UL; // 2^53 + 1: not representable as a double

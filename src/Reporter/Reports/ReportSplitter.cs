@@ -4,7 +4,7 @@ using ZfsSync.Contracts;
 namespace ZfsSync.Reporter.Reports;
 
 /// <summary>
-/// Splits a report by dataset into parts whose serialized size stays under a limit (CONTRACTS.md
+/// Splits a report by dataset into parts whose serialized size stays under a limit (docs/CONTRACT.md,
 /// <c>part</c>/<c>partCount</c>). Parts share report id, sequence, capture time and roots; datasets keep their
 /// order. A single dataset larger than the limit travels alone in its own part (it cannot be split further).
 /// </summary>

@@ -7,7 +7,7 @@ using ZfsSync.Witness.Core.Shell;
 
 namespace ZfsSync.Witness.Core.Planning;
 
-/// <summary>The decision for one (dataset, source, target): PLANNER.md's per-pair rules, resolutions, history and liveness.</summary>
+/// <summary>The decision for one (dataset, source, target): the per-pair rules of docs/PLANNING.md, resolutions, history and liveness.</summary>
 public sealed partial class Planner
 {
     /// <summary>The decision for one (dataset, source, target) before history and liveness are applied.</summary>

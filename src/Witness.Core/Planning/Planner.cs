@@ -5,7 +5,7 @@ using ZfsSync.Witness.Core.Inventory;
 namespace ZfsSync.Witness.Core.Planning;
 
 /// <summary>
-/// The planner (PLANNER.md): a pure function from a group definition, the members' inventories, liveness,
+/// The planner (docs/PLANNING.md): a pure function from a group definition, the members' inventories, liveness,
 /// instruction history, resolutions and <c>now</c> to instructions, conflicts, anomalies and per-dataset status.
 /// Snapshots are identified by guid and ordered by createtxg; names only appear on command lines.
 /// </summary>
@@ -38,7 +38,7 @@ public sealed partial class Planner
         };
     }
 
-    /// <summary>Allowed resolutions per conflict kind (PLANNER.md's table).</summary>
+    /// <summary>Allowed resolutions per conflict kind (docs/PLANNING.md, "Conflicts and resolutions").</summary>
     public static IReadOnlyList<ConflictResolution> AllowedResolutions(ConflictKind kind, SyncMode mode) => kind switch
     {
         ConflictKind.Diverged or ConflictKind.TargetModified =>

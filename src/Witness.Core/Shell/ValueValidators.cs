@@ -226,7 +226,7 @@ public static class ValueValidators
         return null;
     }
 
-    /// <summary>A host id as CONTRACTS.md defines it: <c>[a-z0-9][a-z0-9._-]{0,62}</c>.</summary>
+    /// <summary>A host id as docs/CONTRACT.md defines it: <c>[a-z0-9][a-z0-9._-]{0,62}</c>.</summary>
     public static string? HostId(string? value)
     {
         if (string.IsNullOrEmpty(value) || value.Length > 63 || !(char.IsAsciiLetterLower(value[0]) || char.IsAsciiDigit(value[0])))

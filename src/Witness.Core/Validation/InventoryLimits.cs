@@ -1,6 +1,6 @@
 namespace ZfsSync.Witness.Core.Validation;
 
-/// <summary>What one inventory report may hold (CONTRACTS.md defaults); larger reports are rejected, not truncated.</summary>
+/// <summary>What one inventory report may hold (docs/CONTRACT.md, "Limits"); larger reports are rejected, not truncated.</summary>
 public sealed record InventoryLimits
 {
     /// <summary>8 MiB: the reporter splits larger reports by dataset.</summary>
