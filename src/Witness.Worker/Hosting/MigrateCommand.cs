@@ -27,6 +27,9 @@ public static class MigrateCommand
             var builder = Host.CreateApplicationBuilder(args);
             builder.AddWitnessConfiguration();
             configure?.Invoke(builder.Configuration);
+
+            // Without appsettings.json (another content root) EF Core would print every DDL statement.
+            builder.Logging.AddFilter("Microsoft.EntityFrameworkCore.Database.Command", LogLevel.Warning);
             var database = builder.Configuration.GetSection("Database").Get<DatabaseOptions>() ?? new DatabaseOptions();
             var failures = new List<string>();
             WitnessOptionsValidator.ValidateDatabase(database, failures);
