@@ -239,6 +239,25 @@ public sealed class MigrationTests(InfrastructureFixture infrastructure)
         }
     }
 
+    [Fact]
+    public async Task Replicas_adopting_one_postgresql_database_made_before_migrations_at_once_adopt_it_once()
+    {
+        await using var database = await WitnessTestDatabase.CreateAsync(infrastructure, "postgresql", migrate: false);
+        await LoadBaselineFixtureAsync(database, "postgresql");
+        var before = Flatten(await DumpAsync(database));
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 3).Select(async _ =>
+        {
+            await using var db = database.CreateContext();
+            return await DatabaseMigrator.MigrateAsync(db, NullLogger.Instance, CancellationToken.None);
+        }));
+
+        outcomes.Count(o => o.Adopted).ShouldBe(1);
+        Flatten(await DumpAsync(database)).ShouldBe(before);
+        await using var check = database.CreateContext();
+        (await check.Database.GetAppliedMigrationsAsync()).ShouldBe(check.Database.GetMigrations());
+    }
+
     /// <summary>A witness process (generic host built with <c>AddWitness</c>), not started.</summary>
     private static IHost BuildWitness(Dictionary<string, string?> settings, LogCollector? logs = null)
     {
