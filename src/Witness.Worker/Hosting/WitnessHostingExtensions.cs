@@ -93,12 +93,16 @@ public static class WitnessHostingExtensions
         }
     }
 
-    /// <summary>The DbContext on PostgreSQL or SQLite (default: <c>zfssync.db</c> in the data directory); schema created at start.</summary>
+    /// <summary>
+    /// The DbContext on PostgreSQL or SQLite (default: <c>zfssync.db</c> in the data directory); the schema migrated at
+    /// start (or only checked, with <c>Database:MigrateAtStart = false</c>).
+    /// </summary>
     public static IServiceCollection AddWitnessDatabase(this IServiceCollection services, IConfiguration configuration, string contentRoot)
     {
         var database = configuration.GetSection("Database").Get<DatabaseOptions>() ?? new DatabaseOptions();
         services.AddDbContext<WitnessDbContext>(options => ConfigureProvider(options, database, contentRoot));
-        services.AddHostedService<SchemaInitializer>();
+        services.AddHostedService(sp => new SchemaInitializer(
+            sp.GetRequiredService<IServiceScopeFactory>(), database.MigrateAtStart, sp.GetRequiredService<ILogger<SchemaInitializer>>()));
         return services;
     }
 

@@ -33,6 +33,12 @@ public sealed class DatabaseOptions
 
     /// <summary>Where the embedded database lives; relative paths are under the content root.</summary>
     public string DataDirectory { get; set; } = "data";
+
+    /// <summary>
+    /// Apply pending schema migrations at start (the default). False: start only on a database already at this version's
+    /// schema, which operators bring there with the <c>migrate</c> command.
+    /// </summary>
+    public bool MigrateAtStart { get; set; } = true;
 }
 
 public sealed class RabbitMqOptions

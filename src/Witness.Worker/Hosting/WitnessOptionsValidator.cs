@@ -32,7 +32,7 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
-    private static void ValidateDatabase(DatabaseOptions database, List<string> failures)
+    internal static void ValidateDatabase(DatabaseOptions database, List<string> failures)
     {
         if (database.Provider == DatabaseProvider.PostgreSql && string.IsNullOrWhiteSpace(database.ConnectionString))
         {

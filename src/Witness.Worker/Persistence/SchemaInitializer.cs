@@ -1,45 +1,35 @@
-using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ZfsSync.Witness.Worker.Persistence;
 
 /// <summary>
-/// The explicit start-up step that creates the schema before the bus starts consuming. On PostgreSQL an advisory
-/// lock keeps replicas that start together from racing each other.
+/// The start-up step that brings the schema to this version (<see cref="DatabaseMigrator"/>) before the bus starts
+/// consuming; with <c>Database:MigrateAtStart = false</c> it only checks that the database is already there. A database
+/// it cannot use stops the start with a <see cref="DatabaseSchemaException"/>.
 /// </summary>
-public sealed class SchemaInitializer(IServiceScopeFactory scopes, ILogger<SchemaInitializer> logger) : IHostedService
+public sealed class SchemaInitializer(IServiceScopeFactory scopes, bool migrateAtStart, ILogger<SchemaInitializer> logger) : IHostedService
 {
-    private const long AdvisoryLockKey = 0x7A66_7373_796E_6301; // "zfssync\x01"
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<WitnessDbContext>();
-        await EnsureSchemaAsync(db, cancellationToken);
-        logger.LogInformation("Database schema ready ({Provider})", db.Database.ProviderName);
+        try
+        {
+            var current = migrateAtStart
+                ? (await DatabaseMigrator.MigrateAsync(db, logger, cancellationToken)).Current
+                : await DatabaseMigrator.VerifyCurrentAsync(db, cancellationToken);
+            logger.LogInformation("Database schema ready at {Migration} ({Provider})", current, db.Database.ProviderName);
+        }
+        catch (DatabaseSchemaException ex)
+        {
+            logger.LogCritical("Refusing to start: {Reason}", ex.Message);
+            throw;
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public static async Task EnsureSchemaAsync(WitnessDbContext db, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(db);
-        if (db.Database.IsNpgsql())
-        {
-            await db.Database.OpenConnectionAsync(cancellationToken);
-            try
-            {
-                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({AdvisoryLockKey})", cancellationToken);
-                await db.Database.EnsureCreatedAsync(cancellationToken);
-            }
-            finally
-            {
-                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({AdvisoryLockKey})", CancellationToken.None);
-                await db.Database.CloseConnectionAsync();
-            }
-        }
-        else
-        {
-            await db.Database.EnsureCreatedAsync(cancellationToken);
-        }
-    }
+    /// <summary>Migrates <paramref name="db"/> to this version's schema (as at start); for tools and tests.</summary>
+    public static Task EnsureSchemaAsync(WitnessDbContext db, CancellationToken cancellationToken) =>
+        DatabaseMigrator.MigrateAsync(db, NullLogger.Instance, cancellationToken);
 }

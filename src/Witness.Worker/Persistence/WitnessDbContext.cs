@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
 using ZfsSync.Witness.Worker.StateMachines;
@@ -17,6 +18,14 @@ public class WitnessDbContext(DbContextOptions<WitnessDbContext> options) : DbCo
     public DbSet<SnapshotRecord> Snapshots => Set<SnapshotRecord>();
     public DbSet<BookmarkRecord> Bookmarks => Set<BookmarkRecord>();
     public DbSet<ProcessedReport> ProcessedReports => Set<ProcessedReport>();
+
+    protected override void OnConfiguring(DbContextOptionsBuilder optionsBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(optionsBuilder);
+
+        // One migration set per provider (Migrations/PostgreSql, Migrations/Sqlite).
+        optionsBuilder.ReplaceService<IMigrationsAssembly, WitnessMigrationsAssembly>();
+    }
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {

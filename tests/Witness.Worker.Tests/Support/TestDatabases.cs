@@ -21,7 +21,17 @@ public sealed class WitnessTestDatabase : IAsyncDisposable
 
     public DatabaseOptions Options { get; }
 
-    public static async Task<WitnessTestDatabase> CreateAsync(InfrastructureFixture infrastructure, string provider)
+    /// <summary>The configuration keys of this database, as a deployment would write them.</summary>
+    public Dictionary<string, string?> Settings() => new()
+    {
+        ["Database:Provider"] = Options.Provider == DatabaseProvider.PostgreSql ? "postgresql" : "sqlite",
+        ["Database:ConnectionString"] = Options.ConnectionString,
+    };
+
+    /// <param name="infrastructure">The test servers.</param>
+    /// <param name="provider"><c>postgresql</c> or <c>sqlite</c>.</param>
+    /// <param name="migrate">False: leave the database empty (no schema).</param>
+    public static async Task<WitnessTestDatabase> CreateAsync(InfrastructureFixture infrastructure, string provider, bool migrate = true)
     {
         ArgumentNullException.ThrowIfNull(infrastructure);
         WitnessTestDatabase database;
@@ -38,8 +48,12 @@ public sealed class WitnessTestDatabase : IAsyncDisposable
                 new DatabaseOptions { Provider = DatabaseProvider.Sqlite, ConnectionString = $"Data Source={path}" }, null, path);
         }
 
-        await using var db = database.CreateContext();
-        await SchemaInitializer.EnsureSchemaAsync(db, CancellationToken.None);
+        if (migrate)
+        {
+            await using var db = database.CreateContext();
+            await SchemaInitializer.EnsureSchemaAsync(db, CancellationToken.None);
+        }
+
         return database;
     }
 
