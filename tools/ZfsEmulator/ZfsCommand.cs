@@ -11,6 +11,7 @@ public sealed class ZfsCommand(FleetStore store, string host)
 {
     public const string Version = "zfs-2.2.6-1\nzfs-kmod-2.2.6-1\n";
 
+    private const string ReceiveOptions = "sFuvnAehMcdo:x:";
     private static readonly string[] Destructive = ["destroy", "rollback", "rename"];
 
     private readonly StringBuilder _out = new();
@@ -29,8 +30,19 @@ public sealed class ZfsCommand(FleetStore store, string host)
             return true;
         }
 
-        return argv[0] is "receive" or "recv"
-            && argv.Skip(1).TakeWhile(a => a.StartsWith('-')).Any(a => a.Length > 1 && a[1] != '-' && a.Contains('F', StringComparison.Ordinal) && !a.StartsWith("-o", StringComparison.Ordinal) && !a.StartsWith("-x", StringComparison.Ordinal));
+        if (argv[0] is not ("receive" or "recv"))
+        {
+            return false;
+        }
+
+        try
+        {
+            return Getopt.Parse(argv, 1, ReceiveOptions).Options.Any(o => o.Option == 'F');
+        }
+        catch (ZfsException)
+        {
+            return false;
+        }
     }
 
     public int Run(IReadOnlyList<string> args, Stream stdin, Stream stdout, TextWriter stderr, bool stdoutIsTerminal = false)
@@ -700,7 +712,7 @@ public sealed class ZfsCommand(FleetStore store, string host)
 
     private void Receive(IReadOnlyList<string> args, Stream stdin)
     {
-        var (options, operands) = Getopt.Parse(args, 1, "sFuvnAehMcdo:x:");
+        var (options, operands) = Getopt.Parse(args, 1, ReceiveOptions);
         bool Has(char c) => options.Any(o => o.Option == c);
         if (operands.Count != 1)
         {
