@@ -63,9 +63,7 @@ public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
     public async Task A_transfer_cut_mid_stream_is_resumed_with_its_token()
     {
         await using var world = await NasAndBackupAsync(infrastructure, 2);
-        world.Zfs("nas1", "set", "org.test:size=1", "emu-tank/data");
         world.PrimaryGroup("nas1", "emu-tank/data", new Dictionary<string, string> { ["backup1"] = "emu-backup/data" });
-        world.Settings["SyncGroups:0:Initial"] = "newest";
 
         // The first connection to backup1 drops after 1500 bytes of the stream.
         File.WriteAllText(Path.Combine(world.Fleet.HostDirectory("backup1"), "ssh-drop-after"), "1500");

@@ -226,13 +226,31 @@ public sealed class ConvergenceWorld : IAsyncDisposable
         return dll;
     }
 
-    /// <summary>Starts the witness process and waits until it consumes inventory reports. Returns its log path.</summary>
+    /// <summary>Starts the witness process and waits until it consumes inventory reports.</summary>
     public async Task StartWitnessAsync()
+    {
+        StartWitnessProcess();
+        await Poll.UntilAsync(async () => await Vhost.QueueMessageCountAsync("inventory-ingest") >= 0, "the witness's inventory-ingest queue", TimeSpan.FromSeconds(90));
+    }
+
+    /// <summary>Starts the witness process and returns it without waiting.</summary>
+    public Process StartWitnessProcess()
     {
         var environment = WitnessConfiguration().Where(kv => kv.Value is not null)
             .ToDictionary(kv => "ZFS_SYNC_" + kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value!);
-        Start("witness", ProgramDll("Witness.Worker", "ZfsSync.Witness.Worker.dll"), environment);
-        await Poll.UntilAsync(async () => await Vhost.QueueMessageCountAsync("inventory-ingest") >= 0, "the witness's inventory-ingest queue", TimeSpan.FromSeconds(90));
+        return Start("witness", ProgramDll("Witness.Worker", "ZfsSync.Witness.Worker.dll"), environment);
+    }
+
+    /// <summary>Replicates in this process, as setup (not logged, no executor): zfs send on one host into zfs receive on another.</summary>
+    public void Replicate(string source, string[] send, string target, string[] receive)
+    {
+        ArgumentNullException.ThrowIfNull(send);
+        ArgumentNullException.ThrowIfNull(receive);
+        using var stream = new MemoryStream();
+        using var error = new StringWriter(CultureInfo.InvariantCulture);
+        new ZfsCommand(Fleet, Hosts.Single(h => h.Id == source).SshHost).Run(["send", .. send], Stream.Null, stream, error).ShouldBe(0, error.ToString());
+        using var input = new MemoryStream(stream.ToArray());
+        new ZfsCommand(Fleet, Hosts.Single(h => h.Id == target).SshHost).Run(["receive", .. receive], input, Stream.Null, error).ShouldBe(0, error.ToString());
     }
 
     /// <summary>Starts the reporter of a host: its zfs and zpool are the emulator, on short intervals.</summary>
@@ -247,9 +265,9 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             ["ZFS_SYNC_Reporter__ZfsPath"] = ZfsPath,
             ["ZFS_SYNC_Reporter__ZpoolPath"] = Path.Combine(StandIns, "zpool"),
             ["ZFS_SYNC_Reporter__StateDirectory"] = Path.Combine(Root, "reporter-" + host.Id),
-            ["ZFS_SYNC_Reporter__ReportInterval"] = "00:00:01",
-            ["ZFS_SYNC_Reporter__FullReportInterval"] = "00:00:05",
-            ["ZFS_SYNC_Reporter__HeartbeatInterval"] = "00:00:02",
+            ["ZFS_SYNC_Reporter__ReportInterval"] = "00:00:02",
+            ["ZFS_SYNC_Reporter__FullReportInterval"] = "00:00:10",
+            ["ZFS_SYNC_Reporter__HeartbeatInterval"] = "00:00:10",
             ["ZFS_SYNC_Reporter__CommandRetries"] = "0",
             ["ZFS_SYNC_RabbitMq__Uri"] = amqp,
             ["ZFS_SYNC_RabbitMq__User"] = _infrastructure.RabbitMq.AdminUser,
@@ -270,7 +288,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
         }
     }
 
-    private void Start(string name, string dll, Dictionary<string, string> environment)
+    private Process Start(string name, string dll, Dictionary<string, string> environment)
     {
         var workingDirectory = Path.Combine(Root, name);
         Directory.CreateDirectory(workingDirectory);
@@ -283,7 +301,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
         };
         start.ArgumentList.Add(dll);
         start.ArgumentList.Add("--contentRoot");
-        start.ArgumentList.Add(workingDirectory);
+        start.ArgumentList.Add(Path.GetDirectoryName(dll)!); // its appsettings.json (log levels); no zfs_sync.yaml there
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("ZFS_SYNC_", StringComparison.Ordinal) || k.StartsWith("ZFSEMU_", StringComparison.Ordinal)).ToList())
         {
             start.Environment.Remove(key);
@@ -318,6 +336,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _processes.Add((name, process));
+        return process;
     }
 
     public string LogOf(string name)
