@@ -682,7 +682,7 @@ public sealed class ZfsCommand(FleetStore store, string host)
 
         if (fromGuid != 0 && !dataset!.Snapshots.Any(s => s.Guid == fromGuid) && !dataset.Bookmarks.Any(b => b.Guid == fromGuid))
         {
-            throw new ZfsException($"cannot resume send: incremental source {fromGuid.ToString(CultureInfo.InvariantCulture)} no longer exists");
+            throw new ZfsException(string.Create(CultureInfo.InvariantCulture, $"cannot resume send: incremental source 0x{fromGuid:x} no longer exists"));
         }
 
         var flags = new StreamFlags
