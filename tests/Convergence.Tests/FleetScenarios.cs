@@ -142,18 +142,19 @@ public sealed class FleetScenarios(InfrastructureFixture infrastructure)
     public async Task Hostile_ssh_and_receive_values_converge_unchanged()
     {
         const string identity = "/tmp/zfssync keys/it's $(touch pwned) `id`";
-        const string note = "it's \"$(touch pwned)\" `id` $HOME;|&";
+        // A configuration key cannot hold ':' (it separates sections), so the hostile value goes into mountpoint.
+        const string note = "/mnt/it's \"$(touch pwned)\" `id` $HOME;|&";
         await using var world = await ConvergenceWorld.CreateAsync(infrastructure);
         world.AddHost(new EmulatedHost("nas1", "emu-tank") { Sudo = true, SshUser = "zfs.sync_user-1", SshPort = 65535 });
         world.AddHost(new EmulatedHost("backup1", "emu-backup") { IdentityFile = identity, SshUser = "backup_op" });
         world.Zfs("nas1", "create", "emu-tank/data");
         world.Zfs("nas1", "snapshot", "emu-tank/data@auto-001");
         world.PrimaryGroup("nas1", "emu-tank/data", ToBackup);
-        world.Settings["SyncGroups:0:Receive:Set:org.test:note"] = note;
+        world.Settings["SyncGroups:0:Receive:Set:mountpoint"] = note;
         await world.StartAllAsync();
 
         await world.ConvergedAsync("nas1", "emu-tank/data", ToBackup);
-        world.State("backup1").Find("emu-backup/data")!.Properties["org.test:note"].ShouldBe(note);
+        world.State("backup1").Find("emu-backup/data")!.Properties["mountpoint"].ShouldBe(note);
         var ssh = world.Fleet.ReadLog().Where(e => e.Tool == "ssh").ToList();
         ssh.ShouldContain(e => e.Host == "backup1" && e.Error == $"user=backup_op port=- identity={identity}");
         ssh.ShouldContain(e => e.Host == "nas1" && e.Error == "user=zfs.sync_user-1 port=65535 identity=-");
@@ -162,7 +163,7 @@ public sealed class FleetScenarios(InfrastructureFixture infrastructure)
     }
 
     [Theory]
-    [InlineData("SyncGroups:0:Receive:Set:org.test:note", "line one\nline two", "control character")]
+    [InlineData("SyncGroups:0:Receive:Set:mountpoint", "/mnt/one\ntwo", "control character")]
     [InlineData("Hosts:1:Ssh:User", "op'; rm -rf /", "the ssh user")]
     [InlineData("Hosts:1:Ssh:Host", "-oProxyCommand=touch pwned", "the ssh host")]
     public async Task Hostile_values_the_shell_cannot_carry_are_rejected_at_start(string key, string value, string reason)
