@@ -39,6 +39,8 @@ zfssync_install_packages() {
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v jq >/dev/null 2>&1 || missing+=(jq)
     command -v dash >/dev/null 2>&1 || missing+=(dash)
+    command -v mbuffer >/dev/null 2>&1 || missing+=(mbuffer)
+    command -v pv >/dev/null 2>&1 || missing+=(pv)
     if [ ${#missing[@]} -gt 0 ]; then
         command -v apt-get >/dev/null 2>&1 || zs_die "missing ${missing[*]} and no apt-get: install them by hand"
         zs_log "installing ${missing[*]} (apt-get)"

@@ -1,0 +1,6 @@
+using ZfsSync.TestInfrastructure;
+
+namespace ZfsSync.Convergence.Tests;
+
+[CollectionDefinition(InfrastructureFixture.Collection)]
+public sealed class InfrastructureCollection : ICollectionFixture<InfrastructureFixture>;
