@@ -1,6 +1,9 @@
+using ZfsSync.Hosting;
 using ZfsSync.Witness.Worker.Hosting;
 
-var builder = Host.CreateApplicationBuilder(args);
-builder.AddWitness();
-using var host = builder.Build();
-await host.RunAsync();
+return await ProgramStartup.RunAsync("zfssync-witness", () =>
+{
+    var builder = Host.CreateApplicationBuilder(args);
+    builder.AddWitness();
+    return builder.Build();
+});
