@@ -6,7 +6,9 @@
 #   zfs get -H -p -o name,property,value -r -t filesystem,volume receive_resume_token,encryption,keystatus,written ROOT
 # builds one complete SnapshotInventoryReported (raw JSON: guids as strings) with jq, or with awk where jq is
 # missing, and publishes it through the RabbitMQ management HTTP API with curl, with user_id set to its RabbitMQ
-# user. Then it publishes a Heartbeat (pools from zpool list). A failing zfs command publishes no report, only a
+# user, to its own entry exchange reporter.USER with the routing key naming the message's shared exchange (the
+# witness binds the entry to the shared exchanges; this user needs write on its entry only, see docs/SECURITY.md).
+# Then it publishes a Heartbeat (pools from zpool list). A failing zfs command publishes no report, only a
 # heartbeat that carries the error. Meant for cron; POSIX sh (dash, FreeBSD sh).
 #
 # Configuration: environment variables (the same keys as the .NET reporter, ZFS_SYNC_ + section__key), or a file
@@ -32,8 +34,8 @@
 set -eu
 
 me=zfssync-report
-exchange_report='ZfsSync.Contracts:SnapshotInventoryReported'
-exchange_heartbeat='ZfsSync.Contracts:Heartbeat'
+route_report='ZfsSync.Contracts:SnapshotInventoryReported'
+route_heartbeat='ZfsSync.Contracts:Heartbeat'
 agent_version='zfssync-report.sh/1'
 
 die() { # die STATUS MESSAGE
@@ -149,10 +151,11 @@ new_uuid() {
     fi
 }
 
-# publish EXCHANGE TYPE BODYFILE: POST /api/exchanges/{vhost}/{exchange}/publish with the message as a string
+# publish ROUTING-KEY TYPE BODYFILE: POST /api/exchanges/{vhost}/reporter.{user}/publish with the message as a string
 # payload; fails (status 5) unless the broker routed it to at least one queue.
 publish() {
-    exchange=$1
+    exchange="reporter.$rabbit_user"
+    routing_key=$1
     message_type=$2
     body=$3
     message_id=$(new_uuid)
@@ -160,7 +163,7 @@ publish() {
     props="$props,\"user_id\":\"$(json_escape "$rabbit_user")\",\"type\":\"$message_type\""
     props="$props,\"headers\":{\"MT-MessageType\":\"$message_type\"}"
     {
-        printf '{"properties":{%s},"routing_key":"","payload_encoding":"string","payload":"' "$props"
+        printf '{"properties":{%s},"routing_key":"%s","payload_encoding":"string","payload":"' "$props" "$routing_key"
         # The report is one line without control characters: escaping backslashes and quotes is enough.
         sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' "$body" | tr -d '\n'
         printf '"}'
@@ -176,7 +179,7 @@ publish() {
     }
     [ "$code" = 200 ] || die 5 "publishing to exchange $exchange was refused (HTTP $code): $(head -c 300 "$work/response")"
     grep -q '"routed"[[:space:]]*:[[:space:]]*true' "$work/response" \
-        || die 5 "the broker did not route the message on exchange $exchange: no queue is bound (is the witness deployed?)"
+        || die 5 "the broker did not route the message on exchange $exchange (routing key $routing_key): no queue is bound (is the witness deployed, and does it know RabbitMQ user $rabbit_user?)"
 }
 
 heartbeat() { # heartbeat ERROR-OR-EMPTY: publishes a Heartbeat; a failure here only warns
@@ -198,7 +201,7 @@ heartbeat() { # heartbeat ERROR-OR-EMPTY: publishes a Heartbeat; a failure here 
     if [ "$dry_run" = true ]; then
         return 0
     fi
-    (publish "$exchange_heartbeat" 'urn:message:ZfsSync.Contracts:Heartbeat' "$work/heartbeat.json") \
+    (publish "$route_heartbeat" 'urn:message:ZfsSync.Contracts:Heartbeat' "$work/heartbeat.json") \
         || printf '%s: warning: the heartbeat was not published\n' "$me" >&2
 }
 
@@ -344,6 +347,6 @@ if [ "$dry_run" = true ]; then
     exit 0
 fi
 
-publish "$exchange_report" 'urn:message:ZfsSync.Contracts:SnapshotInventoryReported' "$work/report.json"
+publish "$route_report" 'urn:message:ZfsSync.Contracts:SnapshotInventoryReported' "$work/report.json"
 heartbeat ""
 printf '%s: published report %s (sequence %s, %s bytes) as %s\n' "$me" "$report_id" "$sequence" "$size" "$rabbit_user" >&2

@@ -1,3 +1,4 @@
+using ZfsSync.Hosting;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Persistence;
 
@@ -6,17 +7,17 @@ if (args is [MigrateCommand.Name, .. var rest])
     return await MigrateCommand.RunAsync(rest, Console.Out, Console.Error);
 }
 
-var builder = Host.CreateApplicationBuilder(args);
-builder.AddWitness();
-using var host = builder.Build();
 try
 {
-    await host.RunAsync();
+    return await ProgramStartup.RunAsync("zfssync-witness", () =>
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.AddWitness();
+        return builder.Build();
+    });
 }
 catch (DatabaseSchemaException ex)
 {
-    await Console.Error.WriteLineAsync("zfssync witness: " + ex.Message);
+    await Console.Error.WriteLineAsync("zfssync-witness: " + StartupErrors.Escape(ex.Message));
     return 2;
 }
-
-return 0;

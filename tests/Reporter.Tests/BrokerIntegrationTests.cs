@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using ZfsSync.Contracts;
@@ -58,7 +57,7 @@ public sealed class When_the_reporter_publishes_to_the_real_broker(Infrastructur
     {
         _vhost = await infrastructure.CreateVhostAsync(Bounded.Token());
         _reporterUser = await _vhost.CreateUserAsync("nas1", cancellationToken: Bounded.Token());
-        _probe = await BrokerProbe.StartAsync(_vhost.AmqpUri, _vhost.Broker.AdminUser, _vhost.Broker.AdminPassword, Bounded.Token());
+        _probe = await BrokerProbe.StartAsync(_vhost.AmqpUri, _vhost.Broker.AdminUser, _vhost.Broker.AdminPassword, _reporterUser.Name, Bounded.Token());
     }
 
     public async Task DisposeAsync()
@@ -89,20 +88,13 @@ public sealed class When_the_reporter_publishes_to_the_real_broker(Infrastructur
     }
 
     [Fact]
-    public async Task Should_need_no_more_than_publishing_its_two_exchanges()
+    public async Task Should_need_no_more_than_its_own_entry_exchange()
     {
-        // Least privilege: the reporter's user may declare and write its two exchanges, and read nothing.
-        const string exchanges = "^ZfsSync\\.Contracts:(SnapshotInventoryReported|Heartbeat)$";
-        using (var http = new HttpClient { BaseAddress = _vhost.Broker.ManagementUri })
-        {
-            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
-                "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{_vhost.Broker.AdminUser}:{_vhost.Broker.AdminPassword}")));
-            using var response = await http.PutAsJsonAsync(
-                $"api/permissions/{Uri.EscapeDataString(_vhost.Name)}/{Uri.EscapeDataString(_reporterUser.Name)}",
-                new { configure = exchanges, write = exchanges, read = "^$" },
-                Bounded.Token());
-            response.EnsureSuccessStatusCode();
-        }
+        // Least privilege, exactly as rabbitmq/definitions.json grants the .NET reporter nas1: configure and write its
+        // own entry exchange reporter.USER, read nothing; no permission on a shared exchange.
+        var (configure, write, read) = BrokerDefinitions.Load().PermissionsOf("nas1", _reporterUser.Name);
+        configure.ShouldBe($"^reporter\\.{_reporterUser.Name}$");
+        await _vhost.Broker.SetPermissionsAsync(_vhost.Name, _reporterUser.Name, configure, write, read, Bounded.Token());
 
         using var host = ReporterHost.Build(_zfs, _vhost.AmqpUri, _reporterUser.Name, _reporterUser.Password);
         await host.StartAsync(Bounded.Token());
@@ -171,7 +163,7 @@ public sealed class When_the_broker_restarts_mid_run : IAsyncLifetime, IDisposab
     [Fact]
     public async Task Should_recover_and_deliver_its_newest_report()
     {
-        var probe = await BrokerProbe.StartAsync(_node.AmqpUri, "probe", "probe-password", Bounded.Token());
+        var probe = await BrokerProbe.StartAsync(_node.AmqpUri, "probe", "probe-password", "nas1", Bounded.Token());
         try
         {
             using var host = ReporterHost.Build(_zfs, _node.AmqpUri, "nas1", "nas1-password");

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using ZfsSync.Contracts;
+using ZfsSync.Hosting;
 using ZfsSync.Reporter.Hosting;
 using ZfsSync.Reporter.Publishing;
 using ZfsSync.Reporter.Tests.Support;

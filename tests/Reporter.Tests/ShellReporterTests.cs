@@ -20,9 +20,9 @@ public sealed class When_the_shell_reporter_runs_under_dash(InfrastructureFixtur
     public async Task InitializeAsync()
     {
         _vhost = await infrastructure.CreateVhostAsync(Bounded.Token());
-        // The management API needs the "management" tag; the user may only publish, the broker checks user_id.
-        _user = await _vhost.CreateUserAsync("truenas1", tags: "management", cancellationToken: Bounded.Token());
-        _probe = await BrokerProbe.StartAsync(_vhost.AmqpUri, _vhost.Broker.AdminUser, _vhost.Broker.AdminPassword, Bounded.Token());
+        // As rabbitmq/definitions.json: the "management" tag for the HTTP API, write on its own entry exchange only; the broker checks user_id.
+        _user = await _vhost.CreateUserAsDefinedAsync("truenas1", Bounded.Token());
+        _probe = await BrokerProbe.StartAsync(_vhost.AmqpUri, _vhost.Broker.AdminUser, _vhost.Broker.AdminPassword, _user.Name, Bounded.Token());
     }
 
     public async Task DisposeAsync()

@@ -92,6 +92,28 @@ public sealed class RabbitMqBroker : IDisposable
         await GrantAsync(vhost, user, cancellationToken);
     }
 
+    /// <summary>Replaces <paramref name="user"/>'s permissions on <paramref name="vhost"/> (regular expressions, as in definitions.json).</summary>
+    public Task SetPermissionsAsync(string vhost, string user, string configure, string write, string read, CancellationToken cancellationToken = default) =>
+        SendAsync(
+            HttpMethod.Put,
+            $"api/permissions/{Uri.EscapeDataString(vhost)}/{Uri.EscapeDataString(user)}",
+            new { configure, write, read },
+            cancellationToken);
+
+    /// <summary>The bindings whose source is <paramref name="exchange"/> (management API objects).</summary>
+    public async Task<JsonArray> GetBindingsFromAsync(string vhost, string exchange, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.GetAsync(
+            $"api/exchanges/{Uri.EscapeDataString(vhost)}/{Uri.EscapeDataString(exchange)}/bindings/source", cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return [];
+        }
+
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonArray>(cancellationToken))!;
+    }
+
     public Task DeleteUserAsync(string user, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Delete, $"api/users/{Uri.EscapeDataString(user)}", null, cancellationToken, allowNotFound: true);
 
@@ -206,6 +228,29 @@ public sealed class TestVhost(RabbitMqBroker broker, string name) : IAsyncDispos
         (string User, string Password)? asUser = null,
         CancellationToken cancellationToken = default) =>
         Broker.PublishViaManagementApiAsync(Name, exchange, payload, properties, "", asUser, cancellationToken);
+
+    /// <summary>As <see cref="PublishViaManagementApiAsync(string, string, IReadOnlyDictionary{string, object}?, (string User, string Password)?, CancellationToken)"/>, with a routing key.</summary>
+    public Task<bool> PublishViaManagementApiAsync(
+        string exchange,
+        string routingKey,
+        string payload,
+        IReadOnlyDictionary<string, object>? properties,
+        (string User, string Password)? asUser,
+        CancellationToken cancellationToken = default) =>
+        Broker.PublishViaManagementApiAsync(Name, exchange, payload, properties, routingKey, asUser, cancellationToken);
+
+    /// <summary>
+    /// A user of this test with exactly the permissions <c>rabbitmq/definitions.json</c> gives the user
+    /// <paramref name="definitionsUser"/>, the name in its regular expressions replaced by the test user's own.
+    /// </summary>
+    public async Task<TestBrokerUser> CreateUserAsDefinedAsync(string definitionsUser, CancellationToken cancellationToken = default)
+    {
+        var definition = BrokerDefinitions.Load();
+        var user = await CreateUserAsync(definitionsUser, definition.TagsOf(definitionsUser), cancellationToken);
+        var (configure, write, read) = definition.PermissionsOf(definitionsUser, user.Name);
+        await Broker.SetPermissionsAsync(Name, user.Name, configure, write, read, cancellationToken);
+        return user;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,5 +1,6 @@
 using System.Security.Authentication;
 using MassTransit;
+using ZfsSync.Hosting;
 using Microsoft.Extensions.Options;
 using ZfsSync.Reporter.Publishing;
 using ZfsSync.Reporter.Reports;
@@ -48,7 +49,7 @@ public static class ReporterHostingExtensions
         builder.Services.AddHostedService<ReportWorker>();
         builder.Services.AddHostedService<HeartbeatWorker>();
         builder.Services.AddSingleton<IReporterPublisher, MassTransitReporterPublisher>();
-        builder.Services.AddReporterMassTransit();
+        builder.Services.AddReporterMassTransit(builder.Configuration);
         return builder;
     }
 
@@ -72,10 +73,11 @@ public static class ReporterHostingExtensions
         return builder;
     }
 
-    private static void AddReporterMassTransit(this IServiceCollection services)
+    private static void AddReporterMassTransit(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddMassTransit(bus =>
         {
+            bus.DisableUsageTelemetryUnlessEnabled(configuration);
             bus.UsingRabbitMq((context, cfg) =>
             {
                 // The bus is built before the start-up validation runs, so it reads the section unvalidated; an

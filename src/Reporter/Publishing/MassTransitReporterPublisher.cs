@@ -6,17 +6,24 @@ using ZfsSync.Reporter.Hosting;
 namespace ZfsSync.Reporter.Publishing;
 
 /// <summary>
-/// Publishes through the MassTransit bus with the AMQP <c>user-id</c> set to this host's RabbitMQ user (the
-/// broker checks it against the connection's user, and the witness trusts only that), each publish bounded by
-/// <see cref="ReporterOptions.PublishTimeout"/>.
+/// Sends through the MassTransit bus to this host's own entry exchange, <c>reporter.USER</c> (type direct), with the
+/// routing key naming the shared exchange of the message's type (<see cref="ClientTopology"/>): the witness binds the
+/// entry to the shared exchanges, so the reporter's broker user needs no permission on them and cannot delete or
+/// re-declare them. The AMQP <c>user-id</c> is set to this host's RabbitMQ user (the broker checks it against the
+/// connection's user, and the witness trusts only that). Each send is bounded by <see cref="ReporterOptions.PublishTimeout"/>.
 /// </summary>
 public sealed class MassTransitReporterPublisher(
-    IPublishEndpoint publishEndpoint,
+    ISendEndpointProvider sendEndpointProvider,
     IOptions<ReporterOptions> reporterOptions,
     IOptions<RabbitMqOptions> rabbitMqOptions) : IReporterPublisher
 {
     private readonly TimeSpan _timeout = reporterOptions.Value.PublishTimeout;
     private readonly string _userId = rabbitMqOptions.Value.User;
+    private readonly Uri _entry = EntryAddress(rabbitMqOptions.Value.User);
+
+    /// <summary>The entry exchange's address: declared by MassTransit with exactly the witness's arguments (direct, durable).</summary>
+    public static Uri EntryAddress(string user) =>
+        new($"exchange:{Uri.EscapeDataString(ClientTopology.EntryExchange(ClientTopology.ReporterRole, user))}?type={ClientTopology.EntryExchangeType}&durable=true&autodelete=false");
 
     public Task PublishAsync(SnapshotInventoryReported report, CancellationToken cancellationToken) =>
         PublishCoreAsync(report, cancellationToken);
@@ -31,7 +38,8 @@ public sealed class MassTransitReporterPublisher(
         timeout.CancelAfter(_timeout);
         try
         {
-            await publishEndpoint.Publish<T>(message, context => SetUserId(context), timeout.Token).ConfigureAwait(false);
+            var endpoint = await sendEndpointProvider.GetSendEndpoint(_entry).WaitAsync(timeout.Token).ConfigureAwait(false);
+            await endpoint.Send<T>(message, context => Stamp(context, ClientTopology.SharedExchange<T>()), timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -43,10 +51,11 @@ public sealed class MassTransitReporterPublisher(
         }
     }
 
-    private void SetUserId(PublishContext context)
+    private void Stamp(SendContext context, string routingKey)
     {
         if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
         {
+            rabbit.RoutingKey = routingKey;
             rabbit.BasicProperties.UserId = _userId;
         }
     }

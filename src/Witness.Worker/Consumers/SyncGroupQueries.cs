@@ -70,6 +70,11 @@ public sealed class SyncGroupQueriesDefinition : ConsumerDefinition<SyncGroupQue
         IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<SyncGroupQueries> consumerConfigurator, IRegistrationContext context)
     {
         ArgumentNullException.ThrowIfNull(endpointConfigurator);
+        ArgumentNullException.ThrowIfNull(context);
         endpointConfigurator.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
+        endpointConfigurator.UseFilter(new RawMessageTypeFilter(
+            [typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions)],
+            context.GetRequiredService<TimeProvider>(),
+            context.GetRequiredService<ILoggerFactory>().CreateLogger<SyncGroupQueries>()));
     }
 }

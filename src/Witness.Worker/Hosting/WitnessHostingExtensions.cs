@@ -1,4 +1,5 @@
 using MassTransit;
+using ZfsSync.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ZfsSync.Witness.Core.Planning;
@@ -46,6 +47,7 @@ public static class WitnessHostingExtensions
         services.AddSyncGroups();
         services.AddWitnessMassTransit(builder.Configuration);
         services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
+        services.AddClientTopology(); // after AddMassTransit: the bus has declared the shared exchanges
         services.AddOptions<WitnessOutboxOptions>().BindConfiguration("Outbox");
         services.AddWitnessOutbox<WitnessDbContext>(); // after AddMassTransit: the dispatcher starts after the bus
         return builder;
@@ -131,6 +133,7 @@ public static class WitnessHostingExtensions
     {
         services.AddMassTransit(x =>
         {
+            x.DisableUsageTelemetryUnlessEnabled(configuration);
             x.SetKebabCaseEndpointNameFormatter();
             x.AddConsumer<InventoryIngestConsumer, InventoryIngestConsumerDefinition>();
             x.AddConsumer<HeartbeatConsumer>();
@@ -173,6 +176,8 @@ public static class WitnessHostingExtensions
                         h.Password(rabbit.Password);
                     }
                 });
+
+                cfg.UseWitnessUserId(WitnessSigning.BrokerUser(rabbit));
 
                 // Hosts without .NET publish the bare message object (content type application/json).
                 cfg.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: false);

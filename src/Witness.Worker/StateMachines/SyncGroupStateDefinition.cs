@@ -15,11 +15,18 @@ public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
     {
         ArgumentNullException.ThrowIfNull(endpointConfigurator);
         ArgumentNullException.ThrowIfNull(sagaConfigurator);
+        ArgumentNullException.ThrowIfNull(context);
         // Raw JSON (shell executors and operators, no envelope) is accepted here only with its message type header
         // (MT-MessageType, as the shell tools set it): with the bus-wide "any message type", one raw
         // SyncInstructionFailed would also be read as a SyncInstructionCompleted, a ResolveSyncConflict, …, since
         // this endpoint consumes all of them.
+        // What is left of that pitfall (a raw message without the header, or naming several types) is rejected by
+        // the filter: a raw message here names exactly one of the types executors and operators send.
         endpointConfigurator.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
+        endpointConfigurator.UseFilter(new Consumers.RawMessageTypeFilter(
+            [typeof(SyncInstructionCompleted), typeof(SyncInstructionFailed), typeof(ResolveSyncConflict)],
+            context.GetRequiredService<TimeProvider>(),
+            context.GetRequiredService<ILoggerFactory>().CreateLogger<SyncGroupStateDefinition>()));
 
         var partition = endpointConfigurator.CreatePartitioner(Math.Max(2, Environment.ProcessorCount));
         sagaConfigurator.Message<SyncGroupConfigured>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));

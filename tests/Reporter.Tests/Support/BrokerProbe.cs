@@ -17,8 +17,11 @@ public sealed class BrokerProbe : IAsyncDisposable
     private readonly Channel<Received<SnapshotInventoryReported>> _reports = Channel.CreateUnbounded<Received<SnapshotInventoryReported>>();
     private readonly Channel<Received<Heartbeat>> _heartbeats = Channel.CreateUnbounded<Received<Heartbeat>>();
 
-    private BrokerProbe(Uri host, string user, string password)
+    private BrokerProbe(Uri host, string user, string password, string reporterUser)
     {
+        // The reporter sends to its own entry exchange (reporter.USER, direct, routing key = the shared exchange of the
+        // message's type), which the witness binds to the shared exchanges; here the probe binds it to itself.
+        var entry = ClientTopology.EntryExchange(ClientTopology.ReporterRole, reporterUser);
         _bus = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
             cfg.Host(host, h =>
@@ -29,14 +32,32 @@ public sealed class BrokerProbe : IAsyncDisposable
             // Raw JSON is recognised by its content type; the message type comes from the MT-MessageType header
             // that the shell reporter sets (no AnyMessageType, which would hand a raw heartbeat to a report handler).
             cfg.UseRawJsonDeserializer(RawSerializerOptions.Default, isDefault: false);
-            cfg.ReceiveEndpoint("reporter-probe-reports", e => e.Handler<SnapshotInventoryReported>(c => Record(c, _reports)));
-            cfg.ReceiveEndpoint("reporter-probe-heartbeats", e => e.Handler<Heartbeat>(c => Record(c, _heartbeats)));
+            cfg.ReceiveEndpoint("reporter-probe-reports", e =>
+            {
+                e.ConfigureConsumeTopology = false;
+                e.Bind(entry, x =>
+                {
+                    x.ExchangeType = ClientTopology.EntryExchangeType;
+                    x.RoutingKey = ClientTopology.SharedExchange<SnapshotInventoryReported>();
+                });
+                e.Handler<SnapshotInventoryReported>(c => Record(c, _reports));
+            });
+            cfg.ReceiveEndpoint("reporter-probe-heartbeats", e =>
+            {
+                e.ConfigureConsumeTopology = false;
+                e.Bind(entry, x =>
+                {
+                    x.ExchangeType = ClientTopology.EntryExchangeType;
+                    x.RoutingKey = ClientTopology.SharedExchange<Heartbeat>();
+                });
+                e.Handler<Heartbeat>(c => Record(c, _heartbeats));
+            });
         });
     }
 
-    public static async Task<BrokerProbe> StartAsync(Uri host, string user, string password, CancellationToken cancellationToken)
+    public static async Task<BrokerProbe> StartAsync(Uri host, string user, string password, string reporterUser, CancellationToken cancellationToken)
     {
-        var probe = new BrokerProbe(host, user, password);
+        var probe = new BrokerProbe(host, user, password, reporterUser);
         await probe._bus.StartAsync(cancellationToken);
         return probe;
     }

@@ -26,7 +26,7 @@ public sealed class When_the_shell_reporter_reports_to_a_running_witness(Infrast
     {
         _vhost = await infrastructure.CreateVhostAsync();
         _database = await WitnessTestDatabase.CreateAsync(infrastructure, "postgresql");
-        _user = await _vhost.CreateUserAsync("truenas1", tags: "management");
+        _user = await _vhost.CreateUserAsDefinedAsync("truenas1"); // exactly the permissions of rabbitmq/definitions.json
         _witness = await WitnessHost.StartAsync(_vhost, _database, new Dictionary<string, string?>
         {
             ["Hosts:0:Id"] = "nas1",

@@ -1,0 +1,146 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace ZfsSync.Hosting;
+
+/// <summary>
+/// How every ZFS Sync program starts and fails to start: a bad configuration prints one line per bad key on
+/// standard error (<c>zfssync-witness: invalid configuration: RabbitMq:Uri: …</c>, values escaped) and exits 2,
+/// never a stack trace.
+/// </summary>
+public static class ProgramStartup
+{
+    /// <summary>The exit status of a program whose configuration is invalid.</summary>
+    public const int ConfigurationError = 2;
+
+    /// <summary>Builds and runs the host; 0 when it stopped normally, 2 (with one line per bad key) when its configuration is invalid.</summary>
+    public static async Task<int> RunAsync(string program, Func<IHost> build, TextWriter? error = null)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        error ??= Console.Error;
+        try
+        {
+            using var host = build();
+            await host.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception e) when (StartupErrors.TryGetConfigurationErrors(e, out var errors))
+        {
+            foreach (var line in errors)
+            {
+                await error.WriteLineAsync($"{program}: invalid configuration: {line}").ConfigureAwait(false);
+            }
+
+            return ConfigurationError;
+        }
+    }
+}
+
+/// <summary>Turns a start-up failure caused by configuration into one short, escaped message per bad key.</summary>
+public static partial class StartupErrors
+{
+    public static bool TryGetConfigurationErrors(Exception exception, out IReadOnlyList<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var found = new List<string>();
+        Collect(exception, found, depth: 0);
+        errors = [.. found.Distinct(StringComparer.Ordinal)];
+        return errors.Count > 0;
+    }
+
+    private static void Collect(Exception exception, List<string> errors, int depth)
+    {
+        if (depth > 16)
+        {
+            return;
+        }
+
+        switch (exception)
+        {
+            case OptionsValidationException validation:
+                errors.AddRange(validation.Failures.Select(f => Escape(Shorten(f))));
+                return;
+            case AggregateException aggregate:
+                foreach (var inner in aggregate.InnerExceptions)
+                {
+                    Collect(inner, errors, depth + 1);
+                }
+
+                return;
+            case InvalidOperationException when ConversionFailure().Match(exception.Message) is { Success: true } match:
+                // The configuration binder: "Failed to convert configuration value '…' at 'Key' to type 'T'."
+                errors.Add(Escape($"{match.Groups["key"].Value}: {Quote(match.Groups["value"].Value)} is not a valid {Simple(match.Groups["type"].Value)}"));
+                return;
+        }
+
+        if (exception.InnerException is { } innerException)
+        {
+            Collect(innerException, errors, depth + 1);
+        }
+    }
+
+    // "DataAnnotation validation failed for 'X' members: 'Y' with the error: 'Reporter:Y is required'." → the quoted error.
+    private static string Shorten(string failure)
+    {
+        const string marker = "with the error: '";
+        var at = failure.IndexOf(marker, StringComparison.Ordinal);
+        return at < 0 ? failure : failure[(at + marker.Length)..].TrimEnd('.', '\'');
+    }
+
+    private static string Simple(string type) => type switch
+    {
+        "System.Int32" or "System.Int64" => "whole number",
+        "System.Boolean" => "boolean (true or false)",
+        "System.TimeSpan" => "duration (hh:mm:ss)",
+        "System.Uri" => "URI",
+        _ => type.StartsWith("System.", StringComparison.Ordinal) ? type["System.".Length..] : type[(type.LastIndexOf('.') + 1)..],
+    };
+
+    private static string Quote(string value) => "\"" + value + "\"";
+
+    /// <summary>One line, printable ASCII: control and non-ASCII characters of a (possibly hostile) value escaped.</summary>
+    public static string Escape(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var sb = new StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            if (c is >= ' ' and < (char)0x7F)
+            {
+                sb.Append(c);
+            }
+            else
+            {
+                sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    [GeneratedRegex("^Failed to convert configuration value '(?<value>.*)' at '(?<key>[^']*)' to type '(?<type>[^']*)'", RegexOptions.Singleline)]
+    private static partial Regex ConversionFailure();
+}
+
+/// <summary>MassTransit's usage telemetry (reports to the internet) is off unless <c>MassTransit:UsageTelemetry</c> is true.</summary>
+public static class UsageTelemetry
+{
+    /// <summary>The configuration key that turns MassTransit's usage telemetry on (<c>ZFS_SYNC_MassTransit__UsageTelemetry=true</c>).</summary>
+    public const string Key = "MassTransit:UsageTelemetry";
+
+    public static bool IsEnabled(IConfiguration configuration) =>
+        bool.TryParse(configuration?[Key], out var enabled) && enabled;
+
+    public static void DisableUsageTelemetryUnlessEnabled(this IBusRegistrationConfigurator configurator, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configurator);
+        if (!IsEnabled(configuration))
+        {
+            configurator.DisableUsageTelemetry();
+        }
+    }
+}

@@ -1,0 +1,50 @@
+using Microsoft.Extensions.Options;
+
+namespace ZfsSync.Witness.Worker.Hosting;
+
+public static class ClientTopologyHostingExtensions
+{
+    /// <summary>The <c>ClientTopology</c> options and <see cref="ClientTopologyMaintainer"/>.</summary>
+    public static IServiceCollection AddClientTopology(this IServiceCollection services)
+    {
+        services.AddOptions<ClientTopologyOptions>().BindConfiguration(ClientTopologyOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ClientTopologyOptions>, ClientTopologyOptionsValidator>();
+        services.AddSingleton<ClientTopologyMaintainer>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClientTopologyMaintainer>());
+        return services;
+    }
+}
+
+/// <summary>Client users become exchange and queue names: a conservative character set, each failure naming its key.</summary>
+public sealed class ClientTopologyOptionsValidator : IValidateOptions<ClientTopologyOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ClientTopologyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (options.RefreshInterval <= TimeSpan.Zero)
+        {
+            failures.Add("ClientTopology:RefreshInterval: must be positive");
+        }
+
+        Check(nameof(options.Reporters), options.Reporters, failures);
+        Check(nameof(options.Executors), options.Executors, failures);
+        Check(nameof(options.Operators), options.Operators, failures);
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Check(string key, List<string> users, List<string> failures)
+    {
+        for (var i = 0; i < users.Count; i++)
+        {
+            if (!IsValidUser(users[i]))
+            {
+                failures.Add($"ClientTopology:{key}:{i}: {Core.Names.ZfsName.Quote(users[i] ?? "")} is not a broker user name we accept ([A-Za-z0-9][A-Za-z0-9._@-]{{0,127}})");
+            }
+        }
+    }
+
+    internal static bool IsValidUser(string? user) =>
+        user is { Length: > 0 and <= 128 } && char.IsAsciiLetterOrDigit(user[0])
+        && user.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '@' or '-');
+}
