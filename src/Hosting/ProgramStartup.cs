@@ -62,7 +62,7 @@ public static partial class StartupErrors
         switch (exception)
         {
             case OptionsValidationException validation:
-                errors.AddRange(validation.Failures.Select(f => Escape(Shorten(f))));
+                errors.AddRange(validation.Failures.Select(f => LogText.Escape(Shorten(f))));
                 return;
             case AggregateException aggregate:
                 foreach (var inner in aggregate.InnerExceptions)
@@ -73,7 +73,7 @@ public static partial class StartupErrors
                 return;
             case InvalidOperationException when ConversionFailure().Match(exception.Message) is { Success: true } match:
                 // The configuration binder: "Failed to convert configuration value '…' at 'Key' to type 'T'."
-                errors.Add(Escape($"{match.Groups["key"].Value}: {Quote(match.Groups["value"].Value)} is not a valid {Simple(match.Groups["type"].Value)}"));
+                errors.Add(LogText.Escape($"{match.Groups["key"].Value}: {Quote(match.Groups["value"].Value)} is not a valid {Simple(match.Groups["type"].Value)}"));
                 return;
         }
 
@@ -102,26 +102,6 @@ public static partial class StartupErrors
 
     private static string Quote(string value) => "\"" + value + "\"";
 
-    /// <summary>One line, printable ASCII: control and non-ASCII characters of a (possibly hostile) value escaped.</summary>
-    public static string Escape(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        var sb = new StringBuilder(text.Length);
-        foreach (var c in text)
-        {
-            if (c is >= ' ' and < (char)0x7F)
-            {
-                sb.Append(c);
-            }
-            else
-            {
-                sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-            }
-        }
-
-        return sb.ToString();
-    }
-
     [GeneratedRegex("^Failed to convert configuration value '(?<value>.*)' at '(?<key>[^']*)' to type '(?<type>[^']*)'", RegexOptions.Singleline)]
     private static partial Regex ConversionFailure();
 }
@@ -143,4 +123,37 @@ public static class UsageTelemetry
             configurator.DisableUsageTelemetry();
         }
     }
+}
+
+/// <summary>Free text from the wire (a requester's name, a host's error message) made safe for one log line.</summary>
+public static class LogText
+{
+    /// <summary>One line, printable ASCII: control and non-ASCII characters of a (possibly hostile) value escaped.</summary>
+    public static string Escape(string? text)
+    {
+        if (text is null)
+        {
+            return "";
+        }
+
+        var sb = new StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            if (c is >= ' ' and < (char)0x7F)
+            {
+                sb.Append(c);
+            }
+            else
+            {
+                sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+
+    /// <summary><see cref="Escape"/> in double quotes, with <c>"</c> and <c>\</c> escaped too: where the value's bounds matter.</summary>
+    public static string Quote(string? text) =>
+        "\"" + Escape(text).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }
