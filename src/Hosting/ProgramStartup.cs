@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace ZfsSync.Hosting;
@@ -17,14 +18,20 @@ public static class ProgramStartup
     /// <summary>The exit status of a program whose configuration is invalid.</summary>
     public const int ConfigurationError = 2;
 
-    /// <summary>Builds and runs the host; 0 when it stopped normally, 2 (with one line per bad key) when its configuration is invalid.</summary>
-    public static async Task<int> RunAsync(string program, Func<IHost> build, TextWriter? error = null)
+    /// <summary>
+    /// Configures, builds and runs the host; 0 when it stopped normally, 2 (with one line per bad key) when its
+    /// configuration is invalid. The host's own "Hosting failed to start" log entry (a stack trace) is silenced: a
+    /// configuration error is printed as above, any other start failure still ends the program with its exception.
+    /// </summary>
+    public static async Task<int> RunAsync(string program, Func<HostApplicationBuilder> configure, TextWriter? error = null)
     {
-        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(configure);
         error ??= Console.Error;
         try
         {
-            using var host = build();
+            var builder = configure();
+            builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+            using var host = builder.Build();
             await host.RunAsync().ConfigureAwait(false);
             return 0;
         }

@@ -5,5 +5,5 @@ return await ProgramStartup.RunAsync("zfssync-witness", () =>
 {
     var builder = Host.CreateApplicationBuilder(args);
     builder.AddWitness();
-    return builder.Build();
+    return builder;
 });
