@@ -20,35 +20,12 @@ dotnet build -c Release -v quiet -nologo src/Witness.Worker/Witness.Worker.cspro
 dotnet build -c Release -v quiet -nologo src/Reporter/Reporter.csproj >>"$demo/build.log" 2>&1 || { cat "$demo/build.log"; exit 1; }
 
 # --- broker: a vhost and one user per role, through the management API (admin from services.sh) -------------
-admin_userinfo=$(printf '%s' "$ZFS_SYNC_TEST_RABBITMQ_URI" | sed -E 's#^amqp://([^@]*)@.*#\1#')
-amqp_hostport=$(printf '%s' "$ZFS_SYNC_TEST_RABBITMQ_URI" | sed -E 's#^amqp://[^@]*@([^/]*)/.*#\1#')
-api="${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI%/}/api"
+# shellcheck source=scripts/demo-broker.sh
+. "$root/scripts/demo-broker.sh"
 vhost=zfssync-demo
-mgmt() { # mgmt METHOD PATH [JSON]
-    curl -fsS -u "$admin_userinfo" -H 'content-type: application/json' -X "$1" "$api$2" ${3:+-d "$3"} >/dev/null
-}
-mgmt PUT "/vhosts/$vhost"
-user() { # user NAME TAGS CONFIGURE WRITE READ: prints the generated password
-    local password
-    password=$(zs_password "$demo/$1.password")
-    mgmt PUT "/users/$1" "{\"password\":\"$password\",\"tags\":\"$2\"}"
-    mgmt PUT "/permissions/$vhost/$1" "{\"configure\":\"$3\",\"write\":\"$4\",\"read\":\"$5\"}"
-    printf '%s' "$password"
-}
-# The witness owns its queues; `impersonator` lets it move faulted messages that keep a reporter's user-id.
-witness_password=$(user zfssync-witness impersonator '.*' '.*' '.*')
-# Reporters may only declare and publish to the two exchanges they report to, and read nothing.
-reporter_exchanges='^ZfsSync\\.Contracts:(SnapshotInventoryReported|Heartbeat)$'
-nas1_password=$(user demo-nas1 '' "$reporter_exchanges" "$reporter_exchanges" '^$')
-backup1_password=$(user demo-backup1 '' "$reporter_exchanges" "$reporter_exchanges" '^$')
-
-# A stand-in for an executor or chatops bot: a queue of its own bound to the instructions exchange, printed below.
-mgmt PUT "/exchanges/$vhost/ZfsSync.Contracts:SyncInstructionIssued" '{"type":"fanout","durable":true}'
-mgmt PUT "/exchanges/$vhost/ZfsSync.Contracts:SyncConflictDetected" '{"type":"fanout","durable":true}'
-mgmt PUT "/queues/$vhost/demo-executor" '{"durable":false,"auto_delete":false}'
-mgmt DELETE "/queues/$vhost/demo-executor/contents" # what an earlier demo left unread
-mgmt POST "/bindings/$vhost/e/ZfsSync.Contracts:SyncInstructionIssued/q/demo-executor" '{"routing_key":""}'
-mgmt POST "/bindings/$vhost/e/ZfsSync.Contracts:SyncConflictDetected/q/demo-executor" '{"routing_key":""}'
+zfssync_demo_broker "$demo" "$vhost"
+api=$demo_api
+amqp_hostport=$demo_amqp_hostport
 
 pids=()
 stop() {
@@ -63,12 +40,12 @@ echo "[demo] starting the witness (SQLite in $demo/witness-data); logs: $demo/wi
 ZFS_SYNC_CONFIG="$root/demo/zfs_sync.yaml" \
 ZFS_SYNC_RabbitMq__Uri="amqp://$amqp_hostport/$vhost" \
 ZFS_SYNC_RabbitMq__User=zfssync-witness \
-ZFS_SYNC_RabbitMq__Password="$witness_password" \
+ZFS_SYNC_RabbitMq__Password="$(cat "$demo/zfssync-witness.password")" \
 ZFS_SYNC_Database__DataDirectory="$demo/witness-data" \
     dotnet src/Witness.Worker/bin/Release/net10.0/ZfsSync.Witness.Worker.dll --contentRoot "$root/src/Witness.Worker" >"$demo/witness.log" 2>&1 &
 pids+=($!)
 
-reporter() { # reporter HOST ROOT PASSWORD
+reporter() { # reporter HOST ROOT
     echo "[demo] starting the reporter of $1 (fake zfs); logs: $demo/reporter-$1.log"
     DEMO_HOST=$1 DEMO_STATE="$demo/zfs-$1" DEMO_SNAPSHOT_SECONDS="${ZFS_SYNC_DEMO_SNAPSHOT_SECONDS:-60}" \
     ZFS_SYNC_Reporter__HostId="$1" \
@@ -81,27 +58,27 @@ reporter() { # reporter HOST ROOT PASSWORD
     ZFS_SYNC_Reporter__FullReportInterval=00:02:00 \
     ZFS_SYNC_RabbitMq__Uri="amqp://$amqp_hostport/$vhost" \
     ZFS_SYNC_RabbitMq__User="demo-$1" \
-    ZFS_SYNC_RabbitMq__Password="$3" \
+    ZFS_SYNC_RabbitMq__Password="$(cat "$demo/demo-$1.password")" \
         dotnet src/Reporter/bin/Release/net10.0/ZfsSync.Reporter.dll --contentRoot "$root/src/Reporter" >"$demo/reporter-$1.log" 2>&1 &
     pids+=($!)
 }
 # Reporters publish to exchanges; until the witness has declared and bound its queues, such a message has nowhere
 # to go. Wait for the witness's ingest queue (rabbitmq/definitions.json declares it up front in production).
 deadline=$((SECONDS + 120))
-until curl -fsS -u "$admin_userinfo" "$api/queues/$vhost/inventory-ingest" >/dev/null 2>&1; do
+until curl -fsS -K "$demo_curl" "$api/queues/$vhost/inventory-ingest" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { tail -n 40 "$demo/witness.log"; echo "[demo] the witness did not start" >&2; exit 1; }
     kill -0 "${pids[0]}" 2>/dev/null || { tail -n 40 "$demo/witness.log"; echo "[demo] the witness exited" >&2; exit 1; }
     sleep 1
 done
 
-reporter nas1 tank "$nas1_password"
-reporter backup1 backup "$backup1_password"
+reporter nas1 tank
+reporter backup1 backup
 
 # Print what an executor would receive: each instruction's ready-to-run relay command, and conflicts.
 (
     while sleep 3; do
-        curl -fsS -u "$admin_userinfo" -H 'content-type: application/json' -X POST "$api/queues/$vhost/demo-executor/get" \
-            -d '{"count":20,"ackmode":"ack_requeue_false","encoding":"auto"}' 2>/dev/null \
+        printf '%s' '{"count":20,"ackmode":"ack_requeue_false","encoding":"auto"}' \
+        | curl -fsS -K "$demo_curl" -H 'content-type: application/json' -X POST --data-binary @- "$api/queues/$vhost/demo-executor/get" 2>/dev/null \
         | jq -r '.[].payload | fromjson | .message
                  | if .instructionId then
                      "[executor] \(.kind) \(.syncGroup) \(.dataset): \(.source.hostId) -> \(.target.hostId), attempt \(.attempt), \(.snapshotCount) snapshot(s)\n[executor]   \(.reason)\n[executor]   relay: \(.commands.relay)"
@@ -112,7 +89,7 @@ reporter backup1 backup "$backup1_password"
 ) &
 pids+=($!)
 
-echo "[demo] running; the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (user and password in $ZFS_SYNC_STATE)"
+echo "[demo] running; the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (administrator zfssync-admin, password in $ZFS_SYNC_STATE/rabbitmq-admin.password)"
 echo "[demo] following the witness log (Ctrl-C to stop)"
 if [ -n "${ZFS_SYNC_DEMO_SECONDS:-}" ]; then
     timeout "$ZFS_SYNC_DEMO_SECONDS" tail -n +1 -F "$demo/witness.log" || true

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Starts the RabbitMQ and PostgreSQL that ZFS Sync's tests and demo use, on loopback, with throwaway data
 # directories under $ZFS_SYNC_STATE (default /tmp/zfssync-services). Safe to run again: a node or cluster that
-# is already running is reused. Source it, then call `zfssync_services_up`; it exports
+# is already running is reused (a RabbitMQ node started by an earlier, unhardened version of this script is
+# restarted once). Nothing listens beyond 127.0.0.1: AMQP, management, Erlang distribution and epmd; the broker
+# has no `guest` user; the generated administrator's password is in $ZFS_SYNC_STATE/rabbitmq-admin.password.
+# Secrets never go on a command line (ps shows those): rabbitmqctl and curl get them on standard input or in
+# files of mode 600. Source it, then call `zfssync_services_up`; it exports
 #   ZFS_SYNC_TEST_RABBITMQ_URI             amqp://user:password@127.0.0.1:PORT/
 #   ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI  http://127.0.0.1:PORT/
 #   ZFS_SYNC_TEST_POSTGRES                 an Npgsql connection string to the maintenance database
@@ -14,6 +18,8 @@
 : "${ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT:=15673}"
 : "${ZFS_SYNC_RABBITMQ_DIST_PORT:=25673}"
 : "${ZFS_SYNC_POSTGRES_PORT:=55432}"
+# Bump when the node's configuration changes in a way only a restart applies (listeners, distribution, epmd).
+zs_rabbitmq_config_version=2
 
 zs_log() { printf '[services] %s\n' "$*" >&2; }
 zs_die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -52,6 +58,38 @@ zfssync_install_packages() {
 
 zs_rabbitmqctl() { rabbitmqctl -q -n "$ZFS_SYNC_RABBITMQ_NODE" "$@"; }
 
+zs_curl_config() { # zs_curl_config USER PASSWORD-FILE: prints a curl config (-K) with the credentials; the caller keeps it mode 600
+    local password
+    password=$(cat "$2")
+    printf 'user = "%s:%s"\n' "$1" "$(printf '%s' "$password" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+}
+
+zs_epmd_harden() { # an epmd that listens beyond loopback is stopped when no other node uses it; ours then starts one on 127.0.0.1
+    command -v ss >/dev/null 2>&1 && command -v epmd >/dev/null 2>&1 || return 0
+    local listeners names
+    listeners=$(ss -ltnH 'sport = :4369' 2>/dev/null || true)
+    [ -n "$listeners" ] || return 0
+    if ! grep -Eqv '127\.0\.0\.1:4369|\[::1\]:4369' <<<"$listeners"; then return 0; fi
+    names=$(epmd -names 2>/dev/null || true)
+    if grep -q '^name ' <<<"$names"; then
+        zs_log "WARNING: epmd listens beyond loopback and other Erlang nodes use it; leaving it (stop them and run this again)"
+    else
+        zs_log "stopping an epmd that listens beyond loopback (no node uses it)"
+        epmd -kill >/dev/null 2>&1 || true
+    fi
+}
+
+zs_rabbitmq_start() { # zs_rabbitmq_start DIR
+    local dir=$1
+    zs_epmd_harden
+    zs_log "starting RabbitMQ node $ZFS_SYNC_RABBITMQ_NODE on 127.0.0.1:$ZFS_SYNC_RABBITMQ_PORT (management :$ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT, distribution :$ZFS_SYNC_RABBITMQ_DIST_PORT)"
+    rabbitmq-server -detached >"$ZFS_SYNC_STATE/rabbitmq-start.log" 2>&1 || true
+    zs_rabbitmqctl wait --timeout 120 "$dir/rabbitmq.pid" >/dev/null 2>&1 \
+        || zs_rabbitmqctl await_startup --timeout 120 >/dev/null 2>&1 \
+        || { tail -n 30 "$dir"/log/*.log "$ZFS_SYNC_STATE/rabbitmq-start.log" >&2 2>/dev/null; zs_die "RabbitMQ did not start (logs above)"; }
+    echo "$zs_rabbitmq_config_version" >"$dir/running-config-version"
+}
+
 zfssync_rabbitmq_up() {
     if [ -n "${ZFS_SYNC_TEST_RABBITMQ_URI:-}" ] && [ -n "${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI:-}" ]; then
         zs_log "using the RabbitMQ given in ZFS_SYNC_TEST_RABBITMQ_URI"
@@ -61,10 +99,10 @@ zfssync_rabbitmq_up() {
     mkdir -p "$dir/mnesia" "$dir/log"
     chmod 755 "$ZFS_SYNC_STATE" "$dir"
     cat >"$dir/rabbitmq.conf" <<CONF
+# zfssync services.sh config version $zs_rabbitmq_config_version
 listeners.tcp.1 = 127.0.0.1:$ZFS_SYNC_RABBITMQ_PORT
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT
-loopback_users = none
 log.console = false
 log.file.level = warning
 CONF
@@ -75,39 +113,53 @@ CONF
     export RABBITMQ_NODENAME="$ZFS_SYNC_RABBITMQ_NODE" RABBITMQ_DIST_PORT="$ZFS_SYNC_RABBITMQ_DIST_PORT" \
         RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
         RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
+    # Erlang distribution (inter-node and CLI traffic) on loopback only; epmd, when this node starts it, too.
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" ERL_EPMD_ADDRESS=127.0.0.1
 
     if zs_rabbitmqctl ping >/dev/null 2>&1; then
-        zs_log "RabbitMQ node $ZFS_SYNC_RABBITMQ_NODE already running"
+        if [ "$(cat "$dir/running-config-version" 2>/dev/null)" != "$zs_rabbitmq_config_version" ]; then
+            # Started by an earlier version of this script: its distribution port listened on every interface.
+            zs_log "RabbitMQ node $ZFS_SYNC_RABBITMQ_NODE was started with an older configuration: restarting it on loopback"
+            zs_rabbitmqctl stop "$dir/rabbitmq.pid" >/dev/null 2>&1 || zs_rabbitmqctl stop >/dev/null 2>&1 || true
+            zs_rabbitmq_start "$dir"
+        else
+            zs_log "RabbitMQ node $ZFS_SYNC_RABBITMQ_NODE already running"
+        fi
     else
-        zs_log "starting RabbitMQ node $ZFS_SYNC_RABBITMQ_NODE on 127.0.0.1:$ZFS_SYNC_RABBITMQ_PORT (management :$ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT)"
-        rabbitmq-server -detached >"$ZFS_SYNC_STATE/rabbitmq-start.log" 2>&1 || true
-        zs_rabbitmqctl wait --timeout 120 "$dir/rabbitmq.pid" >/dev/null 2>&1 \
-            || zs_rabbitmqctl await_startup --timeout 120 >/dev/null 2>&1 \
-            || { tail -n 30 "$dir"/log/*.log "$ZFS_SYNC_STATE/rabbitmq-start.log" >&2 2>/dev/null; zs_die "RabbitMQ did not start (logs above)"; }
+        zs_rabbitmq_start "$dir"
     fi
 
     local user=zfssync-admin password
     password=$(zs_password "$ZFS_SYNC_STATE/rabbitmq-admin.password")
     # No `list_users | grep -q` here: grep -q exits at the first match and, with pipefail, the writer's SIGPIPE
-    # would make the test fail at random. add_user fails harmlessly when the user exists; the password is set anyway.
+    # would make the test fail at random.
     local users
     users=$(zs_rabbitmqctl list_users 2>/dev/null || true)
     if ! grep -q "^$user[[:space:]]" <<<"$users"; then
-        zs_rabbitmqctl add_user "$user" "$password" >/dev/null 2>&1 || true
+        # The password on standard input, never on the command line.
+        zs_rabbitmqctl add_user "$user" <"$ZFS_SYNC_STATE/rabbitmq-admin.password" >/dev/null 2>&1 || true
     fi
-    zs_rabbitmqctl change_password "$user" "$password" >/dev/null
+    zs_rabbitmqctl change_password "$user" <"$ZFS_SYNC_STATE/rabbitmq-admin.password" >/dev/null
     # impersonator: the witness may move faulted messages that keep another user's validated user-id.
     zs_rabbitmqctl set_user_tags "$user" administrator impersonator >/dev/null
     zs_rabbitmqctl set_permissions -p / "$user" '.*' '.*' '.*' >/dev/null
+    # RabbitMQ's default guest:guest administrator: gone (it is also how an older version of this script left it).
+    if grep -q "^guest[[:space:]]" <<<"$users"; then
+        zs_rabbitmqctl delete_user guest >/dev/null
+    fi
 
+    (umask 077 && zs_curl_config "$user" "$ZFS_SYNC_STATE/rabbitmq-admin.password" >"$ZFS_SYNC_STATE/rabbitmq-admin.curl")
     local deadline=$((SECONDS + 60))
-    until curl -fsS -u "$user:$password" "http://127.0.0.1:$ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT/api/overview" >/dev/null 2>&1; do
+    until curl -fsS -K "$ZFS_SYNC_STATE/rabbitmq-admin.curl" "http://127.0.0.1:$ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT/api/overview" >/dev/null 2>&1; do
         [ $SECONDS -lt $deadline ] || zs_die "RabbitMQ management API did not answer on :$ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT"
         sleep 1
     done
+    zs_log "RabbitMQ administrator: user $user, password in $ZFS_SYNC_STATE/rabbitmq-admin.password (curl: -K $ZFS_SYNC_STATE/rabbitmq-admin.curl)"
 
     export ZFS_SYNC_TEST_RABBITMQ_URI="amqp://$user:$password@127.0.0.1:$ZFS_SYNC_RABBITMQ_PORT/"
     export ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI="http://127.0.0.1:$ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT/"
+    # The TCP ports of ours, for the test that nothing listens beyond loopback.
+    export ZFS_SYNC_TEST_LISTEN_PORTS="$ZFS_SYNC_RABBITMQ_PORT $ZFS_SYNC_RABBITMQ_MANAGEMENT_PORT $ZFS_SYNC_RABBITMQ_DIST_PORT 4369 $ZFS_SYNC_POSTGRES_PORT"
 }
 
 zfssync_postgres_up() {

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace ZfsSync.Hosting;
@@ -17,14 +18,20 @@ public static class ProgramStartup
     /// <summary>The exit status of a program whose configuration is invalid.</summary>
     public const int ConfigurationError = 2;
 
-    /// <summary>Builds and runs the host; 0 when it stopped normally, 2 (with one line per bad key) when its configuration is invalid.</summary>
-    public static async Task<int> RunAsync(string program, Func<IHost> build, TextWriter? error = null)
+    /// <summary>
+    /// Configures, builds and runs the host; 0 when it stopped normally, 2 (with one line per bad key) when its
+    /// configuration is invalid. The host's own "Hosting failed to start" log entry (a stack trace) is silenced: a
+    /// configuration error is printed as above, any other start failure still ends the program with its exception.
+    /// </summary>
+    public static async Task<int> RunAsync(string program, Func<HostApplicationBuilder> configure, TextWriter? error = null)
     {
-        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(configure);
         error ??= Console.Error;
         try
         {
-            using var host = build();
+            var builder = configure();
+            builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+            using var host = builder.Build();
             await host.RunAsync().ConfigureAwait(false);
             return 0;
         }
@@ -62,7 +69,7 @@ public static partial class StartupErrors
         switch (exception)
         {
             case OptionsValidationException validation:
-                errors.AddRange(validation.Failures.Select(f => Escape(Shorten(f))));
+                errors.AddRange(validation.Failures.Select(f => LogText.Escape(Shorten(f))));
                 return;
             case AggregateException aggregate:
                 foreach (var inner in aggregate.InnerExceptions)
@@ -73,7 +80,7 @@ public static partial class StartupErrors
                 return;
             case InvalidOperationException when ConversionFailure().Match(exception.Message) is { Success: true } match:
                 // The configuration binder: "Failed to convert configuration value '…' at 'Key' to type 'T'."
-                errors.Add(Escape($"{match.Groups["key"].Value}: {Quote(match.Groups["value"].Value)} is not a valid {Simple(match.Groups["type"].Value)}"));
+                errors.Add(LogText.Escape($"{match.Groups["key"].Value}: {Quote(match.Groups["value"].Value)} is not a valid {Simple(match.Groups["type"].Value)}"));
                 return;
         }
 
@@ -102,26 +109,6 @@ public static partial class StartupErrors
 
     private static string Quote(string value) => "\"" + value + "\"";
 
-    /// <summary>One line, printable ASCII: control and non-ASCII characters of a (possibly hostile) value escaped.</summary>
-    public static string Escape(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        var sb = new StringBuilder(text.Length);
-        foreach (var c in text)
-        {
-            if (c is >= ' ' and < (char)0x7F)
-            {
-                sb.Append(c);
-            }
-            else
-            {
-                sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-            }
-        }
-
-        return sb.ToString();
-    }
-
     [GeneratedRegex("^Failed to convert configuration value '(?<value>.*)' at '(?<key>[^']*)' to type '(?<type>[^']*)'", RegexOptions.Singleline)]
     private static partial Regex ConversionFailure();
 }
@@ -143,4 +130,37 @@ public static class UsageTelemetry
             configurator.DisableUsageTelemetry();
         }
     }
+}
+
+/// <summary>Free text from the wire (a requester's name, a host's error message) made safe for one log line.</summary>
+public static class LogText
+{
+    /// <summary>One line, printable ASCII: control and non-ASCII characters of a (possibly hostile) value escaped.</summary>
+    public static string Escape(string? text)
+    {
+        if (text is null)
+        {
+            return "";
+        }
+
+        var sb = new StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            if (c is >= ' ' and < (char)0x7F)
+            {
+                sb.Append(c);
+            }
+            else
+            {
+                sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+
+    /// <summary><see cref="Escape"/> in double quotes, with <c>"</c> and <c>\</c> escaped too: where the value's bounds matter.</summary>
+    public static string Quote(string? text) =>
+        "\"" + Escape(text).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }

@@ -6,5 +6,5 @@ return await ProgramStartup.RunAsync("zfssync-reporter", () =>
     var builder = Host.CreateApplicationBuilder(args);
     builder.AddReporterConfiguration(args).AddReporter();
     builder.Services.AddSystemd();
-    return builder.Build();
+    return builder;
 });

@@ -13,7 +13,7 @@ try
     {
         var builder = Host.CreateApplicationBuilder(args);
         builder.AddWitness();
-        return builder.Build();
+        return builder;
     });
 }
 catch (DatabaseSchemaException ex)

@@ -46,7 +46,7 @@ public sealed class HeartbeatSender(
         }
         catch (PublishFailedException e)
         {
-            logger.LogWarning("Heartbeat not published: {Error}", e.Message);
+            logger.LogWarning("Heartbeat not published: {Error}", ZfsSync.Hosting.LogText.Escape(e.Message));
             return false;
         }
     }

@@ -63,7 +63,7 @@ public sealed class InventoryReporter(
         }
         catch (Exception e) when (e is ZfsCommandException or ZfsOutputException)
         {
-            logger.LogError("Inventory capture failed, nothing reported: {Error}", e.Message);
+            logger.LogError("Inventory capture failed, nothing reported: {Error}", ZfsSync.Hosting.LogText.Escape(e.Message));
             status.SetReportError(e.Message);
             return ReportOutcome.ZfsFailed;
         }
@@ -96,7 +96,7 @@ public sealed class InventoryReporter(
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
             {
                 var error = $"cannot keep the report sequence in {sequences.Path} (Reporter:StateDirectory): {e.Message}";
-                logger.LogError("Nothing reported: {Error}", error);
+                logger.LogError("Nothing reported: {Error}", ZfsSync.Hosting.LogText.Escape(error));
                 status.SetReportError(error);
                 return ReportOutcome.StateFailed;
             }

@@ -59,7 +59,7 @@ public sealed class HeartbeatConsumer(
         host.ReporterError = Clip(heartbeat.ReporterError, MaxTextLength);
         if (heartbeat.ReporterError is not null)
         {
-            logger.LogWarning("Host {HostId} reports that its reporter fails: {ReporterError}", heartbeat.HostId, host.ReporterError);
+            logger.LogWarning("Host {HostId} reports that its reporter fails: {ReporterError}", heartbeat.HostId, ZfsSync.Hosting.LogText.Quote(host.ReporterError));
         }
 
         if (host.Status != HostStatus.Online)

@@ -40,10 +40,23 @@ public sealed class RawMessageTypeFilter(IReadOnlyCollection<Type> acceptedRawTy
             return;
         }
 
+        // MassTransit runs the endpoint's filters in the pipe of each message type it read the message as: log and
+        // answer once per message.
+        var first = false;
+        context.ReceiveContext.GetOrAddPayload(() =>
+        {
+            first = true;
+            return new Rejection(reason);
+        });
+        if (!first)
+        {
+            return;
+        }
+
         var quoted = header is null ? null : ZfsName.Quote(header);
         logger.LogWarning("Rejected raw message {MessageId} on {Endpoint} (MT-MessageType {MessageType}): {Reason}",
             context.MessageId, context.ReceiveContext.InputAddress, quoted ?? "missing", reason);
-        if (context.ResponseAddress is { } responseAddress)
+        if (ResponseAddressOf(context) is { } responseAddress)
         {
             var endpoint = await context.GetSendEndpoint(responseAddress).ConfigureAwait(false);
             await endpoint.Send(
@@ -83,6 +96,32 @@ public sealed class RawMessageTypeFilter(IReadOnlyCollection<Type> acceptedRawTy
             ? null
             : $"the message was read as {readAs.Count} types instead of one";
     }
+
+    /// <summary>
+    /// Where to answer: the response address MassTransit read, else the <c>MT-Response-Address</c> header, else the AMQP
+    /// <c>reply_to</c> property (a queue name) — MassTransit does not read them from a raw message it could not type.
+    /// </summary>
+    private static Uri? ResponseAddressOf(ConsumeContext context)
+    {
+        if (context.ResponseAddress is { } address)
+        {
+            return address;
+        }
+
+        if (context.ReceiveContext.TransportHeaders.TryGetHeader("MT-Response-Address", out var header)
+            && Uri.TryCreate(header?.ToString(), UriKind.Absolute, out var fromHeader))
+        {
+            return fromHeader;
+        }
+
+        return context.ReceiveContext.TryGetPayload<RabbitMqBasicConsumeContext>(out var rabbit)
+            && rabbit.Properties.ReplyTo is { Length: > 0 and <= 200 } replyTo
+            && replyTo.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or ':')
+            ? new Uri("queue:" + replyTo)
+            : null;
+    }
+
+    private sealed record Rejection(string Reason);
 
     private static bool IsRaw(ConsumeContext context) =>
         string.Equals(context.ReceiveContext.ContentType?.MediaType, "application/json", StringComparison.OrdinalIgnoreCase);

@@ -1,14 +1,10 @@
-using Microsoft.Extensions.Options;
-
 namespace ZfsSync.Witness.Worker.Hosting;
 
 public static class ClientTopologyHostingExtensions
 {
-    /// <summary>The <c>ClientTopology</c> options and <see cref="ClientTopologyMaintainer"/>.</summary>
+    /// <summary><see cref="ClientTopologyMaintainer"/>; its options are <see cref="WitnessOptions.ClientTopology"/>, validated with the rest.</summary>
     public static IServiceCollection AddClientTopology(this IServiceCollection services)
     {
-        services.AddOptions<ClientTopologyOptions>().BindConfiguration(ClientTopologyOptions.SectionName).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ClientTopologyOptions>, ClientTopologyOptionsValidator>();
         services.AddSingleton<ClientTopologyMaintainer>();
         services.AddHostedService(sp => sp.GetRequiredService<ClientTopologyMaintainer>());
         return services;
@@ -16,9 +12,9 @@ public static class ClientTopologyHostingExtensions
 }
 
 /// <summary>Client users become exchange and queue names: a conservative character set, each failure naming its key.</summary>
-public sealed class ClientTopologyOptionsValidator : IValidateOptions<ClientTopologyOptions>
+public static class ClientTopologyOptionsValidator
 {
-    public ValidateOptionsResult Validate(string? name, ClientTopologyOptions options)
+    public static List<string> Failures(ClientTopologyOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
@@ -30,7 +26,7 @@ public sealed class ClientTopologyOptionsValidator : IValidateOptions<ClientTopo
         Check(nameof(options.Reporters), options.Reporters, failures);
         Check(nameof(options.Executors), options.Executors, failures);
         Check(nameof(options.Operators), options.Operators, failures);
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return failures;
     }
 
     private static void Check(string key, List<string> users, List<string> failures)

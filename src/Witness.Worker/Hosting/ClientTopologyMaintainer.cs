@@ -16,9 +16,9 @@ namespace ZfsSync.Witness.Worker.Hosting;
 /// </summary>
 public sealed class ClientTopologyMaintainer(
     IOptions<WitnessOptions> witnessOptions,
-    IOptions<ClientTopologyOptions> topologyOptions,
     ILogger<ClientTopologyMaintainer> logger) : BackgroundService
 {
+    private readonly ClientTopologyOptions _topology = witnessOptions.Value.ClientTopology;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private IConnection? _connection;
     private int _applied;
@@ -26,7 +26,7 @@ public sealed class ClientTopologyMaintainer(
     /// <summary>How many complete passes have run (tests wait on it).</summary>
     public int PassesCompleted => Volatile.Read(ref _applied);
 
-    public IReadOnlyList<ClientTopologyPlan.Client> Plan { get; } = ClientTopologyPlan.For(witnessOptions.Value, topologyOptions.Value);
+    public IReadOnlyList<ClientTopologyPlan.Client> Plan { get; } = ClientTopologyPlan.For(witnessOptions.Value, witnessOptions.Value.ClientTopology);
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -37,7 +37,7 @@ public sealed class ClientTopologyMaintainer(
         catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or IOException or TimeoutException)
         {
             logger.LogWarning("Could not declare the clients' entry exchanges and inboxes yet ({Error}); retrying every {Interval}",
-                ZfsName.Quote(e.Message), topologyOptions.Value.RefreshInterval);
+                ZfsName.Quote(e.Message), _topology.RefreshInterval);
         }
 
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -62,7 +62,7 @@ public sealed class ClientTopologyMaintainer(
         {
             try
             {
-                await _wake.WaitAsync(topologyOptions.Value.RefreshInterval, stoppingToken).ConfigureAwait(false);
+                await _wake.WaitAsync(_topology.RefreshInterval, stoppingToken).ConfigureAwait(false);
                 await ApplyAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -72,7 +72,7 @@ public sealed class ClientTopologyMaintainer(
             catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or IOException or TimeoutException or AlreadyClosedException)
             {
                 logger.LogWarning("Could not check the clients' entry exchanges and inboxes ({Error}); retrying in {Interval}",
-                    ZfsName.Quote(e.Message), topologyOptions.Value.RefreshInterval);
+                    ZfsName.Quote(e.Message), _topology.RefreshInterval);
             }
         }
     }
@@ -144,7 +144,7 @@ public sealed class ClientTopologyMaintainer(
 
         if (client.Reads.Count > 0)
         {
-            var quorum = topologyOptions.Value.QuorumQueues ?? witnessOptions.Value.RabbitMq.QuorumQueues;
+            var quorum = _topology.QuorumQueues ?? witnessOptions.Value.RabbitMq.QuorumQueues;
             var arguments = quorum ? new Dictionary<string, object?> { ["x-queue-type"] = "quorum" } : null;
             await channel.QueueDeclareAsync(client.Inbox, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken).ConfigureAwait(false);
             foreach (var shared in client.Reads)

@@ -7,8 +7,6 @@ namespace ZfsSync.Witness.Worker.Hosting;
 /// </summary>
 public sealed class ClientTopologyOptions
 {
-    public const string SectionName = "ClientTopology";
-
     /// <summary>Reporter users beyond those named by <c>Hosts[].ReportsAs</c>.</summary>
     public List<string> Reporters { get; set; } = [];
 

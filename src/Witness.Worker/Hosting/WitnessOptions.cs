@@ -15,6 +15,9 @@ public sealed class WitnessOptions
     public List<SyncGroupOptions> SyncGroups { get; set; } = [];
     public IngestOptions Ingest { get; set; } = new();
     public LivenessOptions Liveness { get; set; } = new();
+
+    /// <summary>The clients whose entry exchanges and inboxes the witness keeps (docs/SECURITY.md).</summary>
+    public ClientTopologyOptions ClientTopology { get; set; } = new();
 }
 
 public enum DatabaseProvider

@@ -16,6 +16,7 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         var hostIds = ValidateHosts(options.Hosts, failures);
         ValidateGroups(options.SyncGroups, hostIds, failures);
         ValidateTimes(options, failures);
+        failures.AddRange(ClientTopologyOptionsValidator.Failures(options.ClientTopology));
         if (failures.Count == 0)
         {
             // The values that reach command lines (ssh host, user, identity file, zfs path, property overrides,

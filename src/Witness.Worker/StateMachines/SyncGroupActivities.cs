@@ -147,7 +147,7 @@ public sealed class ResolveConflictActivity(GroupPlanning planning, ILogger<Reso
         if (reason is not null)
         {
             logger.LogInformation("Rejected resolution {Resolution} of conflict {ConflictId} in {Group} by {RequestedBy}: {Reason}",
-                request.Resolution, request.ConflictId, request.SyncGroup, request.RequestedBy, reason);
+                ZfsSync.Hosting.LogText.Quote(request.Resolution), request.ConflictId, ZfsSync.Hosting.LogText.Quote(request.SyncGroup), ZfsSync.Hosting.LogText.Quote(request.RequestedBy), ZfsSync.Hosting.LogText.Escape(reason));
             await Reply(context, new SyncConflictResolutionRejected
             {
                 ConflictId = request.ConflictId,
@@ -184,7 +184,7 @@ public sealed class ResolveConflictActivity(GroupPlanning planning, ILogger<Reso
                 },
                 MessageIds.ConflictResolved(conflict.ConflictId));
             logger.LogWarning("Conflict {ConflictId} in {Group} resolved with {Resolution} by {RequestedBy}",
-                row.ConflictId, row.SyncGroup, row.Resolution, row.ResolvedBy);
+                row.ConflictId, row.SyncGroup, row.Resolution, ZfsSync.Hosting.LogText.Quote(row.ResolvedBy));
             await planning.PlanAsync(context);
         }
 

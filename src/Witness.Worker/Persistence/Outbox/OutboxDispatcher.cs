@@ -193,7 +193,7 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
         {
             if (!TryRead(row, out var type, out var message, out var headers, out var error))
             {
-                _logger.LogError("Outbox message {MessageId} ({MessageType}) cannot be read and is parked: {Error}", row.MessageId, row.MessageType, error);
+                _logger.LogError("Outbox message {MessageId} ({MessageType}) cannot be read and is parked: {Error}", row.MessageId, row.MessageType, ZfsSync.Hosting.LogText.Escape(error));
                 RecordFailure(row, error, _options.MaxBackoff);
                 continue;
             }

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using ZfsSync.Reporter.Hosting;
+using ZfsSync.Witness.Worker.Hosting;
+
+namespace ZfsSync.Witness.Worker.Tests.Hosting;
+
+/// <summary>Both programs, as processes: a bad configuration prints one escaped line per bad key and exits 2, no stack trace.</summary>
+public sealed class When_a_program_starts_with_a_bad_configuration : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("zfssync-startup-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private async Task<(int ExitCode, string[] Errors, string Output)> RunAsync(string assembly, Dictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, assembly)])
+        {
+            WorkingDirectory = _directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("ZFS_SYNC_", StringComparison.Ordinal)).ToList())
+        {
+            start.Environment.Remove(key);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        using var process = Process.Start(start)!;
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, (await error).Split('\n', StringSplitOptions.RemoveEmptyEntries), await output);
+    }
+
+    [Fact]
+    public async Task Should_have_the_witness_print_one_line_per_bad_key_and_exit_2()
+    {
+        var (exitCode, errors, output) = await RunAsync("ZfsSync.Witness.Worker.dll", new()
+        {
+            ["ZFS_SYNC_Database__DataDirectory"] = _directory,
+            ["ZFS_SYNC_Hosts__0__Id"] = "Bad\nHost",
+            ["ZFS_SYNC_Hosts__0__Os"] = "solaris",
+            ["ZFS_SYNC_ClientTopology__Executors__0"] = "runner one",
+        });
+
+        exitCode.ShouldBe(2, string.Join('\n', errors) + output);
+        errors.ShouldAllBe(line => line.StartsWith("zfssync-witness: invalid configuration: ", StringComparison.Ordinal));
+        errors.Length.ShouldBe(3, string.Join('\n', errors));
+        errors.ShouldContain(line => line.Contains("Hosts:0:Id: \"Bad\\u000aHost\"", StringComparison.Ordinal));
+        errors.ShouldContain(line => line.Contains("Hosts:0:Os:", StringComparison.Ordinal));
+        errors.ShouldContain(line => line.Contains("ClientTopology:Executors:0:", StringComparison.Ordinal));
+        (string.Join('\n', errors) + output).ShouldNotContain("   at ");
+    }
+
+    [Fact]
+    public async Task Should_have_the_witness_name_a_value_of_the_wrong_type()
+    {
+        var (exitCode, errors, output) = await RunAsync("ZfsSync.Witness.Worker.dll", new()
+        {
+            ["ZFS_SYNC_Database__DataDirectory"] = _directory,
+            ["ZFS_SYNC_Liveness__SweepInterval"] = "soon",
+        });
+
+        exitCode.ShouldBe(2, string.Join('\n', errors) + output);
+        errors.ShouldBe(["zfssync-witness: invalid configuration: Liveness:SweepInterval: \"soon\" is not a valid duration (hh:mm:ss)"]);
+    }
+
+    [Fact]
+    public async Task Should_have_the_reporter_print_one_line_per_bad_key_and_exit_2()
+    {
+        var (exitCode, errors, output) = await RunAsync("ZfsSync.Reporter.dll", new()
+        {
+            ["ZFS_SYNC_Reporter__HostId"] = "NAS 1",
+            ["ZFS_SYNC_Reporter__Roots__0"] = "tank",
+            ["ZFS_SYNC_RabbitMq__Uri"] = "amqp://127.0.0.1:1/",
+            ["ZFS_SYNC_RabbitMq__User"] = "nas1",
+        });
+
+        exitCode.ShouldBe(2, string.Join('\n', errors) + output);
+        errors.ShouldAllBe(line => line.StartsWith("zfssync-reporter: invalid configuration: ", StringComparison.Ordinal));
+        errors.ShouldContain(line => line.Contains("Reporter:HostId", StringComparison.Ordinal));
+        errors.ShouldContain(line => line.Contains("RabbitMq:Password", StringComparison.Ordinal));
+        errors.Length.ShouldBe(2, string.Join('\n', errors));
+    }
+}
+
+/// <summary>MassTransit's usage telemetry (it reports to the internet) is off in both programs unless switched on.</summary>
+public sealed class When_the_programs_configure_MassTransit
+{
+    private static bool TelemetryEnabled(Action<IHostApplicationBuilder> add, Dictionary<string, string?> settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(settings);
+        add(builder);
+        using var host = builder.Build();
+        return host.Services.GetRequiredService<IOptions<UsageTelemetryOptions>>().Value.Enabled;
+    }
+
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("false", false)]
+    [InlineData("true", true)]
+    public void Should_keep_usage_telemetry_off_unless_MassTransit_UsageTelemetry_is_true(string? setting, bool expected)
+    {
+        var settings = new Dictionary<string, string?> { ["MassTransit:UsageTelemetry"] = setting, ["Database:DataDirectory"] = Path.GetTempPath() };
+        TelemetryEnabled(b => b.AddWitness(), settings).ShouldBe(expected, "witness");
+        TelemetryEnabled(b => b.AddReporter(), settings).ShouldBe(expected, "reporter");
+    }
+}
