@@ -1,7 +1,7 @@
 using System.Security.Authentication;
 using MassTransit;
-using ZfsSync.Hosting;
 using Microsoft.Extensions.Options;
+using ZfsSync.Hosting;
 using ZfsSync.Reporter.Publishing;
 using ZfsSync.Reporter.Reports;
 using ZfsSync.Reporter.Zfs;

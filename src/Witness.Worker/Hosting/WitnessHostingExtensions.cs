@@ -1,7 +1,7 @@
 using MassTransit;
-using ZfsSync.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using ZfsSync.Hosting;
 using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Groups;
