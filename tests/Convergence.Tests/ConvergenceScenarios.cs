@@ -10,7 +10,7 @@ namespace ZfsSync.Convergence.Tests;
 /// the rendered relay command lines through /bin/sh, ssh, sudo, mbuffer and pv, all on the real broker and PostgreSQL.
 /// Each scenario asserts every host's final emulated state and that nothing destructive ran without a resolution.
 /// </summary>
-[Collection(InfrastructureFixture.Collection)]
+[Collection(Collections.A)]
 public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
 {
     private static readonly Dictionary<string, string> ToBackup = new() { ["backup1"] = "emu-backup/nas1/data" };
@@ -69,7 +69,7 @@ public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
         File.WriteAllText(Path.Combine(world.Fleet.HostDirectory("backup1"), "ssh-drop-after"), "1500");
         await world.StartAllAsync();
 
-        await world.ConvergedAsync("nas1", "emu-tank/data", new Dictionary<string, string> { ["backup1"] = "emu-backup/data" }, seconds: 120);
+        await world.ConvergedAsync("nas1", "emu-tank/data", new Dictionary<string, string> { ["backup1"] = "emu-backup/data" }, seconds: 240);
         var runs = world.Executor.Runs.ToList();
         runs[0].Exit.ShouldNotBe(0);
         runs[0].Stderr.ShouldContain("Partially received snapshot is saved.");
@@ -126,4 +126,24 @@ public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
         world.State("backup1").Find("emu-backup/nas1/data").ShouldBeNull();
     }
 
+    [Fact]
+    public async Task Names_with_spaces_colons_dots_and_a_leading_dash_converge()
+    {
+        const string source = "emu-tank/my data:v1.0/-inner";
+        const string target = "emu-backup/x y/-copy:1.0";
+        await using var world = await ConvergenceWorld.CreateAsync(infrastructure);
+        world.AddHost(new EmulatedHost("nas1", "emu-tank") { Sudo = true });
+        world.AddHost(new EmulatedHost("backup1", "emu-backup"));
+        world.Zfs("nas1", "create", "-p", source);
+        world.Zfs("nas1", "snapshot", $"{source}@-snap 1:0.a");
+        world.Zfs("nas1", "snapshot", $"{source}@-snap 2:0.b");
+        var targets = new Dictionary<string, string> { ["backup1"] = target };
+        world.PrimaryGroup("nas1", source, targets);
+        await world.StartAllAsync();
+
+        await world.ConvergedAsync("nas1", source, targets);
+        world.State("backup1").Find(target)!.Snapshots.Select(s => s.Name).ShouldBe(["-snap 1:0.a", "-snap 2:0.b"]);
+        world.State("backup1").Find("emu-backup/x y").ShouldNotBeNull();
+        world.AssertNoDestructiveCommandWithoutResolution();
+    }
 }

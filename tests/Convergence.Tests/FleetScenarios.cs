@@ -6,7 +6,7 @@ using ZfsSync.TestInfrastructure;
 namespace ZfsSync.Convergence.Tests;
 
 /// <summary>More histories on the emulated fleet: long lag, bookmarks, quarantine, fail-over, odd names, hostile settings.</summary>
-[Collection(InfrastructureFixture.Collection)]
+[Collection(Collections.B)]
 public sealed class FleetScenarios(InfrastructureFixture infrastructure)
 {
     private static readonly Dictionary<string, string> ToBackup = new() { ["backup1"] = "emu-backup/data" };
@@ -39,7 +39,7 @@ public sealed class FleetScenarios(InfrastructureFixture infrastructure)
         world.PrimaryGroup("nas1", "emu-tank/data", ToBackup);
         await world.StartAllAsync();
 
-        await world.ConvergedAsync("nas1", "emu-tank/data", ToBackup, seconds: 150);
+        await world.ConvergedAsync("nas1", "emu-tank/data", ToBackup, seconds: 240);
         var target = world.State("backup1").Find("emu-backup/data")!;
         target.Snapshots.Count.ShouldBe(503);
         target.Snapshots.Select(s => s.Guid).ShouldBe(world.State("nas1").Find("emu-tank/data")!.Snapshots.Select(s => s.Guid));
@@ -118,27 +118,6 @@ public sealed class FleetScenarios(InfrastructureFixture infrastructure)
     }
 
     [Fact]
-    public async Task Names_with_spaces_colons_dots_and_a_leading_dash_converge()
-    {
-        const string source = "emu-tank/my data:v1.0/-inner";
-        const string target = "emu-backup/x y/-copy:1.0";
-        await using var world = await ConvergenceWorld.CreateAsync(infrastructure);
-        world.AddHost(new EmulatedHost("nas1", "emu-tank") { Sudo = true });
-        world.AddHost(new EmulatedHost("backup1", "emu-backup"));
-        world.Zfs("nas1", "create", "-p", source);
-        world.Zfs("nas1", "snapshot", $"{source}@-snap 1:0.a");
-        world.Zfs("nas1", "snapshot", $"{source}@-snap 2:0.b");
-        var targets = new Dictionary<string, string> { ["backup1"] = target };
-        world.PrimaryGroup("nas1", source, targets);
-        await world.StartAllAsync();
-
-        await world.ConvergedAsync("nas1", source, targets);
-        world.State("backup1").Find(target)!.Snapshots.Select(s => s.Name).ShouldBe(["-snap 1:0.a", "-snap 2:0.b"]);
-        world.State("backup1").Find("emu-backup/x y").ShouldNotBeNull();
-        world.AssertNoDestructiveCommandWithoutResolution();
-    }
-
-    [Fact]
     public async Task Hostile_ssh_and_receive_values_converge_unchanged()
     {
         const string identity = "/tmp/zfssync keys/it's $(touch pwned) `id`";
@@ -172,7 +151,7 @@ public sealed class FleetScenarios(InfrastructureFixture infrastructure)
         world.PrimaryGroup("nas1", "emu-tank/data", ToBackup);
         world.Settings[key] = value;
         using var witness = world.StartWitnessProcess();
-        (await Poll.HoldsAsync(() => Task.FromResult(witness.HasExited), TimeSpan.FromSeconds(90))).ShouldBeTrue("the witness refuses to start");
+        (await Poll.HoldsAsync(() => Task.FromResult(witness.HasExited), TimeSpan.FromSeconds(180))).ShouldBeTrue("the witness refuses to start");
         witness.ExitCode.ShouldNotBe(0);
         world.LogOf("witness").ShouldContain(reason);
         world.Fleet.ReadLog().ShouldBeEmpty("nothing ran");

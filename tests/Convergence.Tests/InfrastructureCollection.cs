@@ -2,5 +2,18 @@ using ZfsSync.TestInfrastructure;
 
 namespace ZfsSync.Convergence.Tests;
 
-[CollectionDefinition(InfrastructureFixture.Collection)]
-public sealed class InfrastructureCollection : ICollectionFixture<InfrastructureFixture>;
+/// <summary>
+/// Two collections on the same servers (each world has its own vhost and database), so that xUnit runs them side by
+/// side: a scenario mostly waits for processes and reports.
+/// </summary>
+public static class Collections
+{
+    public const string A = "convergence A";
+    public const string B = "convergence B";
+}
+
+[CollectionDefinition(Collections.A)]
+public sealed class ConvergenceCollectionA : ICollectionFixture<InfrastructureFixture>;
+
+[CollectionDefinition(Collections.B)]
+public sealed class ConvergenceCollectionB : ICollectionFixture<InfrastructureFixture>;

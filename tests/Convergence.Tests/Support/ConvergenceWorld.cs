@@ -230,7 +230,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
     public async Task StartWitnessAsync()
     {
         StartWitnessProcess();
-        await Poll.UntilAsync(async () => await Vhost.QueueMessageCountAsync("inventory-ingest") >= 0, "the witness's inventory-ingest queue", TimeSpan.FromSeconds(90));
+        await Poll.UntilAsync(async () => await Vhost.QueueMessageCountAsync("inventory-ingest") >= 0, "the witness's inventory-ingest queue", TimeSpan.FromSeconds(180));
     }
 
     /// <summary>Starts the witness process and returns it without waiting.</summary>
@@ -406,7 +406,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
     }
 
     /// <summary>Waits until <paramref name="condition"/> holds, failing with the processes' log tails when it does not.</summary>
-    public async Task UntilAsync(Func<Task<bool>> condition, string what, int seconds = 90)
+    public async Task UntilAsync(Func<Task<bool>> condition, string what, int seconds = 180)
     {
         var holds = await Poll.HoldsAsync(condition, TimeSpan.FromSeconds(seconds), TimeSpan.FromMilliseconds(250));
         if (!holds)
@@ -416,7 +416,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
     }
 
     /// <summary>Waits until the group is in sync and every target holds every one of <paramref name="source"/>'s snapshots of the dataset.</summary>
-    public Task ConvergedAsync(string source, string sourceDataset, IReadOnlyDictionary<string, string> targets, int seconds = 90) =>
+    public Task ConvergedAsync(string source, string sourceDataset, IReadOnlyDictionary<string, string> targets, int seconds = 180) =>
         UntilAsync(
             async () =>
             {
