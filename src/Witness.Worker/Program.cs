@@ -18,6 +18,6 @@ try
 }
 catch (DatabaseSchemaException ex)
 {
-    await Console.Error.WriteLineAsync("zfssync-witness: " + StartupErrors.Escape(ex.Message));
+    await Console.Error.WriteLineAsync("zfssync-witness: " + LogText.Escape(ex.Message));
     return 2;
 }
