@@ -6,6 +6,7 @@ using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Ingest;
 using ZfsSync.Witness.Worker.Liveness;
+using ZfsSync.Witness.Worker.Observability;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
 using ZfsSync.Witness.Worker.Persistence.Sagas;
@@ -41,6 +42,7 @@ public static class WitnessHostingExtensions
         services.TryAddSingletonTimeProvider();
         services.AddWitnessDatabase(builder.Configuration, builder.Environment.ContentRootPath);
         services.AddScoped<InventoryIngest>();
+        services.AddWitnessMetrics();
         services.AddSingleton<LivenessSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<LivenessSweeper>());
         services.AddSyncGroups();
