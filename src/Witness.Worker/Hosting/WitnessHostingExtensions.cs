@@ -170,6 +170,25 @@ public static class WitnessHostingExtensions
                     {
                         h.Password(rabbit.Password);
                     }
+
+                    if (rabbit.Tls.Enabled || rabbit.Uri.Scheme is "amqps" or "rabbitmqs")
+                    {
+                        h.UseSsl(ssl =>
+                        {
+                            ssl.Protocol = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+                            ssl.ServerName = rabbit.Tls.ServerName ?? rabbit.Uri.Host;
+                            if (!string.IsNullOrEmpty(rabbit.Tls.CertificatePath))
+                            {
+                                ssl.CertificatePath = rabbit.Tls.CertificatePath;
+                                ssl.CertificatePassphrase = rabbit.Tls.CertificatePassphrase;
+                            }
+
+                            if (!string.IsNullOrEmpty(rabbit.Tls.CaCertificatePath) && File.Exists(rabbit.Tls.CaCertificatePath))
+                            {
+                                ssl.CertificateValidationCallback = ZfsSync.Shared.BrokerCertificateValidation.TrustOnly(rabbit.Tls.CaCertificatePath);
+                            }
+                        });
+                    }
                 });
 
                 // Hosts without .NET publish the bare message object (content type application/json).
