@@ -27,6 +27,8 @@ ENV DOTNET_NOLOGO=1 \
     ZFS_SYNC_Database__DataDirectory=/var/lib/zfssync \
     ZFS_SYNC_Observability__Listen=0.0.0.0:9470 \
     ZFS_SYNC_Observability__LogFormat=json
+# The data directory belongs to the app user (a named volume starts with this ownership).
+RUN mkdir -p /var/lib/zfssync && chown "$APP_UID" /var/lib/zfssync && chmod 700 /var/lib/zfssync
 VOLUME ["/var/lib/zfssync"]
 USER $APP_UID
 EXPOSE 9470
@@ -40,6 +42,7 @@ WORKDIR /app
 COPY --from=build /out/reporter/ /app/
 ENV DOTNET_NOLOGO=1 \
     ZFS_SYNC_Reporter__StateDirectory=/var/lib/zfssync-reporter
+RUN mkdir -p /var/lib/zfssync-reporter && chown "$APP_UID" /var/lib/zfssync-reporter && chmod 700 /var/lib/zfssync-reporter
 VOLUME ["/var/lib/zfssync-reporter"]
 USER $APP_UID
 HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 \
@@ -67,3 +70,11 @@ ENV DOTNET_NOLOGO=1
 USER $APP_UID
 HEALTHCHECK NONE
 ENTRYPOINT ["dotnet", "/app/ZfsSync.Cli.dll"]
+
+# --- the compose demo's one-shot broker setup: rabbitmqctl, jq, openssl and our definitions script ----------------
+FROM rabbitmq:3.13-management AS broker-setup
+RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*
+COPY scripts/rabbitmq-load-definitions.sh deploy/compose/broker-setup.sh /opt/zfssync/
+COPY rabbitmq/definitions.json deploy/compose/demo-definitions.json /opt/zfssync/
+HEALTHCHECK NONE
+ENTRYPOINT ["/opt/zfssync/broker-setup.sh"]

@@ -12,6 +12,7 @@ if (args is [ObservabilityHealthCheck.Command, ..])
 var builder = Host.CreateApplicationBuilder(args);
 builder.AddWitness();
 builder.AddWitnessObservability();
+builder.Services.AddSystemd();
 using var host = builder.Build();
 await host.RunAsync();
 return 0;
