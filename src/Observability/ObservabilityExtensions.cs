@@ -8,7 +8,6 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
-using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 
@@ -135,10 +134,4 @@ public static class ObservabilityExtensions
         json.WriteEndObject();
         await json.FlushAsync(context.RequestAborted);
     }
-
-    internal static IOptions<ObservabilityOptions> Options(IServiceProvider services) =>
-        services.GetRequiredService<IOptions<ObservabilityOptions>>();
-
-    internal static ILogger Logger(IServiceProvider services) =>
-        services.GetRequiredService<ILoggerFactory>().CreateLogger("ZfsSync.Observability");
 }

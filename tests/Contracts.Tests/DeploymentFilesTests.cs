@@ -172,6 +172,29 @@ public sealed partial class When_deploying_with_the_repository_files
         }
     }
 
+    [Fact]
+    public void Should_chart_every_witness_and_executor_metric_in_the_grafana_dashboard()
+    {
+        using var dashboard = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "deploy", "grafana", "zfssync.json")));
+        dashboard.RootElement.GetProperty("uid").GetString().ShouldBe("zfssync");
+        var expressions = dashboard.RootElement.GetProperty("panels").EnumerateArray()
+            .Where(p => p.TryGetProperty("targets", out _))
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray().Select(t => t.GetProperty("expr").GetString() ?? ""))
+            .ToList();
+        foreach (var metric in new[]
+        {
+            "zfssync_witness_reports_total", "zfssync_witness_ingest_duration_seconds_bucket", "zfssync_witness_heartbeats_total",
+            "zfssync_witness_hosts", "zfssync_witness_groups", "zfssync_witness_conflicts_open", "zfssync_witness_instructions_total",
+            "zfssync_witness_instructions_outstanding", "zfssync_witness_instructions_hung", "zfssync_witness_lag_snapshots",
+            "zfssync_witness_lag_seconds", "zfssync_witness_planning_duration_seconds_bucket", "zfssync_witness_outbox_backlog",
+            "zfssync_witness_outbox_oldest_age_seconds", "messaging_masstransit_consume_ea_total", "zfssync_executor_runs_total",
+            "zfssync_executor_bytes_total", "zfssync_executor_run_duration_seconds_bucket",
+        })
+        {
+            expressions.ShouldContain(e => Regex.IsMatch(e, $@"\b{metric}\b"), $"the dashboard charts {metric}");
+        }
+    }
+
     private static Dictionary<object, object> Compose()
     {
         using var reader = new StreamReader(Path.Combine(Root, "docker-compose.yml"));
