@@ -3,7 +3,8 @@
 # broker vhost with one user per role, the witness (embedded SQLite database), and two demo reporters whose `zfs` is
 # demo/fake-zfs.sh (this machine has no pools): nas1 takes a snapshot every minute, backup1 stays behind.
 # Ctrl-C stops the witness and the reporters; `. scripts/services.sh && zfssync_services_down` stops the servers.
-# Options (environment): ZFS_SYNC_DEMO_SNAPSHOT_SECONDS (60), ZFS_SYNC_DEMO_SECONDS (run that long, then stop; default: until Ctrl-C).
+# Options (environment): ZFS_SYNC_DEMO_SNAPSHOT_SECONDS (60), ZFS_SYNC_DEMO_SECONDS (run that long, then stop; default: until Ctrl-C),
+# ZFS_SYNC_DEMO_METRICS_PORT (9470: the witness's health and metrics endpoint, on loopback).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -65,6 +66,7 @@ ZFS_SYNC_RabbitMq__Uri="amqp://$amqp_hostport/$vhost" \
 ZFS_SYNC_RabbitMq__User=zfssync-witness \
 ZFS_SYNC_RabbitMq__Password="$witness_password" \
 ZFS_SYNC_Database__DataDirectory="$demo/witness-data" \
+ZFS_SYNC_Observability__Listen="127.0.0.1:${ZFS_SYNC_DEMO_METRICS_PORT:-9470}" \
     dotnet src/Witness.Worker/bin/Release/net10.0/ZfsSync.Witness.Worker.dll --contentRoot "$root/src/Witness.Worker" >"$demo/witness.log" 2>&1 &
 pids+=($!)
 
@@ -112,6 +114,9 @@ reporter backup1 backup "$backup1_password"
 ) &
 pids+=($!)
 
+metrics="http://127.0.0.1:${ZFS_SYNC_DEMO_METRICS_PORT:-9470}"
+ready=$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" || true)
+echo "[demo] the witness's health: $metrics/health/live, $metrics/health/ready (now: HTTP $ready); Prometheus metrics: $metrics/metrics"
 echo "[demo] running; the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (user and password in $ZFS_SYNC_STATE)"
 echo "[demo] following the witness log (Ctrl-C to stop)"
 if [ -n "${ZFS_SYNC_DEMO_SECONDS:-}" ]; then
