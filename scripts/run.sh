@@ -89,8 +89,11 @@ reporter() { # reporter HOST ROOT PASSWORD
 }
 # Reporters publish to exchanges; until the witness has declared and bound its queues, such a message has nowhere
 # to go. Wait for the witness's ingest queue (rabbitmq/definitions.json declares it up front in production).
+# The witness's /health/ready answers 200 once its bus and database are up.
+metrics="http://127.0.0.1:${ZFS_SYNC_DEMO_METRICS_PORT:-9470}"
 deadline=$((SECONDS + 120))
-until curl -fsS -u "$admin_userinfo" "$api/queues/$vhost/inventory-ingest" >/dev/null 2>&1; do
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" 2>/dev/null)" = 200 ] \
+    && curl -fsS -u "$admin_userinfo" "$api/queues/$vhost/inventory-ingest" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { tail -n 40 "$demo/witness.log"; echo "[demo] the witness did not start" >&2; exit 1; }
     kill -0 "${pids[0]}" 2>/dev/null || { tail -n 40 "$demo/witness.log"; echo "[demo] the witness exited" >&2; exit 1; }
     sleep 1
@@ -114,7 +117,6 @@ reporter backup1 backup "$backup1_password"
 ) &
 pids+=($!)
 
-metrics="http://127.0.0.1:${ZFS_SYNC_DEMO_METRICS_PORT:-9470}"
 ready=$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" || true)
 echo "[demo] the witness's health: $metrics/health/live, $metrics/health/ready (now: HTTP $ready); Prometheus metrics: $metrics/metrics"
 echo "[demo] running; the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (user and password in $ZFS_SYNC_STATE)"

@@ -93,11 +93,22 @@ public sealed class When_the_witness_serves_health_and_metrics(InfrastructureFix
         var issued = world.Received.Of<SyncInstructionIssued>().OrderBy(i => i.Target.HostId, StringComparer.Ordinal).ToList();
         await world.Bus.Publish(new SyncInstructionCompleted
         {
-            InstructionId = issued[0].InstructionId, Attempt = 1, SyncGroup = WitnessWorld.Group, ExecutedBy = "executor-1", CompletedAt = DateTimeOffset.UtcNow, BytesTransferred = 4096,
+            InstructionId = issued[0].InstructionId,
+            Attempt = 1,
+            SyncGroup = WitnessWorld.Group,
+            ExecutedBy = "executor-1",
+            CompletedAt = DateTimeOffset.UtcNow,
+            BytesTransferred = 4096,
         });
         await world.Bus.Publish(new SyncInstructionFailed
         {
-            InstructionId = issued[1].InstructionId, Attempt = 1, SyncGroup = WitnessWorld.Group, ExecutedBy = "executor-1", FailedAt = DateTimeOffset.UtcNow, ExitCode = 1, Error = "ssh: connection refused",
+            InstructionId = issued[1].InstructionId,
+            Attempt = 1,
+            SyncGroup = WitnessWorld.Group,
+            ExecutedBy = "executor-1",
+            FailedAt = DateTimeOffset.UtcNow,
+            ExitCode = 1,
+            Error = "ssh: connection refused",
         });
         text = await ScrapeUntilAsync(http, t =>
             Value(t, "zfssync_witness_instructions_total", ("event", "completed")) == 1
