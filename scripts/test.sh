@@ -27,7 +27,8 @@ else
     echo "release build: scripts/build-release.sh failed" >&2
     status=1
 fi
-rm -rf "$release" "$release.log"
+rm -rf "$release"  # the log stays when something failed
+[ "$status" -ne 0 ] || rm -f "$release.log"
 
 # One closing line for the whole run, summed over the per-project summaries.
 awk '
