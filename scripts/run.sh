@@ -3,7 +3,8 @@
 # broker vhost with one user per role, the witness (embedded SQLite database), and two demo reporters whose `zfs` is
 # demo/fake-zfs.sh (this machine has no pools): nas1 takes a snapshot every minute, backup1 stays behind.
 # Ctrl-C stops the witness and the reporters; `. scripts/services.sh && zfssync_services_down` stops the servers.
-# Options (environment): ZFS_SYNC_DEMO_SNAPSHOT_SECONDS (60), ZFS_SYNC_DEMO_SECONDS (run that long, then stop; default: until Ctrl-C).
+# Options (environment): ZFS_SYNC_DEMO_SNAPSHOT_SECONDS (60), ZFS_SYNC_DEMO_SECONDS (run that long, then stop; default: until Ctrl-C),
+# ZFS_SYNC_DEMO_METRICS_PORT (9470: the witness's health and metrics endpoint, on loopback).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -42,6 +43,7 @@ ZFS_SYNC_RabbitMq__Uri="amqp://$amqp_hostport/$vhost" \
 ZFS_SYNC_RabbitMq__User=zfssync-witness \
 ZFS_SYNC_RabbitMq__Password="$(cat "$demo/zfssync-witness.password")" \
 ZFS_SYNC_Database__DataDirectory="$demo/witness-data" \
+ZFS_SYNC_Observability__Listen="127.0.0.1:${ZFS_SYNC_DEMO_METRICS_PORT:-9470}" \
     dotnet src/Witness.Worker/bin/Release/net10.0/ZfsSync.Witness.Worker.dll --contentRoot "$root/src/Witness.Worker" >"$demo/witness.log" 2>&1 &
 pids+=($!)
 
@@ -64,8 +66,11 @@ reporter() { # reporter HOST ROOT
 }
 # Reporters publish to exchanges; until the witness has declared and bound its queues, such a message has nowhere
 # to go. Wait for the witness's ingest queue (rabbitmq/definitions.json declares it up front in production).
+# The witness's /health/ready answers 200 once its bus and database are up.
+metrics="http://127.0.0.1:${ZFS_SYNC_DEMO_METRICS_PORT:-9470}"
 deadline=$((SECONDS + 120))
-until curl -fsS -K "$demo_curl" "$api/queues/$vhost/inventory-ingest" >/dev/null 2>&1; do
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" 2>/dev/null)" = 200 ] \
+    && curl -fsS -K "$demo_curl" "$api/queues/$vhost/inventory-ingest" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { tail -n 40 "$demo/witness.log"; echo "[demo] the witness did not start" >&2; exit 1; }
     kill -0 "${pids[0]}" 2>/dev/null || { tail -n 40 "$demo/witness.log"; echo "[demo] the witness exited" >&2; exit 1; }
     sleep 1
@@ -89,6 +94,8 @@ reporter backup1 backup
 ) &
 pids+=($!)
 
+ready=$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" || true)
+echo "[demo] the witness's health: $metrics/health/live, $metrics/health/ready (now: HTTP $ready); Prometheus metrics: $metrics/metrics"
 echo "[demo] running; the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (administrator zfssync-admin, password in $ZFS_SYNC_STATE/rabbitmq-admin.password)"
 echo "[demo] following the witness log (Ctrl-C to stop)"
 if [ -n "${ZFS_SYNC_DEMO_SECONDS:-}" ]; then

@@ -14,6 +14,22 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 status=0
 dotnet test ZfsSync.sln -c Release "$@" 2>&1 | tee "$log" || status=$?
 
+# The release build the Dockerfile runs (scripts/build-release.sh), for the witness: a publish that breaks fails
+# here, and the published program must answer its healthcheck subcommand (exit 1: nothing is listening).
+release=$(mktemp -d)
+if bash scripts/build-release.sh "$release" witness >"$release.log" 2>&1; then
+    check=0
+    (cd "$release/witness" && ZFS_SYNC_Observability__Listen=127.0.0.1:1 dotnet ZfsSync.Witness.Worker.dll healthcheck) >>"$release.log" 2>&1 || check=$?
+    if [ "$check" -eq 1 ]; then echo "release build: witness published; its healthcheck subcommand answers"; else
+        echo "release build: the published witness's healthcheck exited $check (see $release.log)" >&2; status=1; fi
+else
+    cat "$release.log" >&2
+    echo "release build: scripts/build-release.sh failed" >&2
+    status=1
+fi
+rm -rf "$release"  # the log stays when something failed
+[ "$status" -ne 0 ] || rm -f "$release.log"
+
 # One closing line for the whole run, summed over the per-project summaries.
 awk '
   /(Passed|Failed)! +- +Failed: / {

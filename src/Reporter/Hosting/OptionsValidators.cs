@@ -74,6 +74,11 @@ internal sealed class RabbitMqOptionsValidator : IValidateOptions<RabbitMqOption
             errors.Add($"RabbitMq:Tls:CertificatePath '{path}' does not exist");
         }
 
+        if (options.Tls.CaCertificatePath is { Length: > 0 } ca && !File.Exists(ca))
+        {
+            errors.Add($"RabbitMq:Tls:CaCertificatePath '{ca}' does not exist");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

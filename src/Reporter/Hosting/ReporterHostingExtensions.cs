@@ -103,6 +103,11 @@ public static class ReporterHostingExtensions
                                 ssl.CertificatePath = certificate;
                                 ssl.CertificatePassphrase = rabbit.Tls.CertificatePassphrase;
                             }
+
+                            if (rabbit.Tls.CaCertificatePath is { Length: > 0 } ca && File.Exists(ca))
+                            {
+                                ssl.CertificateValidationCallback = ZfsSync.Shared.BrokerCertificateValidation.TrustOnly(ca);
+                            }
                         });
                     }
                 });

@@ -90,6 +90,11 @@ public sealed class RabbitMqTlsOptions
     /// <summary>The name on the broker's certificate; default the URI's host.</summary>
     public string? ServerName { get; set; }
 
+    /// <summary>
+    /// The CA (PEM) the broker's certificate must chain to, instead of the system trust store (a deployment's own CA).
+    /// </summary>
+    public string? CaCertificatePath { get; set; }
+
     /// <summary>A client certificate (PKCS#12) for mutual TLS.</summary>
     public string? CertificatePath { get; set; }
 

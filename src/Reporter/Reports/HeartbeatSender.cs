@@ -42,6 +42,7 @@ public sealed class HeartbeatSender(
         try
         {
             await publisher.PublishAsync(heartbeat, cancellationToken).ConfigureAwait(false);
+            ReporterHealthCheck.RecordDelivered(options.Value.StateDirectory, timeProvider.GetUtcNow());
             return true;
         }
         catch (PublishFailedException e)

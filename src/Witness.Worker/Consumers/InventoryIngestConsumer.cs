@@ -1,6 +1,7 @@
 using MassTransit;
 using ZfsSync.Contracts;
 using ZfsSync.Witness.Worker.Ingest;
+using ZfsSync.Witness.Worker.Observability;
 
 namespace ZfsSync.Witness.Worker.Consumers;
 
@@ -9,14 +10,16 @@ namespace ZfsSync.Witness.Worker.Consumers;
 /// or the sender check is answered with <see cref="InventoryRejected"/> and consumed: nothing is stored, nothing is
 /// faulted (a faulted message keeps the reporter's user-id and needs the impersonator tag to reach the error queue).
 /// </summary>
-public sealed class InventoryIngestConsumer(InventoryIngest ingest, TimeProvider time, ILogger<InventoryIngestConsumer> logger)
+public sealed class InventoryIngestConsumer(InventoryIngest ingest, TimeProvider time, WitnessMetrics metrics, ILogger<InventoryIngestConsumer> logger)
     : IConsumer<SnapshotInventoryReported>
 {
     public async Task Consume(ConsumeContext<SnapshotInventoryReported> context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var report = context.Message;
+        var started = time.GetTimestamp();
         var result = await ingest.ApplyAsync(report, SenderUserId(context), context.ReceiveContext.Body.Length ?? 0, context.CancellationToken);
+        metrics.ReportIngested(result, time.GetElapsedTime(started));
         if (!result.IsRejected)
         {
             return;

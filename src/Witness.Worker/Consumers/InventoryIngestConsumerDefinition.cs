@@ -1,4 +1,5 @@
 using MassTransit;
+using ZfsSync.Witness.Worker.Observability;
 
 namespace ZfsSync.Witness.Worker.Consumers;
 
@@ -18,7 +19,7 @@ public sealed class InventoryIngestConsumerDefinition : ConsumerDefinition<Inven
         var logger = context.GetRequiredService<ILoggerFactory>().CreateLogger<InventoryIngestConsumer>();
         endpointConfigurator.ConfigureError(x =>
         {
-            x.UseFilter(new RejectMalformedInventoryFilter(time, logger));
+            x.UseFilter(new RejectMalformedInventoryFilter(time, logger, context.GetService<WitnessMetrics>()));
             x.UseFilter(new MassTransit.Middleware.GenerateFaultFilter());
             x.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
         });

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using MassTransit;
 using ZfsSync.Contracts;
+using ZfsSync.Witness.Worker.Observability;
 
 namespace ZfsSync.Witness.Worker.Consumers;
 
@@ -10,7 +11,7 @@ namespace ZfsSync.Witness.Worker.Consumers;
 /// and a log line, then lets the message continue to the <c>_error</c> queue where an operator can inspect it.
 /// Failures of other kinds (a database outage that outlasted the retries) are only logged here.
 /// </summary>
-public sealed class RejectMalformedInventoryFilter(TimeProvider time, ILogger logger) : IFilter<ExceptionReceiveContext>
+public sealed class RejectMalformedInventoryFilter(TimeProvider time, ILogger logger, WitnessMetrics? metrics = null) : IFilter<ExceptionReceiveContext>
 {
     private const int MaxBodyToInspect = 64 * 1024 * 1024;
 
@@ -25,6 +26,7 @@ public sealed class RejectMalformedInventoryFilter(TimeProvider time, ILogger lo
             var (hostId, reportId) = Identify(context);
             var reason = $"the report could not be read: {Describe(context.Exception)}";
             logger.LogWarning("Rejected inventory report {ReportId} from host {HostId}: {Reason}", reportId, InventoryIngestConsumer.SafeHostId(hostId), reason);
+            metrics?.ReportRejected(reason);
             var endpoint = await context.PublishEndpointProvider.GetPublishSendEndpoint<InventoryRejected>();
             await endpoint.Send(
                 new InventoryRejected { HostId = hostId ?? "", ReportId = reportId ?? Guid.Empty, Reason = reason, RejectedAt = time.GetUtcNow() },

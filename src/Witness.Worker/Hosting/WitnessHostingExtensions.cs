@@ -7,6 +7,7 @@ using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Ingest;
 using ZfsSync.Witness.Worker.Liveness;
+using ZfsSync.Witness.Worker.Observability;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
 using ZfsSync.Witness.Worker.Persistence.Sagas;
@@ -42,6 +43,7 @@ public static class WitnessHostingExtensions
         services.TryAddSingletonTimeProvider();
         services.AddWitnessDatabase(builder.Configuration, builder.Environment.ContentRootPath);
         services.AddScoped<InventoryIngest>();
+        services.AddWitnessMetrics();
         services.AddSingleton<LivenessSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<LivenessSweeper>());
         services.AddSyncGroups();
@@ -174,6 +176,25 @@ public static class WitnessHostingExtensions
                     if (!string.IsNullOrEmpty(rabbit.Password))
                     {
                         h.Password(rabbit.Password);
+                    }
+
+                    if (rabbit.Tls.Enabled || rabbit.Uri.Scheme is "amqps" or "rabbitmqs")
+                    {
+                        h.UseSsl(ssl =>
+                        {
+                            ssl.Protocol = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+                            ssl.ServerName = rabbit.Tls.ServerName ?? rabbit.Uri.Host;
+                            if (!string.IsNullOrEmpty(rabbit.Tls.CertificatePath))
+                            {
+                                ssl.CertificatePath = rabbit.Tls.CertificatePath;
+                                ssl.CertificatePassphrase = rabbit.Tls.CertificatePassphrase;
+                            }
+
+                            if (!string.IsNullOrEmpty(rabbit.Tls.CaCertificatePath) && File.Exists(rabbit.Tls.CaCertificatePath))
+                            {
+                                ssl.CertificateValidationCallback = ZfsSync.Shared.BrokerCertificateValidation.TrustOnly(rabbit.Tls.CaCertificatePath);
+                            }
+                        });
                     }
                 });
 

@@ -59,6 +59,26 @@ public sealed class RabbitMqOptions
     /// <summary>Messages a receive endpoint handles at once.</summary>
     [Range(1, 1000)]
     public int PrefetchCount { get; set; } = 16;
+
+    /// <summary>TLS to the broker (implied by an <c>amqps://</c> URI).</summary>
+    public RabbitMqTlsOptions Tls { get; set; } = new();
+}
+
+public sealed class RabbitMqTlsOptions
+{
+    /// <summary>Use TLS (implied by an <c>amqps://</c> URI).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>The name on the broker's certificate; default the URI's host.</summary>
+    public string? ServerName { get; set; }
+
+    /// <summary>The CA (PEM) the broker's certificate must chain to, instead of the system trust store.</summary>
+    public string? CaCertificatePath { get; set; }
+
+    /// <summary>A client certificate (PKCS#12) for mutual TLS.</summary>
+    public string? CertificatePath { get; set; }
+
+    public string? CertificatePassphrase { get; set; }
 }
 
 public sealed class ZfsHostOptions

@@ -57,6 +57,14 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         {
             failures.Add("RabbitMq:PrefetchCount: must be between 1 and 1000");
         }
+
+        foreach (var (key, path) in new[] { ("CaCertificatePath", rabbit.Tls.CaCertificatePath), ("CertificatePath", rabbit.Tls.CertificatePath) })
+        {
+            if (!string.IsNullOrEmpty(path) && !File.Exists(path))
+            {
+                failures.Add($"RabbitMq:Tls:{key}: {ZfsName.Quote(path)} does not exist");
+            }
+        }
     }
 
     private static HashSet<string> ValidateHosts(List<ZfsHostOptions> hosts, List<string> failures)

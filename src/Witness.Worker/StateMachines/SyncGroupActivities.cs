@@ -28,11 +28,16 @@ public static class SyncGroupStates
             : throw new InvalidOperationException("The sync group saga must be stored with the EF Core saga repository on WitnessDbContext.");
     }
 
-    public static Task PlanAsync(this GroupPlanning planning, BehaviorContext<SyncGroupState> context)
+    public static async Task PlanAsync(this GroupPlanning planning, BehaviorContext<SyncGroupState> context)
     {
         ArgumentNullException.ThrowIfNull(planning);
         ArgumentNullException.ThrowIfNull(context);
-        return planning.PlanAsync(context.Database(), context.Saga, context.GetTransactionalOutbox(), context.CancellationToken);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        await planning.PlanAsync(context.Database(), context.Saga, context.GetTransactionalOutbox(), context.CancellationToken);
+        if (context.TryGetPayload<IServiceProvider>(out var services))
+        {
+            services.GetService<Observability.WitnessMetrics>()?.PlanningRound(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        }
     }
 }
 
