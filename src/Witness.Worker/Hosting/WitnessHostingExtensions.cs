@@ -41,6 +41,7 @@ public static class WitnessHostingExtensions
         services.TryAddSingletonTimeProvider();
         services.AddWitnessDatabase(builder.Configuration, builder.Environment.ContentRootPath);
         services.AddScoped<InventoryIngest>();
+        services.AddSingleton<UnknownHostHeartbeats>();
         services.AddSingleton<LivenessSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<LivenessSweeper>());
         services.AddSyncGroups();
