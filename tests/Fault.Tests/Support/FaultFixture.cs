@@ -48,7 +48,7 @@ public sealed class FaultFixture : IAsyncLifetime
 
     public async Task<string> CreateDatabaseAsync(string name)
     {
-        await using var connection = new NpgsqlConnection(Postgres.ConnectionString());
+        await using var connection = new NpgsqlConnection(Postgres.ConnectionString() + ";Pooling=false");
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
         await command.ExecuteNonQueryAsync();

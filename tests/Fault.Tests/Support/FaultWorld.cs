@@ -191,7 +191,7 @@ public sealed class FaultWorld : IAsyncDisposable
     /// <summary>The outcome of every sent report the witness processed, by id (parts are not used here).</summary>
     public async Task<Dictionary<Guid, string>> ProcessedAsync()
     {
-        await using var connection = new NpgsqlConnection(ConnectionString);
+        await using var connection = new NpgsqlConnection(ConnectionString + ";Pooling=false");
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("""SELECT "ReportId", "Outcome" FROM processed_reports""", connection);
         await using var reader = await command.ExecuteReaderAsync();
@@ -206,7 +206,7 @@ public sealed class FaultWorld : IAsyncDisposable
 
     public async Task<long> ScalarAsync(string sql)
     {
-        await using var connection = new NpgsqlConnection(ConnectionString);
+        await using var connection = new NpgsqlConnection(ConnectionString + ";Pooling=false");
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
@@ -216,7 +216,7 @@ public sealed class FaultWorld : IAsyncDisposable
     public async Task<TimeSpan> WaitAllAccountedAsync(TimeSpan timeout)
     {
         var watch = Stopwatch.StartNew();
-        await Poll.UntilAsync(
+        var all = await Poll.HoldsAsync(
             async () =>
             {
                 try
@@ -229,9 +229,18 @@ public sealed class FaultWorld : IAsyncDisposable
                     return false; // the database is still coming back
                 }
             },
-            $"all {Sent.Count} sent reports to be processed",
             timeout,
             TimeSpan.FromMilliseconds(250));
+        if (!all)
+        {
+            var processed = await ProcessedAsync();
+            var errors = await ErrorQueuesAsync();
+            throw new TimeoutException(
+                $"gave up after {timeout.TotalSeconds:0} s: {Sent.Keys.Count(processed.ContainsKey)} of {Sent.Count} sent reports processed; "
+                + $"_error: {string.Join(", ", errors.Select(e => $"{e.Key} {e.Value}"))}\n"
+                + string.Join("\n", _witnesses.Select(w => $"--- {w.Name} (exited: {w.HasExited})\n{w.Tail(80)}")));
+        }
+
         return watch.Elapsed;
     }
 
