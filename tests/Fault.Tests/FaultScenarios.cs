@@ -22,8 +22,16 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
     private static int Setting(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable("ZFS_SYNC_FAULT_" + name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : fallback;
 
-    private void Report(string scenario, Accounting accounting, TimeSpan? recovery = null) =>
+    private void Report(string scenario, Accounting accounting, TimeSpan? recovery = null, FaultWorld? world = null)
+    {
         output.WriteLine($"[fault] {scenario}: {accounting}{(recovery is { } r ? $"; all accounted for {r.TotalSeconds:0.0} s after the fault ended (or the burst was sent)" : "")}");
+        var failures = world?.FailureLines() ?? [];
+        output.WriteLine($"[fault]   witness log: {failures.Count} failure line(s)");
+        foreach (var line in failures.Take(5))
+        {
+            output.WriteLine("[fault]     " + line);
+        }
+    }
 
     /// <summary>Starts a witness, brings both hosts online and streams nas1's reports in the background.</summary>
     private static async Task<(WitnessProcess Witness, CancellationTokenSource Stop, Task Stream)> RunningAsync(
@@ -54,7 +62,7 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
         var recovery = restarted.Elapsed;
         var accounting = await world.AccountAsync();
         accounting.Rejected.ShouldBe(0);
-        Report($"PostgreSQL stopped {seconds} s, default budget", accounting, recovery);
+        Report($"PostgreSQL stopped {seconds} s, default budget", accounting, recovery, world);
     }
 
     [Fact]
@@ -97,7 +105,7 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
         accounting.Rejected.ShouldBe(0, "replayed reports keep their user-id: ReportsAs accepts them");
         output.WriteLine($"[fault] dead-lettered past a {budget} s budget: {string.Join(", ", deadLettered.Where(e => e.Value > 0).Select(e => $"{e.Key} {e.Value}"))}");
         output.WriteLine($"[fault] replay-errors: {replayOutput.ReplaceLineEndings(" | ")}");
-        Report($"PostgreSQL stopped {budget + 15} s, budget {budget} s, then replay-errors", accounting, replay.Elapsed);
+        Report($"PostgreSQL stopped {budget + 15} s, budget {budget} s, then replay-errors", accounting, replay.Elapsed, world);
     }
 
     [Fact]
@@ -128,7 +136,7 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
         var accounting = await world.AccountAsync();
         accounting.Rejected.ShouldBe(0);
         output.WriteLine($"[fault] restarts took {string.Join(", ", restarts.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))} s");
-        Report($"witness SIGKILL x{kills}", accounting, drained);
+        Report($"witness SIGKILL x{kills}", accounting, drained, world);
     }
 
     [Fact]
@@ -152,7 +160,7 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
         var accounting = await world.AccountAsync();
         accounting.Rejected.ShouldBe(0);
         world.Witnesses.ShouldAllBe(w => !w.HasExited, "the witness reconnected by itself");
-        Report($"broker stopped {seconds} s", accounting, recovery);
+        Report($"broker stopped {seconds} s", accounting, recovery, world);
     }
 
     [Fact]

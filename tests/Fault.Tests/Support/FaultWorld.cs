@@ -46,6 +46,10 @@ public sealed class FaultWorld : IAsyncDisposable
 
     public IReadOnlyList<WitnessProcess> Witnesses => _witnesses;
 
+    /// <summary>The witnesses' log lines about faulted messages and failures (for the scenario's output).</summary>
+    public IReadOnlyList<string> FailureLines() =>
+        [.. _witnesses.SelectMany(w => w.Lines).Where(l => l.Contains("R-FAULT", StringComparison.Ordinal) || l.StartsWith("fail:", StringComparison.Ordinal) || l.Contains(" fail: ", StringComparison.Ordinal))];
+
     public static async Task<FaultWorld> CreateAsync(FaultFixture fixture, string name)
     {
         ArgumentNullException.ThrowIfNull(fixture);
@@ -238,7 +242,7 @@ public sealed class FaultWorld : IAsyncDisposable
             throw new TimeoutException(
                 $"gave up after {timeout.TotalSeconds:0} s: {Sent.Keys.Count(processed.ContainsKey)} of {Sent.Count} sent reports processed; "
                 + $"_error: {string.Join(", ", errors.Select(e => $"{e.Key} {e.Value}"))}\n"
-                + string.Join("\n", _witnesses.Select(w => $"--- {w.Name} (exited: {w.HasExited})\n{w.Tail(80)}")));
+                + string.Join("\n", _witnesses.Select(w => $"--- {w.Name} ({w.State}); its last lines:\n{string.Join('\n', w.Lines.Where(l => !l.Contains(" fail: Microsoft.EntityFrameworkCore", StringComparison.Ordinal)).TakeLast(40))}")));
         }
 
         return watch.Elapsed;

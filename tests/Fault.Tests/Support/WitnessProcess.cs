@@ -24,6 +24,9 @@ public sealed class WitnessProcess : IAsyncDisposable
 
     public string Name { get; }
     public bool HasExited => _process.HasExited;
+
+    /// <summary>How it ended, for a failure message: still running, or its exit code (137: killed by SIGKILL).</summary>
+    public string State => _process.HasExited ? $"exited with {_process.ExitCode}" : "running";
     public IEnumerable<string> Lines => _lines;
 
     /// <summary>The witness's build output, copied to a directory of this run.</summary>
