@@ -16,6 +16,11 @@ if (args is [ObservabilityHealthCheck.Command, ..])
     return await ObservabilityHealthCheck.RunAsync(configuration, WitnessObservabilityExtensions.DefaultListen, Console.Out);
 }
 
+if (args is [ErrorQueueReplay.Command, ..])
+{
+    return await ErrorQueueReplay.RunAsync(args[1..], Console.Out);
+}
+
 try
 {
     return await ProgramStartup.RunAsync("zfssync-witness", () =>

@@ -86,6 +86,11 @@ public sealed partial class Planner
                 return null;
             }
 
+            if (src is not null)
+            {
+                ReportFutureCreation(src);
+            }
+
             if (src is not null && tgt is not null)
             {
                 var evidence = decision is Conflicted conflicted ? conflicted.Conflict.Evidence.Select(e => e.Guid).ToHashSet() : [];
@@ -653,7 +658,7 @@ public sealed partial class Planner
             if (newestCommon is not null && newestSelected is not null && src is not null && lag > 0)
             {
                 var baseTime = src.SnapshotIndexOf(newestCommon.Guid) is var i and >= 0 ? src.Snapshots[i].CreatedAt : (DateTimeOffset?)null;
-                if (baseTime is { } t)
+                if (baseTime is { } t && !IsInFuture(t) && !IsInFuture(newestSelected.CreatedAt))
                 {
                     lagSeconds = Math.Max(0, (long)(newestSelected.CreatedAt - t).TotalSeconds);
                 }
@@ -875,6 +880,30 @@ public sealed partial class Planner
                     Anomaly(AnomalyKind.NameClash, ts.Guid,
                         $"{ts.Name} is {ss.Guid} on {source}:{sourceName} but {ts.Guid} on {target}:{targetName}");
                 }
+            }
+        }
+
+        /// <summary>Whether a host-reported creation time lies beyond the tolerated clock skew after now.</summary>
+        private bool IsInFuture(DateTimeOffset createdAt) => createdAt - run.Input.Now > run.Options.MaxClockSkew;
+
+        /// <summary>One anomaly per pair for the source's snapshots created in the future (order comes from createtxg).</summary>
+        private void ReportFutureCreation(DatasetState s)
+        {
+            SnapshotInfo? first = null;
+            var count = 0;
+            foreach (var snapshot in s.Snapshots)
+            {
+                if (IsInFuture(snapshot.CreatedAt))
+                {
+                    first ??= snapshot;
+                    count++;
+                }
+            }
+
+            if (first is not null)
+            {
+                Anomaly(AnomalyKind.CreationTimeInFuture, first.Guid,
+                    $"{count} snapshot(s) of {source}:{sourceName} were created in the future, e.g. {first.Name} ({first.Guid}) at {first.CreatedAt:u} (now {run.Input.Now:u}); check the host's clock");
             }
         }
 

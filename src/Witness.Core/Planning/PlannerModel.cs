@@ -78,6 +78,12 @@ public sealed record PlannerOptions
     /// <summary>Absolute difference of <c>referenced</c> below which nothing is reported.</summary>
     public long ReferencedToleranceBytes { get; init; } = 1 << 20;
 
+    /// <summary>
+    /// A snapshot created more than this after <see cref="PlannerInput.Now"/> has a creation time in the future (a host
+    /// clock that is wrong): an anomaly, and no lag in seconds is computed from it.
+    /// </summary>
+    public TimeSpan MaxClockSkew { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>At most this many anomalies per (dataset, source, target), so that a pathological pair cannot flood.</summary>
     public int MaxAnomaliesPerPair { get; init; } = 20;
 }
@@ -104,6 +110,9 @@ public enum AnomalyKind
 
     /// <summary>A value that cannot be rendered safely; nothing was issued.</summary>
     UnsafeValue,
+
+    /// <summary>A snapshot whose creation time lies in the future (beyond <see cref="PlannerOptions.MaxClockSkew"/>).</summary>
+    CreationTimeInFuture,
 }
 
 /// <summary>A non-blocking observation: reported, never blocks.</summary>

@@ -89,6 +89,32 @@ public static partial class InventoryValidator
         return null;
     }
 
+    /// <summary>
+    /// The host's claims about time: <c>capturedAt</c> and <c>sequence</c> (milliseconds since the Unix epoch, as
+    /// reporters hand them out) may not be more than <paramref name="maxSkew"/> ahead of the witness's clock. A report
+    /// from the future would otherwise make every later report of its host look old.
+    /// </summary>
+    public static string? ValidateClock(SnapshotInventoryReported report, DateTimeOffset now, TimeSpan maxSkew)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var limit = now + maxSkew;
+        if (report.CapturedAt > limit)
+        {
+            return $"capturedAt {report.CapturedAt:O} is more than {maxSkew} ahead of the witness's clock ({now:O}); check the host's clock";
+        }
+
+        if (IsSequenceAhead(report.Sequence, now, maxSkew))
+        {
+            return $"sequence {report.Sequence} is more than {maxSkew} ahead of the witness's clock ({now.ToUnixTimeMilliseconds()} ms since the epoch); check the host's clock";
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether a sequence (milliseconds since the epoch) lies more than <paramref name="maxSkew"/> after <paramref name="now"/>.</summary>
+    public static bool IsSequenceAhead(long sequence, DateTimeOffset now, TimeSpan maxSkew) =>
+        sequence > (now + maxSkew).ToUnixTimeMilliseconds();
+
     private static string? ValidateRoots(IReadOnlyList<string>? roots, InventoryLimits limits)
     {
         if (roots is null || roots.Count == 0)
@@ -165,12 +191,41 @@ public static partial class InventoryValidator
             return $"{where} has a negative writtenBytes";
         }
 
-        return ValidateSnapshots(dataset, where) ?? ValidateBookmarks(dataset, where);
+        return ValidateSnapshots(dataset, where) ?? ValidateBookmarks(dataset, where) ?? ValidateBookmarkIdentities(dataset, where);
+    }
+
+    /// <summary>
+    /// A bookmark made from a snapshot keeps that snapshot's guid and createtxg; one with a snapshot's guid but another
+    /// createtxg cannot exist in one dataset.
+    /// </summary>
+    private static string? ValidateBookmarkIdentities(DatasetInventory dataset, string where)
+    {
+        if (dataset.Bookmarks is not { Count: > 0 } || dataset.Snapshots is not { Count: > 0 })
+        {
+            return null;
+        }
+
+        var txgByGuid = new Dictionary<ulong, ulong>(dataset.Snapshots.Count);
+        foreach (var snapshot in dataset.Snapshots)
+        {
+            txgByGuid[snapshot.Guid] = snapshot.CreateTxg;
+        }
+
+        foreach (var bookmark in dataset.Bookmarks)
+        {
+            if (txgByGuid.TryGetValue(bookmark.Guid, out var txg) && txg != bookmark.CreateTxg)
+            {
+                return $"{where}: bookmark {ZfsName.Quote(bookmark.Name)} has the guid {bookmark.Guid} of a snapshot but createTxg {bookmark.CreateTxg} instead of the snapshot's {txg}";
+            }
+        }
+
+        return null;
     }
 
     private static string? ValidateSnapshots(DatasetInventory dataset, string where)
     {
         var guids = new HashSet<ulong>();
+        var txgs = new HashSet<ulong>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var snapshot in dataset.Snapshots ?? [])
         {
@@ -200,6 +255,11 @@ public static partial class InventoryValidator
             if (!guids.Add(snapshot.Guid))
             {
                 return $"{where} lists guid {snapshot.Guid} for two snapshots";
+            }
+
+            if (!txgs.Add(snapshot.CreateTxg))
+            {
+                return $"{where} lists createTxg {snapshot.CreateTxg} for two snapshots (ZFS creates at most one snapshot of a dataset per transaction group)";
             }
 
             if (!names.Add(snapshot.Name))

@@ -12,13 +12,15 @@ namespace ZfsSync.Witness.Worker.Consumers;
 
 /// <summary>
 /// Records a host's heartbeat: last seen (by the witness's clock), platform, pool health and the reporter's last
-/// error. A host that was late or offline is back online at once. Heartbeats from undeclared hosts are recorded and
-/// logged; those failing the <c>ReportsAs</c> sender check are logged and dropped.
+/// error. A host that was late or offline is back online at once. Heartbeats from undeclared hosts are counted and
+/// logged (rate-limited), never stored or announced, unless <c>Ingest:RejectUnknownHosts</c> is off (then they are
+/// recorded); those failing the <c>ReportsAs</c> sender check are logged and dropped.
 /// </summary>
 public sealed class HeartbeatConsumer(
     WitnessDbContext db,
     ITransactionalOutbox outbox,
     IOptionsMonitor<WitnessOptions> options,
+    UnknownHostHeartbeats unknownHosts,
     TimeProvider time,
     ILogger<HeartbeatConsumer> logger) : IConsumer<Heartbeat>
 {
@@ -34,7 +36,14 @@ public sealed class HeartbeatConsumer(
             return;
         }
 
-        var declared = options.CurrentValue.Hosts.FirstOrDefault(h => h.Id == heartbeat.HostId);
+        var config = options.CurrentValue;
+        var declared = config.Hosts.FirstOrDefault(h => h.Id == heartbeat.HostId);
+        if (declared is null && config.Ingest.RejectUnknownHosts)
+        {
+            unknownHosts.Dropped(heartbeat.HostId);
+            return;
+        }
+
         if (declared is not null && SenderCheck.Check(declared, InventoryIngestConsumer.SenderUserId(context), "heartbeat") is { } refusal)
         {
             logger.LogWarning("Ignored a heartbeat: {Reason}", refusal);
@@ -43,7 +52,7 @@ public sealed class HeartbeatConsumer(
 
         if (declared is null)
         {
-            logger.LogWarning("Heartbeat from host {HostId}, which is not declared under Hosts: recorded, but it belongs to no sync group", heartbeat.HostId);
+            logger.LogWarning("Heartbeat from host {HostId}, which is not declared under Hosts: recorded (Ingest:RejectUnknownHosts is off), but it belongs to no sync group", heartbeat.HostId);
         }
 
         var now = time.GetUtcNow();

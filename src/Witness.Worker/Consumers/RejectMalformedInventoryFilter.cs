@@ -21,10 +21,10 @@ public sealed class RejectMalformedInventoryFilter(TimeProvider time, ILogger lo
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
-        if (IsMalformed(context.Exception))
+        if (MalformedMessages.IsMalformed(context.Exception))
         {
             var (hostId, reportId) = Identify(context);
-            var reason = $"the report could not be read: {Describe(context.Exception)}";
+            var reason = $"the report could not be read: {MalformedMessages.Describe(context.Exception)}";
             logger.LogWarning("Rejected inventory report {ReportId} from host {HostId}: {Reason}", reportId, InventoryIngestConsumer.SafeHostId(hostId), reason);
             metrics?.ReportRejected(reason);
             var endpoint = await context.PublishEndpointProvider.GetPublishSendEndpoint<InventoryRejected>();
@@ -38,27 +38,6 @@ public sealed class RejectMalformedInventoryFilter(TimeProvider time, ILogger lo
         }
 
         await next.Send(context);
-    }
-
-    private static bool IsMalformed(Exception exception) => exception switch
-    {
-        JsonException or FormatException => true,
-        // MassTransit wraps deserializer failures in its own SerializationException.
-        _ when exception.GetType().Name == "SerializationException" => true,
-        AggregateException aggregate => aggregate.InnerExceptions.Any(IsMalformed),
-        _ => exception.InnerException is { } inner && IsMalformed(inner),
-    };
-
-    private static string Describe(Exception exception)
-    {
-        var innermost = exception;
-        while (innermost.InnerException is not null)
-        {
-            innermost = innermost.InnerException;
-        }
-
-        var text = innermost.Message.ReplaceLineEndings(" ");
-        return text.Length <= 500 ? text : text[..500];
     }
 
     /// <summary>Best effort: the host and report ids of a body that did not deserialize as a whole.</summary>

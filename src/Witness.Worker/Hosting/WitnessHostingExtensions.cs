@@ -44,9 +44,11 @@ public static class WitnessHostingExtensions
         services.AddWitnessDatabase(builder.Configuration, builder.Environment.ContentRootPath);
         services.AddScoped<InventoryIngest>();
         services.AddWitnessMetrics();
+        services.AddSingleton<UnknownHostHeartbeats>();
         services.AddSingleton<LivenessSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<LivenessSweeper>());
         services.AddSyncGroups();
+        services.AddWitnessResilience();
         services.AddWitnessMassTransit(builder.Configuration);
         services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         services.AddClientTopology(); // after AddMassTransit: the bus has declared the shared exchanges
@@ -152,15 +154,7 @@ public static class WitnessHostingExtensions
                     }
                 }
 
-                // Optimistic concurrency and deadlocks surface as exceptions: retry the whole message with a fresh
-                // scope; the in-memory outbox (after the retry) holds publishes until the attempt succeeds.
-                endpoint.UseMessageRetry(r =>
-                {
-                    // A body that does not deserialize will not deserialize on a second try either.
-                    r.Ignore<Exception>(ex => ex is System.Text.Json.JsonException || ex.GetType().Name == "SerializationException");
-                    r.Exponential(8, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100));
-                });
-                endpoint.UseInMemoryOutbox(context);
+                endpoint.UseWitnessResilience(context); // retries, kill switch, in-memory outbox: ResilienceConfiguration
             });
 
             x.UsingRabbitMq((context, cfg) =>

@@ -182,8 +182,17 @@ public sealed class IngestOptions
     [Range(1, int.MaxValue)]
     public int MaxSnapshots { get; set; } = 2_000_000;
 
-    /// <summary>Reject reports from hosts that are not declared under <c>Hosts</c>.</summary>
+    /// <summary>
+    /// Reject reports from hosts that are not declared under <c>Hosts</c>, and drop their heartbeats (counted and
+    /// logged, never stored or announced).
+    /// </summary>
     public bool RejectUnknownHosts { get; set; } = true;
+
+    /// <summary>
+    /// How far a report's <c>capturedAt</c> and <c>sequence</c> may lie ahead of the witness's clock; a snapshot
+    /// created further in the future is an anomaly and counts for no lag.
+    /// </summary>
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>How long the record of a processed report is kept (duplicate detection, audit); older reports are
     /// recognised by their sequence anyway.</summary>

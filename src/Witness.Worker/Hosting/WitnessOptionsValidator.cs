@@ -225,6 +225,11 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             failures.Add("Ingest:ProcessedReportRetention: must be positive");
         }
 
+        if (options.Ingest.MaxClockSkew <= TimeSpan.Zero)
+        {
+            failures.Add("Ingest:MaxClockSkew: must be positive");
+        }
+
         if (options.Ingest.MaxMessageBytes < 1024)
         {
             failures.Add("Ingest:MaxMessageBytes: must be at least 1024");

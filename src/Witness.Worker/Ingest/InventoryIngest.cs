@@ -41,13 +41,14 @@ public sealed class InventoryIngest(
     {
         ArgumentNullException.ThrowIfNull(report);
         var config = options.CurrentValue;
-        var reason = CheckReport(report, senderUserId, bodyBytes, config);
+        var now = time.GetUtcNow();
+        var reason = CheckReport(report, senderUserId, bodyBytes, config)
+            ?? InventoryValidator.ValidateClock(report, now, config.Ingest.MaxClockSkew);
         if (reason is not null)
         {
             return IngestResult.Reject(reason);
         }
 
-        var now = time.GetUtcNow();
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var host = await HostRows.LockAsync(db, report.HostId, configured: true, cancellationToken);
 
@@ -56,7 +57,17 @@ public sealed class InventoryIngest(
             return new IngestResult(IngestResult.Duplicate, 0, 0, 0);
         }
 
-        var newReport = report.Sequence > host.LastSequence;
+        // A sequence stored from a host whose clock was once far ahead would make every later report "not newer":
+        // such a host is unlocked by its next valid report.
+        var lockedOut = InventoryValidator.IsSequenceAhead(host.LastSequence, now, config.Ingest.MaxClockSkew);
+        if (lockedOut)
+        {
+            logger.LogWarning(
+                "Host {HostId}'s last applied sequence {LastSequence} lies ahead of the witness's clock; report {ReportId} with sequence {Sequence} replaces it",
+                report.HostId, host.LastSequence, report.ReportId, report.Sequence);
+        }
+
+        var newReport = report.Sequence > host.LastSequence || lockedOut;
         var samePartedReport = report.Sequence == host.LastSequence && report.ReportId == host.LastReportId;
         if (!newReport && !samePartedReport)
         {

@@ -28,8 +28,10 @@ public abstract class PeriodicSweeper(IOptionsMonitor<WitnessOptions> options, T
             {
                 await RunOnceAsync(stoppingToken);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
+                // Also a cancellation that is not the host stopping (a database client timing out): an escaping
+                // exception would stop the whole witness.
                 Logger.LogError(ex, "{Sweeper} failed; trying again in {Interval}", Name, Options.CurrentValue.Liveness.SweepInterval);
             }
         }

@@ -28,6 +28,15 @@ public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
             context.GetRequiredService<TimeProvider>(),
             context.GetRequiredService<ILoggerFactory>().CreateLogger<SyncGroupStateDefinition>()));
 
+        // An outcome or resolution that cannot be read is logged, a resolution request answered, then kept in _error.
+        var logger = context.GetRequiredService<ILoggerFactory>().CreateLogger<SyncGroupStateMachine>();
+        endpointConfigurator.ConfigureError(x =>
+        {
+            x.UseFilter(new Consumers.RejectMalformedRequestFilter(logger));
+            x.UseFilter(new MassTransit.Middleware.GenerateFaultFilter());
+            x.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
+        });
+
         var partition = endpointConfigurator.CreatePartitioner(Math.Max(2, Environment.ProcessorCount));
         sagaConfigurator.Message<SyncGroupConfigured>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<SyncGroupRemoved>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));

@@ -45,12 +45,12 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
         Event(() => InstructionCompleted, x =>
         {
             x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
-            x.OnMissingInstance(m => m.Discard());
+            x.OnMissingInstance(m => m.ExecuteAsync(context => LogUnknownGroup(context, "SyncInstructionCompleted", context.Message.InstructionId, context.Message.Attempt, context.Message.SyncGroup)));
         });
         Event(() => InstructionFailed, x =>
         {
             x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
-            x.OnMissingInstance(m => m.Discard());
+            x.OnMissingInstance(m => m.ExecuteAsync(context => LogUnknownGroup(context, "SyncInstructionFailed", context.Message.InstructionId, context.Message.Attempt, context.Message.SyncGroup)));
         });
         Event(() => InstructionExpired, x =>
         {
@@ -89,6 +89,16 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
                     removed => removed.Activity(x => x.OfType<RemoveGroupActivity>()).Finalize()));
 
         SetCompletedWhenFinalized();
+    }
+
+    /// <summary>An executor's outcome for a group that does not exist (any more): dropped, with a log line.</summary>
+    private static Task LogUnknownGroup(ConsumeContext context, string messageType, Guid instructionId, int attempt, string syncGroup)
+    {
+        var logger = context.GetServiceOrCreateInstance<ILogger<SyncGroupStateMachine>>();
+        logger.LogWarning(
+            "Dropped the outcome of instruction {InstructionId} attempt {Attempt} ({MessageType}): there is no sync group {SyncGroup}",
+            instructionId, attempt, messageType, Core.Names.ZfsName.Quote(syncGroup ?? ""));
+        return Task.CompletedTask;
     }
 
     /// <summary>Moves to the state the planning round arrived at (<see cref="SyncGroupState.PlannedStatus"/>).</summary>

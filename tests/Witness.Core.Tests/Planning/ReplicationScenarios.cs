@@ -447,3 +447,39 @@ public class When_target_or_inventories_are_not_fit_for_instructions
         result.Statuses.ShouldHaveSingleItem().Status.ShouldBe(DatasetSyncStatus.Blocked);
     }
 }
+
+public class When_a_host_clock_was_wrong
+{
+    private static readonly DateTimeOffset Year9999 = new(9999, 12, 31, 23, 59, 59, TimeSpan.Zero);
+
+    [Fact]
+    public void Should_report_a_snapshot_created_in_the_future_as_an_anomaly_and_compute_no_lag_from_it()
+    {
+        var future = Snap("c", 103, 30, created: Year9999);
+        var scenario = new Scenario().Source(History.A, History.B, future).Target(History.OnTarget(History.A));
+
+        var result = scenario.Plan();
+
+        var anomaly = result.Anomalies.ShouldHaveSingleItem();
+        anomaly.Kind.ShouldBe(AnomalyKind.CreationTimeInFuture);
+        anomaly.Guid.ShouldBe(103UL);
+        anomaly.Details.ShouldContain("1 snapshot(s) of nas1:tank/data were created in the future, e.g. c (103) at 9999-12-31 23:59:59Z");
+        var status = result.Statuses.ShouldHaveSingleItem();
+        status.LagSnapshots.ShouldBe(2);
+        status.LagSeconds.ShouldBeNull();
+        // Order comes from createtxg: the snapshot from the future is still sent.
+        result.SingleInstruction().To.Guid.ShouldBe(103UL);
+    }
+
+    [Fact]
+    public void Should_tolerate_a_creation_time_within_the_clock_skew()
+    {
+        var soon = Snap("c", 103, 30, created: Now.AddMinutes(5));
+        var scenario = new Scenario().Source(History.A, History.B, soon).Target(History.OnTarget(History.A));
+
+        var result = scenario.Plan();
+
+        result.Anomalies.ShouldBeEmpty();
+        result.Statuses.ShouldHaveSingleItem().LagSeconds.ShouldBe((long)(soon.CreatedAt - History.A.CreatedAt).TotalSeconds);
+    }
+}

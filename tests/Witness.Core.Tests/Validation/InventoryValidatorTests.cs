@@ -77,6 +77,16 @@ public class InventoryValidatorTests
             WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a", Guid = 7, CreateTxg = 1 }, new SnapshotInfo { Name = "a", Guid = 8, CreateTxg = 2 }] }),
             "lists snapshot \"a\" twice"
         },
+        {
+            "two snapshots in one transaction group",
+            WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = "a", Guid = 7, CreateTxg = 5 }, new SnapshotInfo { Name = "b", Guid = 8, CreateTxg = 5 }] }),
+            "lists createTxg 5 for two snapshots"
+        },
+        {
+            "bookmark with a snapshot's guid and another createtxg",
+            WithDataset(d => d with { Bookmarks = [new BookmarkInfo { Name = "b", Guid = ulong.MaxValue, CreateTxg = 11 }] }),
+            "bookmark \"b\" has the guid 18446744073709551615 of a snapshot but createTxg 11 instead of the snapshot's 10"
+        },
         { "bookmark name", WithDataset(d => d with { Bookmarks = [new BookmarkInfo { Name = "", Guid = 1, CreateTxg = 1 }] }), "the bookmark name is empty" },
         {
             "too long in all",
@@ -110,4 +120,50 @@ public class InventoryValidatorTests
         InventoryValidator.Validate(Valid(), Limits with { MaxSnapshots = 3 }).ShouldNotBeNull().ShouldContain("more than 3 snapshots and bookmarks");
         InventoryValidator.Validate(Valid(), Limits with { MaxSnapshots = 4 }).ShouldBeNull();
     }
+
+    [Fact]
+    public void Should_accept_the_same_snapshot_guid_in_two_datasets_of_one_host()
+    {
+        var report = Valid();
+        var copy = new DatasetInventory { Name = "tank/copy", Snapshots = [new SnapshotInfo { Name = "x", Guid = 2, CreateTxg = 40 }] };
+        InventoryValidator.Validate(report with { Datasets = [.. report.Datasets, copy] }, Limits).ShouldBeNull();
+    }
+
+    [Fact]
+    public void Should_accept_a_bookmark_whose_snapshot_is_gone()
+    {
+        var report = WithDataset(d => d with { Snapshots = [], Bookmarks = [new BookmarkInfo { Name = "b", Guid = 99, CreateTxg = 3 }] });
+        InventoryValidator.Validate(report, Limits).ShouldBeNull();
+    }
+
+    [Theory]
+    [InlineData(0, 0, null)]
+    [InlineData(9, 0, null)]
+    [InlineData(11, 0, "capturedAt")]
+    [InlineData(0, 11, "sequence")]
+    [InlineData(-60 * 24 * 365, 0, null)]
+    public void Should_reject_a_capture_time_or_sequence_too_far_ahead_of_the_witness_clock(int capturedAheadMinutes, int sequenceAheadMinutes, string? field)
+    {
+        var now = new DateTimeOffset(2026, 11, 30, 1, 0, 0, TimeSpan.Zero);
+        var report = Valid() with
+        {
+            CapturedAt = now.AddMinutes(capturedAheadMinutes),
+            Sequence = now.AddMinutes(sequenceAheadMinutes).ToUnixTimeMilliseconds(),
+        };
+        var error = InventoryValidator.ValidateClock(report, now, TimeSpan.FromMinutes(10));
+        if (field is null)
+        {
+            error.ShouldBeNull();
+        }
+        else
+        {
+            error.ShouldNotBeNull().ShouldStartWith(field);
+            error.ShouldContain("ahead of the witness's clock");
+        }
+    }
+
+    [Fact]
+    public void Should_reject_the_largest_sequence_as_ahead_of_the_clock() =>
+        InventoryValidator.ValidateClock(Valid() with { Sequence = long.MaxValue }, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(10))
+            .ShouldNotBeNull().ShouldContain("sequence 9223372036854775807");
 }

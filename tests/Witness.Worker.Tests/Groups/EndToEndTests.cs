@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using ZfsSync.Contracts;
 using ZfsSync.TestInfrastructure;
 using ZfsSync.Witness.Worker.Groups;
@@ -95,6 +96,47 @@ public sealed class When_three_hosts_report_to_a_running_witness(InfrastructureF
         await Poll.UntilAsync(async () => (await world.AttemptsAsync()).Any(a => a.Outcome == InstructionOutcomes.Failed), "the failure to be recorded");
         await world.SettledAsync(SyncGroupStatus.OutOfSync);
         world.Received.Of<SyncConflictResolutionRejected>().Count.ShouldBe(1, "the outcome was not mistaken for a resolution request");
+    }
+
+    [Fact]
+    public async Task Should_log_an_outcome_for_an_unknown_group_and_answer_a_malformed_resolution_request()
+    {
+        await using var world = await WitnessWorld.CreateAsync(infrastructure, ["nas1", "backup1"]);
+        var logs = new LogCapture();
+        await world.StartWitnessAsync(logs: logs);
+        var instructionId = Guid.NewGuid();
+
+        await world.Bus.Publish(new SyncInstructionCompleted { InstructionId = instructionId, Attempt = 2, SyncGroup = "ghost", ExecutedBy = "sh", CompletedAt = DateTimeOffset.UtcNow });
+        await Poll.UntilAsync(
+            () => Task.FromResult(logs.Contains(LogLevel.Warning, $"Dropped the outcome of instruction {instructionId} attempt 2 (SyncInstructionCompleted): there is no sync group \"ghost\"")),
+            "the log line of the dropped outcome");
+
+        // A shell's request with a conflict id that is no uuid: answered at its reply address, logged, kept in _error.
+        var urn = "urn:message:ZfsSync.Contracts:ResolveSyncConflict";
+        var requestId = Guid.NewGuid();
+        var routed = await world.Vhost.PublishViaManagementApiAsync(
+            "ZfsSync.Contracts:ResolveSyncConflict",
+            $$"""{"conflictId":"not-a-uuid","syncGroup":"{{WitnessWorld.Group}}","resolution":"reseed","requestedBy":"shell"}""",
+            new Dictionary<string, object>
+            {
+                ["content_type"] = "application/json",
+                ["type"] = urn,
+                ["headers"] = new Dictionary<string, object>
+                {
+                    ["MT-MessageType"] = urn,
+                    ["MT-Response-Address"] = "queue:RecordingSubscriber",
+                    ["MT-Request-Id"] = requestId.ToString(),
+                },
+            });
+        routed.ShouldBeTrue();
+
+        await world.UntilReceivedAsync<SyncConflictResolutionRejected>(l => l.Count == 1, "the rejection of the malformed request");
+        var rejected = world.Received.Of<SyncConflictResolutionRejected>().Single();
+        rejected.SyncGroup.ShouldBe(WitnessWorld.Group);
+        rejected.Resolution.ShouldBe("reseed");
+        rejected.Reason.ShouldStartWith("the message could not be read");
+        logs.Contains(LogLevel.Warning, "Rejected a malformed ResolveSyncConflict").ShouldBeTrue();
+        await Poll.UntilAsync(async () => await world.Vhost.QueueMessageCountAsync("sync-group-state_error") == 1, "the malformed request in the error queue");
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using ZfsSync.Contracts;
 using ZfsSync.TestInfrastructure;
 using ZfsSync.Witness.Worker.Hosting;
@@ -165,11 +166,16 @@ public sealed class WitnessWorld : IAsyncDisposable
     }
 
     /// <summary>Starts a witness process (a replica) built with <c>AddWitness</c>.</summary>
-    public async Task<IHost> StartWitnessAsync(IDictionary<string, string?>? overrides = null, ConsumedCounter? counter = null)
+    public async Task<IHost> StartWitnessAsync(IDictionary<string, string?>? overrides = null, ConsumedCounter? counter = null, LogCapture? logs = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(Configuration(overrides));
         builder.AddWitness();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
         if (counter is not null)
         {
             builder.Services.AddConsumeObserver(_ => counter);

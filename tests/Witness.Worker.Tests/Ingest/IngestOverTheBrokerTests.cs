@@ -155,4 +155,52 @@ public sealed class When_reporters_publish_over_the_real_broker(InfrastructureFi
         await WaitProcessedAsync(good.ReportId);
         (await SnapshotCountAsync()).ShouldBe(2);
     }
+
+    [Fact]
+    public async Task Should_replay_a_dead_lettered_report_with_its_original_user_id()
+    {
+        // As MassTransit leaves a report that failed past its retries: the reporter's body and validated user-id, fault headers.
+        var report = Nas1Report();
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = _vhost.AmqpUri };
+        await using (var connection = await factory.CreateConnectionAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            // MassTransit declares an error queue when it first moves a message there.
+            await channel.QueueDeclareAsync("inventory-ingest_error", durable: true, exclusive: false, autoDelete: false);
+        }
+
+        var routed = await _vhost.Broker.PublishViaManagementApiAsync(
+            _vhost.Name,
+            "amq.default",
+            JsonSerializer.Serialize(report, SystemTextJsonMessageSerializer.Options),
+            new Dictionary<string, object>
+            {
+                ["content_type"] = "application/json",
+                ["user_id"] = _nas1.Name,
+                ["delivery_mode"] = 2,
+                ["headers"] = new Dictionary<string, object> { ["MT-Reason"] = "fault", ["MT-Fault-Message"] = "Failed to connect to 127.0.0.1:55432" },
+            },
+            "inventory-ingest_error",
+            (_nas1.Name, _nas1.Password));
+        routed.ShouldBeTrue();
+        await Poll.UntilAsync(async () => await _vhost.QueueMessageCountAsync("inventory-ingest_error") == 1, "the report in inventory-ingest_error");
+
+        var output = new StringWriter();
+        var exitCode = await ZfsSync.Witness.Worker.Hosting.ErrorQueueReplay.RunAsync(
+            ["--queue", "inventory-ingest"],
+            output,
+            new ZfsSync.Witness.Worker.Hosting.RabbitMqOptions
+            {
+                Uri = new UriBuilder(_vhost.AmqpUri) { UserName = "", Password = "" }.Uri,
+                User = _vhost.Broker.AdminUser,
+                Password = _vhost.Broker.AdminPassword,
+            });
+
+        exitCode.ShouldBe(0, output.ToString());
+        output.ToString().ShouldContain("inventory-ingest_error: 1 message(s) replayed to inventory-ingest");
+        await WaitProcessedAsync(report.ReportId);
+        (await ProcessedAsync(report.ReportId))!.Outcome.ShouldBe(ReportOutcomes.Applied, "ReportsAs accepted the replayed report's user-id");
+        await Poll.UntilAsync(async () => await _vhost.QueueMessageCountAsync("inventory-ingest_error") == 0, "an empty inventory-ingest_error (the management API's counts lag)");
+        _probe.All<InventoryRejected>().ShouldBeEmpty();
+    }
 }

@@ -178,6 +178,64 @@ public sealed class When_inventories_are_ingested(InfrastructureFixture infrastr
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Should_reject_a_report_from_the_future_and_keep_accepting_the_host(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        var year9999 = new DateTimeOffset(9999, 12, 31, 23, 59, 59, TimeSpan.Zero);
+
+        var captured = await scenario.ApplyAsync(First() with { CapturedAt = year9999 });
+        var sequence = await scenario.ApplyAsync(First() with { Sequence = long.MaxValue });
+        var next = await scenario.ApplyAsync(First());
+
+        captured.Reason.ShouldNotBeNull().ShouldStartWith("capturedAt 9999-12-31T23:59:59.0000000+00:00 is more than 00:10:00 ahead of the witness's clock");
+        sequence.Reason.ShouldNotBeNull().ShouldStartWith("sequence 9223372036854775807 is more than 00:10:00 ahead");
+        next.Outcome.ShouldBe(ReportOutcomes.Applied);
+        (await scenario.CountsAsync()).ShouldBe((4, 4, 1));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_unlock_a_host_whose_stored_sequence_lies_ahead_of_the_clock_with_its_next_valid_report(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank")));
+        // As a witness before this check stored it: a report with sequence 2^63-1 was applied.
+        await scenario.QueryAsync(db => db.Hosts.ExecuteUpdateAsync(s => s.SetProperty(h => h.LastSequence, long.MaxValue)));
+
+        var report = First();
+        var result = await scenario.ApplyAsync(report);
+        var older = await scenario.ApplyAsync(Report("nas1", Dataset("tank")) with { Sequence = report.Sequence - 1 });
+
+        result.Outcome.ShouldBe(ReportOutcomes.Applied);
+        (await scenario.QueryAsync(db => db.Hosts.AsNoTracking().SingleAsync())).LastSequence.ShouldBe(report.Sequence);
+        older.Outcome.ShouldBe(ReportOutcomes.OutOfOrder);
+        (await scenario.CountsAsync()).ShouldBe((4, 4, 1));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Should_reject_impossible_inventories_and_accept_a_replicated_copy_on_the_same_host(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+
+        var sameTxg = await scenario.ApplyAsync(Report("nas1", Dataset("tank", Snapshot("a", 1, 7), Snapshot("b", 2, 7))));
+        var bookmark = await scenario.ApplyAsync(Report("nas1", Dataset("tank", Snapshot("a", 1, 7)) with
+        {
+            Bookmarks = [new BookmarkInfo { Name = "a", Guid = 1, CreateTxg = 8 }],
+        }));
+        var copy = await scenario.ApplyAsync(Report(
+            "nas1",
+            Dataset("tank", Snapshot("a", 1, 7)) with { Bookmarks = [new BookmarkInfo { Name = "a", Guid = 1, CreateTxg = 7 }] },
+            Dataset("tank/copy", Snapshot("a", 1, 90))));
+
+        sameTxg.Reason.ShouldBe("dataset \"tank\" lists createTxg 7 for two snapshots (ZFS creates at most one snapshot of a dataset per transaction group)");
+        bookmark.Reason.ShouldBe("dataset \"tank\": bookmark \"a\" has the guid 1 of a snapshot but createTxg 8 instead of the snapshot's 7");
+        copy.Outcome.ShouldBe(ReportOutcomes.Applied);
+        (await scenario.CountsAsync()).ShouldBe((2, 2, 1));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Should_reject_an_oversized_message(string provider)
     {
         await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);

@@ -24,11 +24,12 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
     private WitnessTestDatabase _database = null!;
     private ServiceProvider _provider = null!;
     private ITestHarness _harness = null!;
+    private WitnessOptions _options = null!;
 
     public async Task InitializeAsync()
     {
         _database = await WitnessTestDatabase.CreateAsync(infrastructure, "postgresql");
-        var options = new WitnessOptions
+        var options = _options = new WitnessOptions
         {
             Hosts = [new ZfsHostOptions { Id = "nas1" }, new ZfsHostOptions { Id = "guarded", ReportsAs = "guarded-user" }],
             Liveness = new LivenessOptions { SweepInterval = TimeSpan.FromSeconds(15), OfflineAfter = TimeSpan.FromMinutes(10) },
@@ -40,6 +41,7 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
             .AddDbContext<WitnessDbContext>(o => WitnessHostingExtensions.ConfigureProvider(o, _database.Options, Path.GetTempPath()))
             .AddLogging()
             .AddSingleton<LivenessSweeper>()
+            .AddSingleton<UnknownHostHeartbeats>()
             .AddMassTransitTestHarness(x => x.AddConsumer<HeartbeatConsumer>())
             .BuildServiceProvider(true);
         _harness = _provider.GetRequiredService<ITestHarness>();
@@ -133,8 +135,25 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
     }
 
     [Fact]
-    public async Task Should_record_an_undeclared_host_and_not_crash()
+    public async Task Should_count_and_drop_heartbeats_of_undeclared_hosts_without_storing_or_announcing_anything()
     {
+        for (var i = 0; i < 20; i++)
+        {
+            await HeartbeatAsync($"made-up-{i}");
+        }
+
+        _provider.GetRequiredService<UnknownHostHeartbeats>().Total.ShouldBe(20);
+        await using var db = _database.CreateContext();
+        (await db.Hosts.CountAsync()).ShouldBe(0);
+        _outbox.Messages.ShouldBeEmpty();
+        (await SweepAsync()).ShouldBe(0);
+        _outbox.Messages.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Should_record_an_undeclared_host_when_unknown_hosts_are_allowed()
+    {
+        _options.Ingest.RejectUnknownHosts = false;
         await HeartbeatAsync("stranger");
 
         var host = (await HostAsync("stranger")).ShouldNotBeNull();

@@ -3,12 +3,14 @@ using Microsoft.Extensions.Logging;
 
 namespace ZfsSync.Witness.Worker.Tests.Support;
 
-/// <summary>Records every formatted log line of a host (add with <c>services.AddSingleton&lt;ILoggerProvider&gt;(capture)</c>).</summary>
+/// <summary>Keeps every formatted log line of a host, for tests that assert what was logged.</summary>
 public sealed class LogCapture : ILoggerProvider
 {
     public ConcurrentQueue<(LogLevel Level, string Category, string Message)> Lines { get; } = new();
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public bool Contains(LogLevel level, string text) => Lines.Any(l => l.Level == level && l.Message.Contains(text, StringComparison.Ordinal));
 
     public void Dispose()
     {

@@ -19,7 +19,7 @@ public static class Reports
         HostId = hostId,
         ReportId = Guid.NewGuid(),
         Sequence = NextSequence(),
-        CapturedAt = DateTimeOffset.UtcNow,
+        CapturedAt = DateTimeOffset.FromUnixTimeMilliseconds(1_764_000_000_000),
         Roots = ["tank"],
         Datasets = datasets,
     };

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace ZfsSync.Reporter.Tests.Support;
+namespace ZfsSync.TestInfrastructure;
 
 /// <summary>
 /// A RabbitMQ node of one test's own, on free loopback ports and a throwaway data directory, which the test may
@@ -14,12 +14,12 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
     private readonly string _directory;
     private readonly Dictionary<string, string> _environment;
 
-    private PrivateRabbitMqNode()
+    private PrivateRabbitMqNode(string prefix)
     {
-        _directory = Directory.CreateTempSubdirectory("rmq-reporter-").FullName;
+        _directory = Directory.CreateTempSubdirectory($"rmq-{prefix}-").FullName;
         Port = FreePort();
         var distPort = FreePort();
-        NodeName = $"reporter-{Guid.NewGuid().ToString("N")[..8]}@localhost";
+        NodeName = $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}@localhost";
         Directory.CreateDirectory(Path.Combine(_directory, "mnesia"));
         Directory.CreateDirectory(Path.Combine(_directory, "log"));
         File.WriteAllText(Path.Combine(_directory, "rabbitmq.conf"), $"listeners.tcp.1 = 127.0.0.1:{Port}\nloopback_users = none\nlog.console = false\n");
@@ -41,14 +41,16 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
     public int Port { get; }
     public Uri AmqpUri => new($"amqp://127.0.0.1:{Port}/");
 
-    public static async Task<PrivateRabbitMqNode> StartAsync(CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Bounds the start.</param>
+    /// <param name="prefix">The node name's and data directory's prefix (which suite started it).</param>
+    public static async Task<PrivateRabbitMqNode> StartAsync(CancellationToken cancellationToken, string prefix = "reporter")
     {
         if (!File.Exists("/usr/sbin/rabbitmq-server") && !File.Exists("/usr/lib/rabbitmq/bin/rabbitmq-server"))
         {
             throw new InvalidOperationException("rabbitmq-server is not installed (apt-get install rabbitmq-server); this test needs a node of its own");
         }
 
-        var node = new PrivateRabbitMqNode();
+        var node = new PrivateRabbitMqNode(prefix);
         node.ChownToRabbitMq();
         await node.StartNodeAsync(cancellationToken);
         return node;
@@ -73,6 +75,10 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
             await RunAsync("rabbitmqctl", ["-n", NodeName, "set_user_tags", user, tags], cancellationToken);
         }
     }
+
+    /// <summary>Runs <c>rabbitmqctl</c> against this node (e.g. <c>add_vhost</c>, <c>set_permissions</c>).</summary>
+    public Task ControlAsync(CancellationToken cancellationToken, params string[] arguments) =>
+        RunAsync("rabbitmqctl", ["-n", NodeName, .. arguments], cancellationToken);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,66 @@
+using Npgsql;
+using ZfsSync.TestInfrastructure;
+
+namespace ZfsSync.Fault.Tests.Support;
+
+/// <summary>
+/// What the whole fault suite shares: a PostgreSQL server and a RabbitMQ node of its own (the suite stops and starts
+/// them; the shared test servers are never touched), and the broker users of a deployment — the witness with the
+/// <c>impersonator</c> tag, one user per reporting host. Each scenario gets its own vhost and database.
+/// </summary>
+public sealed class FaultFixture : IAsyncLifetime
+{
+    public const string Collection = "faults";
+
+    public PrivatePostgres Postgres { get; private set; } = null!;
+    public PrivateRabbitMqNode Broker { get; private set; } = null!;
+    public IReadOnlyDictionary<string, string> Passwords { get; } = new Dictionary<string, string>
+    {
+        [FaultWorld.WitnessUser] = Guid.NewGuid().ToString("N"),
+        ["nas1-user"] = Guid.NewGuid().ToString("N"),
+        ["backup1-user"] = Guid.NewGuid().ToString("N"),
+    };
+
+    public async Task InitializeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var postgres = PrivatePostgres.StartAsync(timeout.Token);
+        var broker = PrivateRabbitMqNode.StartAsync(timeout.Token, "fault");
+        Postgres = await postgres;
+        Broker = await broker;
+        foreach (var (user, password) in Passwords)
+        {
+            await Broker.AddUserAsync(user, password, user == FaultWorld.WitnessUser ? "impersonator" : "", timeout.Token);
+        }
+    }
+
+    public async Task<string> CreateVhostAsync(string name)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        await Broker.ControlAsync(timeout.Token, "add_vhost", name);
+        foreach (var user in Passwords.Keys)
+        {
+            await Broker.ControlAsync(timeout.Token, "set_permissions", "-p", name, user, ".*", ".*", ".*");
+        }
+
+        return name;
+    }
+
+    public async Task<string> CreateDatabaseAsync(string name)
+    {
+        await using var connection = new NpgsqlConnection(Postgres.ConnectionString() + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+        await command.ExecuteNonQueryAsync();
+        return Postgres.ConnectionString(name);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Broker.DisposeAsync();
+        await Postgres.DisposeAsync();
+    }
+}
+
+[CollectionDefinition(FaultFixture.Collection)]
+public sealed class FaultCollection : ICollectionFixture<FaultFixture>;
