@@ -190,6 +190,8 @@ public sealed class ConvergenceWorld : IAsyncDisposable
         {
             ["Database:Provider"] = "postgresql",
             ["Database:ConnectionString"] = Database.ConnectionString,
+            // Scenarios run side by side: none may hold the health/metrics endpoint's fixed default port.
+            ["Observability:Enabled"] = "false",
             ["RabbitMq:Uri"] = Vhost.AmqpUri.ToString(),
             ["Outbox:PollingInterval"] = "00:00:00.300",
             ["Outbox:InitialBackoff"] = "00:00:00.200",

@@ -70,6 +70,8 @@ public sealed class FaultWorld : IAsyncDisposable
         var settings = new Dictionary<string, string>
         {
             ["ZFS_SYNC_Database__Provider"] = "PostgreSql",
+            // Replicas and scenarios run side by side: none may hold the health/metrics endpoint's fixed default port.
+            ["ZFS_SYNC_Observability__Enabled"] = "false",
             ["ZFS_SYNC_Database__ConnectionString"] = ConnectionString,
             ["ZFS_SYNC_RabbitMq__Uri"] = $"amqp://127.0.0.1:{_fixture.Broker.Port}/{Uri.EscapeDataString(Vhost)}",
             ["ZFS_SYNC_RabbitMq__User"] = WitnessUser,
