@@ -16,9 +16,30 @@ public sealed class When_a_program_starts_with_a_bad_configuration : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
+    /// <summary>
+    /// The program's own build output of the same configuration (tests/X/bin/Release/net10.0 → src/P/bin/Release/net10.0):
+    /// run from this test's output a program would use this project's dependency list, not its own (the witness's ASP.NET
+    /// Core framework reference leaves out assemblies the reporter needs).
+    /// </summary>
+    private static string ProgramDll(string assembly)
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+        var configuration = output.Parent!.Name;
+        var repository = output.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
+        var project = assembly switch
+        {
+            "ZfsSync.Reporter.dll" => "Reporter",
+            "ZfsSync.Witness.Worker.dll" => "Witness.Worker",
+            _ => throw new ArgumentOutOfRangeException(nameof(assembly), assembly, "not a program of this repository"),
+        };
+        var dll = Path.Combine(repository, "src", project, "bin", configuration, output.Name, assembly);
+        File.Exists(dll).ShouldBeTrue($"{dll} is built (this test project references {project})");
+        return dll;
+    }
+
     private async Task<(int ExitCode, string[] Errors, string Output)> RunAsync(string assembly, Dictionary<string, string> environment)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, assembly)])
+        var start = new ProcessStartInfo("dotnet", [ProgramDll(assembly)])
         {
             WorkingDirectory = _directory,
             RedirectStandardOutput = true,

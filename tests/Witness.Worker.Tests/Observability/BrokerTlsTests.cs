@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
+using ZfsSync.Contracts;
 using ZfsSync.Observability;
 using ZfsSync.Shared;
 using ZfsSync.TestInfrastructure;
@@ -44,7 +45,8 @@ public sealed class When_the_broker_listens_only_on_TLS
         loaded.ShouldNotContain(witnessPassword);
         var users = (await node.CtlAsync(cancel.Token, "list_users")).Split('\n').Select(l => l.Split('\t')[0].Trim()).ToList();
         users.ShouldContain("zfssync-witness");
-        users.ShouldContain("executor");
+        users.ShouldContain("executor1");
+        users.ShouldContain("operator1");
         users.ShouldNotContain("guest");
 
         // A client that trusts another CA is refused before it logs in.
@@ -88,7 +90,9 @@ public sealed class When_the_broker_listens_only_on_TLS
                     Type = urn,
                     Headers = new Dictionary<string, object?> { ["MT-MessageType"] = urn },
                 };
-                await channel.BasicPublishAsync("ZfsSync.Contracts:Heartbeat", "", mandatory: true, properties, body, cancel.Token);
+                properties.UserId = "nas1";
+                // Through the host's own entry exchange (the client topology): no client may publish to a shared exchange.
+                await channel.BasicPublishAsync(ClientTopology.EntryExchange(ClientTopology.ReporterRole, "nas1"), ClientTopology.SharedExchange<Heartbeat>(), mandatory: true, properties, body, cancel.Token);
             }
 
             await Poll.UntilAsync(
