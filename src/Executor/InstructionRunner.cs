@@ -252,8 +252,15 @@ public sealed class InstructionRunner(
     /// <summary>Kills what runs (its claims stay "started" and are reported cut at the next start) and waits for the runs to end.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_runs.Keys).ConfigureAwait(false);
         _stopping.Dispose();
     }
+
+    private int _disposed;
 }

@@ -59,17 +59,17 @@ public static class Instructions
     /// <summary>nas1 → backup1, one step <c>zfs send | zfs receive</c> with both stages on backup1 (a pull executor runs them locally).</summary>
     public static SyncInstructionIssued Transfer(string sendVerb = "send", string receiveVerb = "receive", InstructionKind kind = InstructionKind.Incremental,
         ConflictResolution? resolution = null, DateTimeOffset? expiresAt = null) => new()
-    {
-        InstructionId = Guid.NewGuid(),
-        Attempt = 1,
-        SyncGroup = "g1",
-        Dataset = "data",
-        Kind = kind,
-        Resolution = resolution,
-        Source = new InstructionEndpoint { HostId = "nas1", Dataset = "tank/data", Ssh = new SshEndpoint { Host = "nas1" } },
-        Target = new InstructionEndpoint { HostId = "backup1", Dataset = "backup/data" },
-        To = new SnapshotReference { Name = "s2", Guid = 2 },
-        Steps =
+        {
+            InstructionId = Guid.NewGuid(),
+            Attempt = 1,
+            SyncGroup = "g1",
+            Dataset = "data",
+            Kind = kind,
+            Resolution = resolution,
+            Source = new InstructionEndpoint { HostId = "nas1", Dataset = "tank/data", Ssh = new SshEndpoint { Host = "nas1" } },
+            Target = new InstructionEndpoint { HostId = "backup1", Dataset = "backup/data" },
+            To = new SnapshotReference { Name = "s2", Guid = 2 },
+            Steps =
         [
             new InstructionStep
             {
@@ -80,10 +80,10 @@ public static class Instructions
                 ],
             },
         ],
-        Commands = new InstructionCommands { Pull = "zfs send tank/data@s2 | zfs receive backup/data" },
-        IssuedAt = DateTimeOffset.UtcNow,
-        ExpiresAt = expiresAt ?? DateTimeOffset.UtcNow.AddHours(1),
-    };
+            Commands = new InstructionCommands { Pull = "zfs send tank/data@s2 | zfs receive backup/data" },
+            IssuedAt = DateTimeOffset.UtcNow,
+            ExpiresAt = expiresAt ?? DateTimeOffset.UtcNow.AddHours(1),
+        };
 
     public static SyncInstructionIssued Single(params string[] argv) => Transfer() with
     {
