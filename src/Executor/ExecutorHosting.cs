@@ -97,7 +97,7 @@ public static class ExecutorHostingExtensions
     }
 
     /// <summary>Options, the runner and MassTransit as an executor client reading its inbox.</summary>
-    public static IHostApplicationBuilder AddExecutor(this IHostApplicationBuilder builder)
+    public static IHostApplicationBuilder AddExecutor(this IHostApplicationBuilder builder, bool once = false)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
@@ -110,7 +110,16 @@ public static class ExecutorHostingExtensions
         services.AddSingleton(sp => new PipelineRunner(sp.GetRequiredService<IOptions<ExecutorOptions>>().Value));
         services.AddSingleton<InstructionRunner>();
         services.AddSingleton<IOutcomePublisher, ClientOutcomePublisher>();
-        services.AddHostedService<ExecutorLifecycle>();
+        if (once)
+        {
+            services.AddSingleton<OnceRunner>();
+            services.AddHostedService(sp => sp.GetRequiredService<OnceRunner>());
+        }
+        else
+        {
+            services.AddHostedService<ExecutorLifecycle>();
+        }
+
         var connection = builder.Configuration.GetSection(BrokerConnectionOptions.SectionName).Get<BrokerConnectionOptions>() ?? new();
         services.AddZfsSyncClient(
             ClientTopology.ExecutorRole,
@@ -119,7 +128,11 @@ public static class ExecutorHostingExtensions
             inbox: (context, e) =>
             {
                 e.PrefetchCount = 4;
-                e.ConfigureConsumer<InstructionIssuedConsumer>(context);
+                if (!once)
+                {
+                    e.ConfigureConsumer<InstructionIssuedConsumer>(context);
+                }
+
                 e.ConfigureConsumer<InstructionExpiredConsumer>(context);
             },
             registrations: bus =>
