@@ -41,9 +41,6 @@ public sealed class ExecutorOptions
     /// <summary>Bound on one run (further bounded by the instruction's <c>expiresAt</c>).</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromHours(12);
 
-    /// <summary>How often progress is reported while a run lasts.</summary>
-    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(30);
-
     /// <summary>The zfs program (an absolute path, or a name looked up on <c>PATH</c>).</summary>
     public string ZfsPath { get; set; } = "zfs";
 
@@ -89,11 +86,6 @@ public sealed class ExecutorOptionsValidator : IValidateOptions<ExecutorOptions>
         if (options.Timeout <= TimeSpan.Zero)
         {
             errors.Add("Executor:Timeout must be positive");
-        }
-
-        if (options.ProgressInterval < TimeSpan.FromSeconds(1))
-        {
-            errors.Add("Executor:ProgressInterval must be at least 00:00:01");
         }
 
         if (string.IsNullOrWhiteSpace(options.ZfsPath))
