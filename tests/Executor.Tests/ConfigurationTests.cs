@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using ZfsSync.Hosting;
+
+namespace ZfsSync.Executor.Tests;
+
+public sealed class When_the_executor_is_configured_badly
+{
+    [Fact]
+    public async Task Should_print_one_line_per_bad_key_and_exit_2()
+    {
+        var error = new StringWriter();
+
+        var exit = await ProgramStartup.RunAsync("zfssync-executor", () =>
+        {
+            var builder = Host.CreateApplicationBuilder();
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["RabbitMq:Uri"] = "amqp://localhost:1/",
+                ["RabbitMq:User"] = "executor1",
+                ["RabbitMq:Password"] = "x",
+                ["Executor:Hosts:0"] = "Bad\u001bHost",
+                ["Executor:StateDirectory"] = Path.Combine(Path.GetTempPath(), "zfssync-executor-bad-" + Guid.NewGuid().ToString("N")),
+            });
+            builder.AddExecutor();
+            return builder.Build();
+        }, error);
+
+        exit.ShouldBe(2);
+        error.ToString().TrimEnd().Split('\n').ShouldBe(["zfssync-executor: invalid configuration: Executor:Hosts: \"Bad\\u001bHost\" is not a valid host id"]);
+    }
+
+    [Fact]
+    public void Should_default_to_dry_run_and_to_allowing_destructive_runs_with_a_resolution()
+    {
+        var options = new ExecutorOptions();
+
+        options.DryRun.ShouldBeTrue();
+        options.AllowDestructive.ShouldBeTrue();
+        options.UseShell.ShouldBeFalse();
+    }
+}

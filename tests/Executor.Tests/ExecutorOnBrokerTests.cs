@@ -1,0 +1,96 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using RabbitMQ.Client;
+using ZfsSync.Client.Tests;
+using ZfsSync.Contracts;
+using ZfsSync.TestInfrastructure;
+
+namespace ZfsSync.Executor.Tests;
+
+/// <summary>
+/// The executor program's host on the real broker, as a user with exactly the permissions rabbitmq/definitions.json
+/// gives executor1: an instruction not signed by the witness never runs; one the witness signed runs, and its outcome
+/// reaches the witness's shared exchange through the executor's entry with the executor's user-id.
+/// </summary>
+[Collection(InfrastructureFixture.Collection)]
+public sealed class When_the_executor_reads_its_inbox(InfrastructureFixture infrastructure) : IAsyncLifetime, IDisposable
+{
+    private StubZfs _zfs = null!;
+    private TestVhost _vhost = null!;
+    private TestBrokerUser _executor = null!;
+    private WitnessStandIn _witness = null!;
+    private IHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        _zfs = new StubZfs();
+        _vhost = await infrastructure.CreateVhostAsync();
+        _executor = await _vhost.CreateUserAsDefinedAsync("executor1");
+        _witness = await WitnessStandIn.StartAsync(_vhost);
+        await _witness.DeclareClientAsync(ClientTopology.ExecutorRole, _executor.Name, ClientTopology.ExecutorSends, ClientTopology.ExecutorReads);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["RabbitMq:Uri"] = new UriBuilder(_executor.AmqpUri) { UserName = "", Password = "" }.Uri.ToString(),
+            ["RabbitMq:User"] = _executor.Name,
+            ["RabbitMq:Password"] = _executor.Password,
+            ["RabbitMq:WitnessUser"] = _witness.User,
+            ["Executor:Hosts:0"] = "backup1",
+            ["Executor:DryRun"] = "false",
+            ["Executor:StateDirectory"] = _zfs.State,
+            ["Executor:ZfsPath"] = _zfs.Path,
+        });
+        builder.AddExecutor();
+        _host = builder.Build();
+        await _host.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+        await _witness.DisposeAsync();
+        await _vhost.DisposeAsync();
+    }
+
+    public void Dispose() => _zfs.Dispose();
+
+    [Fact]
+    public async Task Should_run_only_what_the_witness_signed_and_report_it_through_its_entry()
+    {
+        var probe = await _witness.ProbeAsync(typeof(SyncInstructionCompleted));
+        var unsigned = Instructions.Transfer();
+        var forged = Instructions.Transfer();
+        var signed = Instructions.Transfer();
+        var exchange = ClientTopology.SharedExchange<SyncInstructionIssued>();
+        await WitnessStandIn.PublishAsync(_witness.Channel, exchange, "", unsigned, userId: null);
+        var impostor = await _vhost.CreateUserAsync("impostor");
+        await _vhost.Broker.SetPermissionsAsync(_vhost.Name, impostor.Name, ".*", ".*", ".*");
+        var impostorConnection = await new ConnectionFactory { Uri = impostor.AmqpUri, AutomaticRecoveryEnabled = false }.CreateConnectionAsync();
+        await using (impostorConnection)
+        {
+            var channel = await impostorConnection.CreateChannelAsync();
+            await using (channel)
+            {
+                await WitnessStandIn.PublishAsync(channel, exchange, "", forged, userId: impostor.Name);
+            }
+        }
+
+        await _witness.PublishSignedAsync(signed);
+
+        BasicGetResult? got = null;
+        await Poll.UntilAsync(async () => (got = await _witness.Channel.BasicGetAsync(probe, autoAck: true)) is not null, "the completed outcome");
+        got!.BasicProperties.UserId.ShouldBe(_executor.Name);
+        var body = JsonNode.Parse(Encoding.UTF8.GetString(got.Body.Span))!;
+        ((string?)body["message"]!["instructionId"]).ShouldBe(signed.InstructionId.ToString());
+        // The inbox is read in order: the two forged instructions came first and were dropped, never run.
+        var store = new AttemptStore(_zfs.State);
+        store.StateOf(unsigned.InstructionId, 1).ShouldBeNull();
+        store.StateOf(forged.InstructionId, 1).ShouldBeNull();
+        store.StateOf(signed.InstructionId, 1).ShouldBe("completed");
+        _zfs.CallLines.Count(l => l.StartsWith("send", StringComparison.Ordinal)).ShouldBe(1);
+    }
+}
