@@ -51,7 +51,7 @@ public sealed class ExecutorLifecycle(InstructionRunner runner, ILogger<Executor
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogWarning("Could not report cut attempts yet ({Error}); retrying", StartupErrors.Escape(e.Message));
+                logger.LogWarning("Could not report cut attempts yet ({Error}); retrying", LogText.Escape(e.Message));
                 await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
             }
         }

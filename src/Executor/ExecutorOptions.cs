@@ -74,7 +74,7 @@ public sealed class ExecutorOptionsValidator : IValidateOptions<ExecutorOptions>
         {
             if (!Witness.Core.Validation.InventoryValidator.IsValidHostId(host))
             {
-                errors.Add($"Executor:Hosts: \"{Hosting.StartupErrors.Escape(host)}\" is not a valid host id");
+                errors.Add($"Executor:Hosts: \"{Hosting.LogText.Escape(host)}\" is not a valid host id");
             }
         }
 

@@ -35,7 +35,7 @@ public static class InstructionPolicy
         var host = ExecutingHost(instruction, options.Mode);
         if (!options.Hosts.Contains(host, StringComparer.Ordinal))
         {
-            return $"instruction is for host {Hosting.StartupErrors.Escape(host)} ({options.Mode.ToString().ToLowerInvariant()}), which this executor does not serve";
+            return $"instruction is for host {Hosting.LogText.Escape(host)} ({options.Mode.ToString().ToLowerInvariant()}), which this executor does not serve";
         }
 
         if (IsDestructive(instruction.Kind))
@@ -65,7 +65,7 @@ public static class InstructionPolicy
         {
             if (stage.HostId != instruction.Source.HostId && stage.HostId != instruction.Target.HostId)
             {
-                return $"a stage runs on host {Hosting.StartupErrors.Escape(stage.HostId)}, neither the source nor the target";
+                return $"a stage runs on host {Hosting.LogText.Escape(stage.HostId)}, neither the source nor the target";
             }
 
             if (ProgramRefusal(stage.Argv, options) is { } refusal)
@@ -89,12 +89,12 @@ public static class InstructionPolicy
         {
             // sudo -n zfs …: what follows must itself be zfs.
             var rest = argv.Skip(1).SkipWhile(a => a == "-n").ToList();
-            return rest.Count > 0 && IsZfs(rest[0], options) ? null : $"sudo runs {Hosting.StartupErrors.Escape(rest.FirstOrDefault() ?? "")}, not zfs";
+            return rest.Count > 0 && IsZfs(rest[0], options) ? null : $"sudo runs {Hosting.LogText.Escape(rest.FirstOrDefault() ?? "")}, not zfs";
         }
 
         return IsZfs(program, options) || Helpers.Contains(program)
             ? null
-            : $"program {Hosting.StartupErrors.Escape(program)} is not on the allow-list (zfs, ssh, sudo, mbuffer, pv, zstd)";
+            : $"program {Hosting.LogText.Escape(program)} is not on the allow-list (zfs, ssh, sudo, mbuffer, pv, zstd)";
     }
 
     private static bool IsZfs(string program, ExecutorOptions options) =>

@@ -54,13 +54,13 @@ public sealed class InstructionRunner(
         if (!_options.Hosts.Contains(host, StringComparer.Ordinal))
         {
             logger.LogInformation("Instruction {Instruction} of group {Group} is for host {Host}, not served here; ignored",
-                id, Hosting.StartupErrors.Escape(instruction.SyncGroup), Hosting.StartupErrors.Escape(host));
+                id, Hosting.LogText.Escape(instruction.SyncGroup), Hosting.LogText.Escape(host));
             return (Decision.NotOurs, Task.FromResult<RunResult?>(null));
         }
 
         if (InstructionPolicy.Refusal(instruction, _options) is { } refusal)
         {
-            logger.LogWarning("Refused instruction {Instruction} of group {Group}: {Reason}", id, Hosting.StartupErrors.Escape(instruction.SyncGroup), refusal);
+            logger.LogWarning("Refused instruction {Instruction} of group {Group}: {Reason}", id, Hosting.LogText.Escape(instruction.SyncGroup), refusal);
             if (!_options.DryRun && store.TryClaim(instruction.InstructionId, instruction.Attempt, instruction.SyncGroup, time.GetUtcNow()))
             {
                 store.Finish(instruction.InstructionId, instruction.Attempt, "refused", time.GetUtcNow());
@@ -120,7 +120,7 @@ public sealed class InstructionRunner(
         foreach (var cut in store.UnfinishedAttempts().Where(u => !_running.ContainsKey((u.InstructionId, u.Attempt))))
         {
             const string error = "executor restarted during the run";
-            logger.LogWarning("Instruction {Instruction} of group {Group} was cut: {Error}", $"{cut.InstructionId}/{cut.Attempt}", Hosting.StartupErrors.Escape(cut.SyncGroup), error);
+            logger.LogWarning("Instruction {Instruction} of group {Group} was cut: {Error}", $"{cut.InstructionId}/{cut.Attempt}", Hosting.LogText.Escape(cut.SyncGroup), error);
             await publisher.PublishAsync(new SyncInstructionFailed
             {
                 InstructionId = cut.InstructionId,
@@ -142,7 +142,7 @@ public sealed class InstructionRunner(
         var id = $"{instruction.InstructionId}/{instruction.Attempt}";
         try
         {
-            logger.LogInformation("Running instruction {Instruction} of group {Group} ({Kind}, bound {Bound})", id, Hosting.StartupErrors.Escape(instruction.SyncGroup), instruction.Kind, bound);
+            logger.LogInformation("Running instruction {Instruction} of group {Group} ({Kind}, bound {Bound})", id, Hosting.LogText.Escape(instruction.SyncGroup), instruction.Kind, bound);
             RunResult result;
             if (_options.UseShell)
             {
@@ -231,11 +231,11 @@ public sealed class InstructionRunner(
         var line = string.Join('\t',
             time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
             $"{instruction.InstructionId}/{instruction.Attempt}",
-            Hosting.StartupErrors.Escape(instruction.SyncGroup),
+            Hosting.LogText.Escape(instruction.SyncGroup),
             outcome,
             result?.ExitCode.ToString(CultureInfo.InvariantCulture) ?? "-",
             result?.Bytes?.ToString(CultureInfo.InvariantCulture) ?? "-",
-            Hosting.StartupErrors.Escape(error ?? ""));
+            Hosting.LogText.Escape(error ?? ""));
         try
         {
             lock (_logLock)
@@ -245,7 +245,7 @@ public sealed class InstructionRunner(
         }
         catch (IOException e)
         {
-            logger.LogWarning("Could not write the run log: {Error}", Hosting.StartupErrors.Escape(e.Message));
+            logger.LogWarning("Could not write the run log: {Error}", Hosting.LogText.Escape(e.Message));
         }
     }
 

@@ -9,6 +9,6 @@ var exit = await ProgramStartup.RunAsync("zfssync-executor", () =>
     var builder = Host.CreateApplicationBuilder(configurationArgs);
     builder.AddExecutorConfiguration(configurationArgs).AddExecutor(once);
     builder.Services.AddSystemd();
-    return builder.Build();
+    return builder;
 });
 return exit != 0 ? exit : Environment.ExitCode;
