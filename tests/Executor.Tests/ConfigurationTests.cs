@@ -23,7 +23,7 @@ public sealed class When_the_executor_is_configured_badly
                 ["Executor:StateDirectory"] = Path.Combine(Path.GetTempPath(), "zfssync-executor-bad-" + Guid.NewGuid().ToString("N")),
             });
             builder.AddExecutor();
-            return builder.Build();
+            return builder;
         }, error);
 
         exit.ShouldBe(2);
