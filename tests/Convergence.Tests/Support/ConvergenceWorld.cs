@@ -196,6 +196,8 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             ["Outbox:PollingInterval"] = "00:00:00.300",
             ["Outbox:InitialBackoff"] = "00:00:00.200",
             ["Liveness:SweepInterval"] = "00:00:01",
+            // The reporters connect as the vhost's administrator, so their entry exchange (reporter.USER) is that user's.
+            ["ClientTopology:Reporters:0"] = _infrastructure.RabbitMq.AdminUser,
         };
         for (var i = 0; i < Hosts.Count; i++)
         {
