@@ -154,9 +154,25 @@ public sealed partial class When_deploying_with_the_repository_files
             {
                 var text = await File.ReadAllTextAsync(unit);
                 ExecStart().IsMatch(text).ShouldBeTrue($"{unit} has an ExecStart");
-                foreach (var key in new[] { "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet=", "RestrictAddressFamilies=" })
+                var name = Path.GetFileName(unit);
+                foreach (var key in new[] { "ProtectSystem=", "ProtectHome=", "PrivateTmp=yes", "RestrictAddressFamilies=" })
                 {
-                    text.ShouldContain(key, Case.Sensitive, $"{Path.GetFileName(unit)} is hardened ({key})");
+                    text.ShouldContain("\n" + key, Case.Sensitive, $"{name} is hardened ({key})");
+                }
+
+                // The sudo variant of the executor must be able to gain privileges through sudo (a setuid program):
+                // no NoNewPrivileges and no empty capability set there; every other unit has both and a read-only system.
+                var viaSudo = name.EndsWith("-sudo.service", StringComparison.Ordinal);
+                foreach (var key in new[] { "NoNewPrivileges=yes", "CapabilityBoundingSet=", "ProtectSystem=strict" })
+                {
+                    if (viaSudo)
+                    {
+                        text.ShouldNotContain("\n" + key + (key.EndsWith('=') ? "\n" : ""), Case.Sensitive, $"{name} lets sudo work ({key})");
+                    }
+                    else
+                    {
+                        text.ShouldContain("\n" + key, Case.Sensitive, $"{name} is hardened ({key})");
+                    }
                 }
 
                 var copy = Path.Combine(work.FullName, Path.GetFileName(unit));
