@@ -11,6 +11,11 @@ namespace ZfsSync.Contracts;
 /// the role may not use goes nowhere.</item>
 /// <item>A client that reads (an executor, an operator's tool) reads its own <b>inbox queue</b>,
 /// <c>{role}.{user}.inbox</c>, which the witness declares and binds to the shared exchanges the role may read.</item>
+/// <item>Instructions are <b>routed</b>: besides publishing each <see cref="SyncInstructionIssued"/> and
+/// <see cref="SyncInstructionExpired"/> to its shared exchange (for observers), the witness sends it to the
+/// <b>host exchange</b> of the instruction's executing host, <c>instructions.{hostId}</c> (fanout, durable, the
+/// witness's own), to which only the inbox of that host's executor user is bound. Executor inboxes are bound to no
+/// shared exchange.</item>
 /// </list>
 /// A client may delete or re-declare only its own entry and inbox: that hurts nobody else, and the witness puts
 /// them back (on a timer and when its connection recovers).
@@ -30,6 +35,15 @@ public static class ClientTopology
     /// <summary>The inbox queue of <paramref name="user"/> in <paramref name="role"/>: <c>executor.runner1.inbox</c>.</summary>
     public static string InboxQueue(string role, string user) => $"{role}.{user}.inbox";
 
+    /// <summary>The exchange type of every host exchange.</summary>
+    public const string HostExchangeType = "fanout";
+
+    /// <summary>
+    /// The witness's host exchange of <paramref name="hostId"/>: <c>instructions.backup1</c>. The instructions (and
+    /// their expiries) that host's executors run are sent here; the inbox of the host's executor user is bound to it.
+    /// </summary>
+    public static string HostExchange(string hostId) => $"instructions.{hostId}";
+
     /// <summary>The shared exchange of a message type, which is also its routing key on an entry exchange.</summary>
     public static string SharedExchange<T>() => SharedExchange(typeof(T));
 
@@ -45,9 +59,14 @@ public static class ClientTopology
     /// <summary>The message types an executor sends: the outcomes of instructions, and (its <c>--once</c> mode) the question for its hosts' outstanding instructions.</summary>
     public static IReadOnlyList<Type> ExecutorSends { get; } = [typeof(SyncInstructionCompleted), typeof(SyncInstructionFailed), typeof(GetOutstandingInstructions)];
 
-    /// <summary>The message types an executor reads in its inbox.</summary>
-    public static IReadOnlyList<Type> ExecutorReads { get; } =
-        [typeof(SyncInstructionIssued), typeof(SyncInstructionExpired), typeof(SyncConflictDetected), typeof(HostStatusChanged)];
+    /// <summary>
+    /// The message types an executor reads in its inbox: only those routed to its host exchanges
+    /// (<see cref="HostExchange"/>), never from the shared exchanges (so it sees only its own hosts' instructions).
+    /// </summary>
+    public static IReadOnlyList<Type> ExecutorReads { get; } = [typeof(SyncInstructionIssued), typeof(SyncInstructionExpired)];
+
+    /// <summary>The message types sent to a host exchange (<see cref="HostExchange"/>).</summary>
+    public static IReadOnlyList<Type> HostExchangeCarries { get; } = [typeof(SyncInstructionIssued), typeof(SyncInstructionExpired)];
 
     /// <summary>The message types an operator's tool sends: decisions and status queries.</summary>
     public static IReadOnlyList<Type> OperatorSends { get; } =
@@ -55,5 +74,6 @@ public static class ClientTopology
 
     /// <summary>The message types an operator's tool reads in its inbox.</summary>
     public static IReadOnlyList<Type> OperatorReads { get; } =
-        [typeof(SyncConflictDetected), typeof(SyncConflictResolved), typeof(SyncGroupStatusChanged), typeof(HostStatusChanged), typeof(InventoryRejected)];
+        [typeof(SyncConflictDetected), typeof(SyncConflictResolved), typeof(SyncGroupStatusChanged), typeof(HostStatusChanged), typeof(InventoryRejected),
+         typeof(SyncInstructionIssued), typeof(SyncInstructionExpired), typeof(SyncInstructionCompleted), typeof(SyncInstructionFailed)];
 }

@@ -16,6 +16,23 @@ public enum InstructionKind
     Reseed,
 }
 
+/// <summary>
+/// Where an instruction runs (docs/CONTRACT.md, <c>SyncInstructionIssued.execution</c>): on the target (<c>pull</c>),
+/// on the source (<c>push</c>) or on a third host reaching both by ssh (<c>relay</c>).
+/// </summary>
+[JsonConverter(typeof(KebabCaseEnumConverter<ExecutionMode>))]
+public enum ExecutionMode
+{
+    /// <summary>On the target host: the source is reached through ssh.</summary>
+    Pull,
+
+    /// <summary>On the source host: the target is reached through ssh.</summary>
+    Push,
+
+    /// <summary>On a third host (the group's relay host) reaching both through ssh.</summary>
+    Relay,
+}
+
 /// <summary>The conflict kinds (docs/PLANNING.md, "Conflicts and resolutions").</summary>
 [JsonConverter(typeof(KebabCaseEnumConverter<ConflictKind>))]
 public enum ConflictKind

@@ -35,6 +35,21 @@ public sealed record SyncInstructionIssued
 
     public DateTimeOffset IssuedAt { get; init; }
     public DateTimeOffset ExpiresAt { get; init; }
+
+    /// <summary>
+    /// Which form runs and on which host's executors (the group's <c>Execution</c>); null from a witness older than
+    /// this field, when the executor runs its own configured mode.
+    /// </summary>
+    public InstructionExecution? Execution { get; init; }
+}
+
+/// <summary>Where an instruction runs: the form (<see cref="Mode"/>) and the host whose executors run it.</summary>
+public sealed record InstructionExecution
+{
+    public ExecutionMode Mode { get; init; }
+
+    /// <summary>The executing host: the target for pull, the source for push, the group's relay host for relay.</summary>
+    public string HostId { get; init; } = "";
 }
 
 public sealed record InstructionEndpoint

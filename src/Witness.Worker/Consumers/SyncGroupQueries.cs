@@ -50,7 +50,7 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time) :
             .Where(a => a.Outcome == null && a.ExpiresAt > now)
             .Where(a => db.Set<SyncGroupState>().Any(g => g.Name == a.SyncGroup)) // not those of a removed group
             .Where(a => group == null || a.SyncGroup == group)
-            .Where(a => host == null || a.SourceHostId == host || a.TargetHostId == host)
+            .Where(a => host == null || a.SourceHostId == host || a.TargetHostId == host || a.ExecutingHostId == host)
             .ToListAsync(context.CancellationToken);
         await context.RespondAsync(new OutstandingInstructions
         {

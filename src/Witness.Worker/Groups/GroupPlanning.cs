@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
 using ZfsSync.Witness.Core.Planning;
+using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
 using ZfsSync.Witness.Worker.StateMachines;
@@ -72,7 +73,8 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         db.RemoveRange(await db.Set<GroupStatusRecord>().Where(d => d.SyncGroup == saga.Name).ToListAsync(cancellationToken));
     }
 
-    public async Task RecordCompletedAsync(WitnessDbContext db, SyncInstructionCompleted message, CancellationToken cancellationToken)
+    /// <param name="senderUserId">The outcome's validated AMQP user-id (the executor's broker user), recorded as who executed.</param>
+    public async Task RecordCompletedAsync(WitnessDbContext db, SyncInstructionCompleted message, string? senderUserId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(message);
@@ -85,10 +87,12 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         row.Outcome = InstructionOutcomes.Completed;
         row.OutcomeAt = Now;
         row.ExecutedBy = Truncate(message.ExecutedBy, 200);
+        row.ExecutorUser = senderUserId is null ? null : Truncate(senderUserId, 128);
         row.BytesTransferred = message.BytesTransferred;
     }
 
-    public async Task RecordFailedAsync(WitnessDbContext db, SyncInstructionFailed message, CancellationToken cancellationToken)
+    /// <param name="senderUserId">The outcome's validated AMQP user-id (the executor's broker user), recorded as who executed.</param>
+    public async Task RecordFailedAsync(WitnessDbContext db, SyncInstructionFailed message, string? senderUserId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(message);
@@ -101,6 +105,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         row.Outcome = InstructionOutcomes.Failed;
         row.OutcomeAt = Now;
         row.ExecutedBy = Truncate(message.ExecutedBy, 200);
+        row.ExecutorUser = senderUserId is null ? null : Truncate(senderUserId, 128);
         row.ExitCode = message.ExitCode;
         row.Error = Truncate(message.Error, MaxTextLength);
     }
@@ -191,7 +196,8 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         var loadedIds = attempts.Select(a => a.InstructionId).ToHashSet();
         foreach (var planned in plan.Instructions)
         {
-            var instruction = planned;
+            // Where it runs is the group's choice (Execution, RelayHost), not part of the decision: the id is unchanged.
+            var instruction = planned with { Execution = InstructionRouting.For(document.Group, planned.Source.HostId, planned.Target.HostId) };
             if (!issued.Add((instruction.InstructionId, instruction.Attempt)))
             {
                 continue;
@@ -219,12 +225,17 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
                 Kind = DeterministicIds.WireName(instruction.Kind),
                 IssuedAt = instruction.IssuedAt,
                 ExpiresAt = instruction.ExpiresAt,
+                ExecutingHostId = instruction.Execution.HostId,
                 Body = StoredJson.Serialize(instruction),
             });
-            outbox.Publish(instruction, MessageIds.InstructionIssued(instruction.InstructionId, instruction.Attempt));
+            // Observers read the shared exchange; only the executing host's executors are routed it (docs/CONTRACT.md).
+            var messageId = MessageIds.InstructionIssued(instruction.InstructionId, instruction.Attempt);
+            outbox.Publish(instruction, messageId);
+            outbox.Send(InstructionRouting.HostExchangeAddress(instruction.Execution.HostId), instruction, messageId);
             newInstructions++;
-            logger.LogInformation("Issued {Kind} instruction {InstructionId} attempt {Attempt} for {Group} {Dataset}: {Source} → {Target}",
-                instruction.Kind, instruction.InstructionId, instruction.Attempt, saga.Name, instruction.Dataset, instruction.Source.HostId, instruction.Target.HostId);
+            logger.LogInformation("Issued {Kind} instruction {InstructionId} attempt {Attempt} for {Group} {Dataset}: {Source} → {Target}, run by {Host} ({Mode})",
+                instruction.Kind, instruction.InstructionId, instruction.Attempt, saga.Name, instruction.Dataset, instruction.Source.HostId, instruction.Target.HostId,
+                instruction.Execution.HostId, DeterministicIds.WireName(instruction.Execution.Mode));
         }
 
         var known = conflicts.ToDictionary(c => c.ConflictId);

@@ -50,7 +50,7 @@ public sealed class InstructionExpirySweeper(
             .Where(a => a.Outcome == null && a.ExpiryPublishedAt == null && a.ExpiresAt <= now)
             .OrderBy(a => a.ExpiresAt)
             .Take(BatchSize)
-            .Select(a => new { a.InstructionId, a.Attempt, a.SyncGroup, a.ExpiresAt })
+            .Select(a => new { a.InstructionId, a.Attempt, a.SyncGroup, a.ExpiresAt, Host = a.ExecutingHostId ?? a.TargetHostId })
             .ToListAsync(cancellationToken);
         if (due.Count == 0)
         {
@@ -69,9 +69,11 @@ public sealed class InstructionExpirySweeper(
                 continue; // another replica claimed it
             }
 
-            outbox.Publish(
-                new SyncInstructionExpired { InstructionId = attempt.InstructionId, Attempt = attempt.Attempt, SyncGroup = attempt.SyncGroup, ExpiredAt = attempt.ExpiresAt },
-                MessageIds.InstructionExpired(attempt.InstructionId, attempt.Attempt));
+            // To observers, and to the executing host's executors (which kill a run still going).
+            var expired = new SyncInstructionExpired { InstructionId = attempt.InstructionId, Attempt = attempt.Attempt, SyncGroup = attempt.SyncGroup, ExpiredAt = attempt.ExpiresAt };
+            var messageId = MessageIds.InstructionExpired(attempt.InstructionId, attempt.Attempt);
+            outbox.Publish(expired, messageId);
+            outbox.Send(Hosting.InstructionRouting.HostExchangeAddress(attempt.Host), expired, messageId);
             Logger.LogWarning("Attempt {Attempt} of instruction {InstructionId} in {Group} expired at {ExpiresAt} without an outcome",
                 attempt.Attempt, attempt.InstructionId, attempt.SyncGroup, attempt.ExpiresAt);
             claimed++;

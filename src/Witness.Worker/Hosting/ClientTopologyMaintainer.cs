@@ -8,8 +8,9 @@ namespace ZfsSync.Witness.Worker.Hosting;
 
 /// <summary>
 /// Declares and binds what the witness owns for its clients (<see cref="ClientTopology"/>): each client's entry
-/// exchange bound to the shared exchanges its role may send to, and each reading client's inbox queue bound to the
-/// shared exchanges its role may read. Runs once at start (before the witness reports started), then every
+/// exchange bound to the shared exchanges its role may send to, each reading client's inbox queue bound to the
+/// shared exchanges its role may read, and each executor's inbox bound to the host exchanges
+/// (<see cref="ClientTopology.HostExchange"/>) of the hosts whose instructions it runs (and unbound from all others). Runs once at start (before the witness reports started), then every
 /// <see cref="ClientTopologyOptions.RefreshInterval"/> and whenever its connection recovers, so that a client that
 /// deleted or re-declared its own entry gets it back. Declarations are idempotent; one client's broken entry (e.g.
 /// re-declared with another type) is logged and does not stop the others.
@@ -127,10 +128,15 @@ public sealed class ClientTopologyMaintainer(
 
     private async Task ApplyAsync(IChannel channel, ClientTopologyPlan.Client client, CancellationToken cancellationToken)
     {
-        foreach (var shared in client.Sends.Concat(client.Reads))
+        foreach (var shared in client.Sends.Concat(client.Reads).Concat(client.Unbinds.Where(IsSharedExchange)))
         {
             // As MassTransit declares them: fanout, durable.
             await channel.ExchangeDeclareAsync(shared, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var hostExchange in client.Routes.Concat(client.Unbinds.Where(e => !IsSharedExchange(e))))
+        {
+            await channel.ExchangeDeclareAsync(hostExchange, ClientTopology.HostExchangeType, durable: true, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         if (client.Sends.Count > 0)
@@ -142,17 +148,27 @@ public sealed class ClientTopologyMaintainer(
             }
         }
 
-        if (client.Reads.Count > 0)
+        if (client.Reads.Count > 0 || client.Routes.Count > 0 || client.Role == ClientTopology.ExecutorRole)
         {
             var quorum = _topology.QuorumQueues ?? witnessOptions.Value.RabbitMq.QuorumQueues;
             var arguments = quorum ? new Dictionary<string, object?> { ["x-queue-type"] = "quorum" } : null;
             await channel.QueueDeclareAsync(client.Inbox, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken).ConfigureAwait(false);
-            foreach (var shared in client.Reads)
+            foreach (var exchange in client.Reads.Concat(client.Routes))
             {
-                await channel.QueueBindAsync(client.Inbox, shared, routingKey: "", cancellationToken: cancellationToken).ConfigureAwait(false);
+                await channel.QueueBindAsync(client.Inbox, exchange, routingKey: "", cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
+            // What this inbox must no longer receive: the shared instruction exchanges an older witness bound every
+            // executor to, and the host exchanges of hosts it does not (or no longer) serve. Unbinding what is not
+            // bound is allowed and changes nothing.
+            foreach (var exchange in client.Unbinds)
+            {
+                await channel.QueueUnbindAsync(client.Inbox, exchange, routingKey: "", cancellationToken: cancellationToken).ConfigureAwait(false);
             }
         }
     }
+
+    private static bool IsSharedExchange(string exchange) => exchange.StartsWith("ZfsSync.Contracts:", StringComparison.Ordinal);
 
     private async Task<IConnection> ConnectAsync(CancellationToken cancellationToken)
     {
@@ -213,13 +229,21 @@ public sealed class ClientTopologyMaintainer(
 /// <summary>What <see cref="ClientTopologyMaintainer"/> declares, per client.</summary>
 public static class ClientTopologyPlan
 {
+    /// <summary>The shared exchanges an older witness bound every executor's inbox to (unbound now).</summary>
+    public static IReadOnlyList<string> FormerExecutorReads { get; } =
+        [.. new[] { typeof(SyncInstructionIssued), typeof(SyncInstructionExpired), typeof(SyncConflictDetected), typeof(HostStatusChanged) }.Select(ClientTopology.SharedExchange)];
+
     /// <param name="Role">reporter, executor or operator.</param>
     /// <param name="User">The client's broker user.</param>
     /// <param name="Entry">Its entry exchange.</param>
-    /// <param name="Inbox">Its inbox queue (declared only when <paramref name="Reads"/> is not empty).</param>
+    /// <param name="Inbox">Its inbox queue (declared when it reads or is routed anything, and for every executor).</param>
     /// <param name="Sends">The shared exchanges its entry is bound to (routing key = the exchange's name).</param>
     /// <param name="Reads">The shared exchanges its inbox is bound to.</param>
-    public sealed record Client(string Role, string User, string Entry, string Inbox, IReadOnlyList<string> Sends, IReadOnlyList<string> Reads);
+    /// <param name="Routes">The host exchanges its inbox is bound to (an executor: those of the hosts it runs instructions for).</param>
+    /// <param name="Unbinds">Exchanges its inbox must not be bound to (an executor: the former shared bindings, other hosts' exchanges).</param>
+    public sealed record Client(
+        string Role, string User, string Entry, string Inbox, IReadOnlyList<string> Sends, IReadOnlyList<string> Reads,
+        IReadOnlyList<string> Routes, IReadOnlyList<string> Unbinds);
 
     public static IReadOnlyList<Client> For(WitnessOptions witness, ClientTopologyOptions topology)
     {
@@ -227,23 +251,35 @@ public static class ClientTopologyPlan
         ArgumentNullException.ThrowIfNull(topology);
         var clients = new List<Client>();
         var reporters = witness.Hosts.Select(h => string.IsNullOrEmpty(h.ReportsAs) ? h.Id : h.ReportsAs).Concat(topology.Reporters);
-        Add(clients, ClientTopology.ReporterRole, reporters, ClientTopology.ReporterSends, []);
-        Add(clients, ClientTopology.ExecutorRole, topology.Executors, ClientTopology.ExecutorSends, ClientTopology.ExecutorReads);
-        Add(clients, ClientTopology.OperatorRole, topology.Operators, ClientTopology.OperatorSends, ClientTopology.OperatorReads);
+        Add(clients, ClientTopology.ReporterRole, reporters, ClientTopology.ReporterSends, [], _ => ([], []));
+        var hostExchanges = witness.Hosts.Where(h => !string.IsNullOrEmpty(h.Id)).Select(h => h.Id).Distinct(StringComparer.Ordinal)
+            .Select(ClientTopology.HostExchange).ToList();
+        var executors = witness.Hosts.Select(h => h.Executor ?? "").Concat(topology.Executors);
+        Add(clients, ClientTopology.ExecutorRole, executors, ClientTopology.ExecutorSends, [], user =>
+        {
+            var routes = InstructionRouting.HostsServedBy(witness, user).Select(ClientTopology.HostExchange).ToList();
+            return (routes, [.. FormerExecutorReads, .. hostExchanges.Except(routes, StringComparer.Ordinal)]);
+        });
+        Add(clients, ClientTopology.OperatorRole, topology.Operators, ClientTopology.OperatorSends, ClientTopology.OperatorReads, _ => ([], []));
         return clients;
     }
 
-    private static void Add(List<Client> clients, string role, IEnumerable<string> users, IReadOnlyList<Type> sends, IReadOnlyList<Type> reads)
+    private static void Add(
+        List<Client> clients, string role, IEnumerable<string> users, IReadOnlyList<Type> sends, IReadOnlyList<Type> reads,
+        Func<string, (IReadOnlyList<string> Routes, IReadOnlyList<string> Unbinds)> routing)
     {
         foreach (var user in users.Where(u => !string.IsNullOrEmpty(u)).Distinct(StringComparer.Ordinal))
         {
+            var (routes, unbinds) = routing(user);
             clients.Add(new Client(
                 role,
                 user,
                 ClientTopology.EntryExchange(role, user),
                 ClientTopology.InboxQueue(role, user),
                 [.. sends.Select(ClientTopology.SharedExchange)],
-                [.. reads.Select(ClientTopology.SharedExchange)]));
+                [.. reads.Select(ClientTopology.SharedExchange)],
+                routes,
+                unbinds));
         }
     }
 }

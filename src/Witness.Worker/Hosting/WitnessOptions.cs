@@ -96,6 +96,13 @@ public sealed class ZfsHostOptions
 
     /// <summary>The RabbitMQ user that must have sent this host's reports and heartbeats (validated AMQP user-id).</summary>
     public string? ReportsAs { get; set; }
+
+    /// <summary>
+    /// The RabbitMQ user of this host's executor(s): the instructions this host runs reach only its inbox
+    /// <c>executor.USER.inbox</c> (several executor processes of the host share it as competing consumers), and the
+    /// witness accepts their outcomes only with this validated user-id. Null: see docs/EXECUTOR.md ("Routing").
+    /// </summary>
+    public string? Executor { get; set; }
 }
 
 public sealed class SshOptions
@@ -127,6 +134,15 @@ public sealed class SyncGroupOptions
     public PipeOptions Pipe { get; set; } = new();
     public TimeSpan StaleAfter { get; set; } = TimeSpan.FromHours(2);
     public TimeSpan InstructionTtl { get; set; } = TimeSpan.FromHours(6);
+
+    /// <summary>
+    /// <c>Pull</c> (the default: the target's executors run it), <c>Push</c> (the source's) or <c>Relay</c> (the
+    /// executors of <see cref="RelayHost"/>).
+    /// </summary>
+    public string Execution { get; set; } = "Pull";
+
+    /// <summary>The declared host whose executors run this group's instructions with <c>Execution: Relay</c>.</summary>
+    public string? RelayHost { get; set; }
 }
 
 public sealed class SyncDatasetOptions

@@ -15,6 +15,7 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         ValidateRabbitMq(options.RabbitMq, failures);
         var hostIds = ValidateHosts(options.Hosts, failures);
         ValidateGroups(options.SyncGroups, hostIds, failures);
+        ValidateExecution(options, hostIds, failures);
         ValidateTimes(options, failures);
         failures.AddRange(ClientTopologyOptionsValidator.Failures(options.ClientTopology));
         if (failures.Count == 0)
@@ -104,6 +105,11 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             if (host.ReportsAs is { Length: 0 })
             {
                 failures.Add($"{key}:ReportsAs: empty; leave it out or name the host's RabbitMQ user");
+            }
+
+            if (host.Executor is not null && !ClientTopologyOptionsValidator.IsValidUser(host.Executor))
+            {
+                failures.Add($"{key}:Executor: {ZfsName.Quote(host.Executor)} is not a broker user name we accept ([A-Za-z0-9][A-Za-z0-9._@-]{{0,127}}); leave it out or name the host's executor user");
             }
         }
 
@@ -199,6 +205,45 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             if (group.InstructionTtl <= TimeSpan.Zero)
             {
                 failures.Add($"{key}:InstructionTtl: must be positive");
+            }
+        }
+    }
+
+    /// <summary><c>SyncGroups[].Execution</c> and <c>RelayHost</c>: a relay group's relay host is declared and has an <c>Executor</c>.</summary>
+    private static void ValidateExecution(WitnessOptions options, HashSet<string> hostIds, List<string> failures)
+    {
+        for (var g = 0; g < options.SyncGroups.Count; g++)
+        {
+            var group = options.SyncGroups[g];
+            var key = $"SyncGroups:{g}";
+            var mode = InstructionRouting.ParseMode(group.Execution);
+            if (mode is null)
+            {
+                failures.Add($"{key}:Execution: {ZfsName.Quote(group.Execution ?? "")} is not Pull, Push or Relay");
+                continue;
+            }
+
+            if (mode != Contracts.ExecutionMode.Relay)
+            {
+                if (!string.IsNullOrEmpty(group.RelayHost))
+                {
+                    failures.Add($"{key}:RelayHost: {ZfsName.Quote(group.RelayHost)} is set but Execution is {mode}; set Execution: Relay or leave RelayHost out");
+                }
+
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(group.RelayHost))
+            {
+                failures.Add($"{key}:RelayHost: required when Execution is Relay (a host declared under Hosts, with an Executor)");
+            }
+            else if (!hostIds.Contains(group.RelayHost))
+            {
+                failures.Add($"{key}:RelayHost: {ZfsName.Quote(group.RelayHost)} is not declared under Hosts");
+            }
+            else if (options.Hosts.First(h => h.Id == group.RelayHost) is { Executor: null or "" })
+            {
+                failures.Add($"{key}:RelayHost: host {group.RelayHost} has no Executor (the broker user of its executors)");
             }
         }
     }

@@ -27,6 +27,8 @@ public static class GroupModelBuilderExtensions
             e.Property(x => x.Kind).HasMaxLength(32);
             e.Property(x => x.Outcome).HasMaxLength(16);
             e.Property(x => x.ExecutedBy).HasMaxLength(200);
+            e.Property(x => x.ExecutingHostId).HasMaxLength(63);
+            e.Property(x => x.ExecutorUser).HasMaxLength(128);
             e.HasIndex(x => new { x.SyncGroup, x.Outcome });
             e.HasIndex(x => new { x.Outcome, x.ExpiresAt });
         });

@@ -39,7 +39,15 @@ public sealed class InstructionAttemptRecord
     /// <summary>When the witness recorded the outcome (its own clock).</summary>
     public DateTimeOffset? OutcomeAt { get; set; }
 
+    /// <summary>The host whose executors run this attempt (<c>execution.hostId</c>); null for attempts issued before it was recorded (their target).</summary>
+    public string? ExecutingHostId { get; set; }
+
+    /// <summary>The executor's free-text <c>executedBy</c> (machine and hosts), as it said.</summary>
     public string? ExecutedBy { get; set; }
+
+    /// <summary>The validated AMQP user-id of the accepted outcome: the broker user who executed (null when the outcome carried none).</summary>
+    public string? ExecutorUser { get; set; }
+
     public int? ExitCode { get; set; }
     public string? Error { get; set; }
     public long? BytesTransferred { get; set; }

@@ -1,7 +1,10 @@
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
+using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Groups;
+using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
 
@@ -87,8 +90,15 @@ public sealed class RemoveGroupActivity : SyncGroupActivity<SyncGroupRemoved>
         GroupPlanning.RemoveAsync(context.Database(), context.Saga, context.CancellationToken);
 }
 
-/// <summary>Records an executor's outcome (or the sweeper's expiry) on its attempt, then plans.</summary>
-public sealed class RecordOutcomeActivity(GroupPlanning planning) :
+/// <summary>
+/// Records an executor's outcome (or the sweeper's expiry) on its attempt, then plans. An outcome whose validated
+/// user-id is not an executor of the attempt's executing host (<see cref="ExecutorSenderCheck"/>) changes nothing: it
+/// is logged and consumed.
+/// </summary>
+public sealed class RecordOutcomeActivity(
+    GroupPlanning planning,
+    IOptionsMonitor<WitnessOptions> options,
+    ILogger<RecordOutcomeActivity> logger) :
     IStateMachineActivity<SyncGroupState, SyncInstructionCompleted>,
     IStateMachineActivity<SyncGroupState, SyncInstructionFailed>,
     IStateMachineActivity<SyncGroupState, SyncInstructionExpired>
@@ -101,7 +111,14 @@ public sealed class RecordOutcomeActivity(GroupPlanning planning) :
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
-        await planning.RecordCompletedAsync(context.Database(), context.Message, context.CancellationToken);
+        var m = context.Message;
+        if (!await FromTheExecutorsAsync(context, m.InstructionId, m.Attempt, m.SyncGroup, "completed"))
+        {
+            await next.Execute(context);
+            return;
+        }
+
+        await planning.RecordCompletedAsync(context.Database(), m, InventoryIngestConsumer.SenderUserId(context), context.CancellationToken);
         await planning.PlanAsync(context);
         await next.Execute(context);
     }
@@ -110,7 +127,14 @@ public sealed class RecordOutcomeActivity(GroupPlanning planning) :
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
-        await planning.RecordFailedAsync(context.Database(), context.Message, context.CancellationToken);
+        var m = context.Message;
+        if (!await FromTheExecutorsAsync(context, m.InstructionId, m.Attempt, m.SyncGroup, "failed"))
+        {
+            await next.Execute(context);
+            return;
+        }
+
+        await planning.RecordFailedAsync(context.Database(), m, InventoryIngestConsumer.SenderUserId(context), context.CancellationToken);
         await planning.PlanAsync(context);
         await next.Execute(context);
     }
@@ -122,6 +146,28 @@ public sealed class RecordOutcomeActivity(GroupPlanning planning) :
         await planning.RecordExpiredAsync(context.Database(), context.Message, context.CancellationToken);
         await planning.PlanAsync(context);
         await next.Execute(context);
+    }
+
+    /// <summary>Whether the outcome's sender is an executor of the attempt's executing host; logs (escaped) when not.</summary>
+    private async Task<bool> FromTheExecutorsAsync(BehaviorContext<SyncGroupState> context, Guid instructionId, int attempt, string group, string what)
+    {
+        var row = await context.Database().Set<InstructionAttemptRecord>()
+            .SingleOrDefaultAsync(a => a.InstructionId == instructionId && a.Attempt == attempt && a.SyncGroup == group, context.CancellationToken);
+        if (row is null)
+        {
+            return true; // unknown attempt: recording logs and ignores it
+        }
+
+        var host = row.ExecutingHostId ?? row.TargetHostId;
+        var sender = InventoryIngestConsumer.SenderUserId(context);
+        if (ExecutorSenderCheck.Check(options.CurrentValue, host, sender) is not { } refusal)
+        {
+            return true;
+        }
+
+        logger.LogWarning("Ignored a {What} outcome for attempt {Attempt} of instruction {InstructionId} in {Group}: {Reason}",
+            what, attempt, instructionId, ZfsSync.Hosting.LogText.Quote(group), ZfsSync.Hosting.LogText.Escape(refusal));
+        return false;
     }
 
     public Task Faulted<TException>(BehaviorExceptionContext<SyncGroupState, SyncInstructionCompleted, TException> context, IBehavior<SyncGroupState, SyncInstructionCompleted> next)
