@@ -1,20 +1,8 @@
 using Microsoft.Extensions.Options;
 using ZfsSync.Client;
+using ZfsSync.Contracts;
 
 namespace ZfsSync.Executor;
-
-/// <summary>Where the executor runs an instruction relative to the hosts it names (docs/EXECUTOR.md, "Deployment").</summary>
-public enum ExecutionMode
-{
-    /// <summary>On the target host: the source is reached through ssh. The executor serves the targets in <see cref="ExecutorOptions.Hosts"/>.</summary>
-    Pull,
-
-    /// <summary>On the source host: the target is reached through ssh. The executor serves the sources in <see cref="ExecutorOptions.Hosts"/>.</summary>
-    Push,
-
-    /// <summary>On a third box reaching both through ssh. The executor serves the targets in <see cref="ExecutorOptions.Hosts"/>.</summary>
-    Relay,
-}
 
 /// <summary>The <c>Executor</c> configuration section (<c>ZFS_SYNC_Executor__Hosts__0</c>, …).</summary>
 public sealed class ExecutorOptions
@@ -24,6 +12,11 @@ public sealed class ExecutorOptions
     /// <summary>The host ids (as the witness names them) whose instructions this executor runs.</summary>
     public List<string> Hosts { get; set; } = [];
 
+    /// <summary>
+    /// The form run for an instruction that does not say (<c>execution</c> null: a witness older than that field), and
+    /// which host of it is ours then: <c>Pull</c> the target, <c>Push</c> the source, <c>Relay</c> the target. An
+    /// instruction with <c>execution</c> runs its <c>execution.mode</c> when <c>execution.hostId</c> is one of <see cref="Hosts"/>.
+    /// </summary>
     public ExecutionMode Mode { get; set; } = ExecutionMode.Pull;
 
     /// <summary>Log what would run and publish nothing (the default: turn it off deliberately).</summary>

@@ -8,7 +8,8 @@ public sealed record PlannedProcess(string HostId, IReadOnlyList<string> Argv, b
 
 /// <summary>
 /// The executor's own re-check of an instruction the witness signed, against its configuration: it must be for a
-/// host this executor serves (the target for pull and relay, the source for push), a destructive kind needs a
+/// host this executor serves (its <c>execution.hostId</c>; from an older witness without it, the target for pull and
+/// relay, the source for push), with the executing host where its mode says (a pull on the target, a push on the source), a destructive kind needs a
 /// recorded resolution and <see cref="ExecutorOptions.AllowDestructive"/>, and every program of the steps must be on
 /// the allow-list (the configured zfs, ssh, sudo, mbuffer, pv, zstd).
 /// </summary>
@@ -20,11 +21,28 @@ public static class InstructionPolicy
     public static bool IsDestructive(InstructionKind kind) =>
         kind is InstructionKind.RollbackAndIncremental or InstructionKind.QuarantineAndFull or InstructionKind.Reseed;
 
-    /// <summary>The host whose executors run the instruction in <paramref name="mode"/>.</summary>
-    public static string ExecutingHost(SyncInstructionIssued instruction, ExecutionMode mode)
+    /// <summary>The form to run: the instruction's <c>execution.mode</c>, or (an older witness sent none) <see cref="ExecutorOptions.Mode"/>.</summary>
+    public static ExecutionMode ModeOf(SyncInstructionIssued instruction, ExecutorOptions options)
     {
         ArgumentNullException.ThrowIfNull(instruction);
-        return mode == ExecutionMode.Push ? instruction.Source.HostId : instruction.Target.HostId;
+        ArgumentNullException.ThrowIfNull(options);
+        return instruction.Execution?.Mode ?? options.Mode;
+    }
+
+    /// <summary>
+    /// The host whose executors run the instruction: its <c>execution.hostId</c>, or (an older witness sent no
+    /// <c>execution</c>) the source for <see cref="ExecutorOptions.Mode"/> <c>Push</c>, else the target.
+    /// </summary>
+    public static string ExecutingHost(SyncInstructionIssued instruction, ExecutorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(instruction);
+        ArgumentNullException.ThrowIfNull(options);
+        if (instruction.Execution is { } execution)
+        {
+            return execution.HostId;
+        }
+
+        return options.Mode == ExecutionMode.Push ? instruction.Source.HostId : instruction.Target.HostId;
     }
 
     /// <summary>Null when the instruction may run here, else why not (one line, values escaped).</summary>
@@ -32,10 +50,16 @@ public static class InstructionPolicy
     {
         ArgumentNullException.ThrowIfNull(instruction);
         ArgumentNullException.ThrowIfNull(options);
-        var host = ExecutingHost(instruction, options.Mode);
+        var mode = ModeOf(instruction, options);
+        var host = ExecutingHost(instruction, options);
         if (!options.Hosts.Contains(host, StringComparer.Ordinal))
         {
-            return $"instruction is for host {Hosting.LogText.Escape(host)} ({options.Mode.ToString().ToLowerInvariant()}), which this executor does not serve";
+            return $"instruction is for host {Hosting.LogText.Escape(host)} ({Wire(mode)}), which this executor does not serve";
+        }
+
+        if (instruction.Execution is { } execution && MismatchedHost(instruction, execution) is { } mismatch)
+        {
+            return mismatch;
         }
 
         if (IsDestructive(instruction.Kind))
@@ -53,7 +77,7 @@ public static class InstructionPolicy
 
         if (options.UseShell)
         {
-            return string.IsNullOrEmpty(ShellCommand(instruction, options.Mode)) ? "the instruction has no command for this mode" : null;
+            return string.IsNullOrEmpty(ShellCommand(instruction, mode)) ? "the instruction has no command for this mode" : null;
         }
 
         if (instruction.Steps.Count == 0 || instruction.Steps.Any(s => s.Pipeline.Count == 0))
@@ -76,6 +100,21 @@ public static class InstructionPolicy
 
         return null;
     }
+
+    /// <summary>A pull runs on the target, a push on the source, a relay on neither: anything else is refused.</summary>
+    private static string? MismatchedHost(SyncInstructionIssued instruction, InstructionExecution execution) => execution.Mode switch
+    {
+        ExecutionMode.Pull when execution.HostId != instruction.Target.HostId =>
+            $"a pull must run on its target {Hosting.LogText.Escape(instruction.Target.HostId)}, not on {Hosting.LogText.Escape(execution.HostId)}",
+        ExecutionMode.Push when execution.HostId != instruction.Source.HostId =>
+            $"a push must run on its source {Hosting.LogText.Escape(instruction.Source.HostId)}, not on {Hosting.LogText.Escape(execution.HostId)}",
+        ExecutionMode.Relay when execution.HostId == instruction.Source.HostId || execution.HostId == instruction.Target.HostId =>
+            $"a relay runs on a third host, not on {Hosting.LogText.Escape(execution.HostId)}",
+        ExecutionMode.Pull or ExecutionMode.Push or ExecutionMode.Relay => null,
+        _ => $"unknown execution mode {(int)execution.Mode}",
+    };
+
+    private static string Wire(ExecutionMode mode) => mode.ToString().ToLowerInvariant();
 
     private static string? ProgramRefusal(IReadOnlyList<string> argv, ExecutorOptions options)
     {
@@ -122,7 +161,7 @@ public static class InstructionPolicy
         ArgumentNullException.ThrowIfNull(instruction);
         ArgumentNullException.ThrowIfNull(step);
         ArgumentNullException.ThrowIfNull(options);
-        var local = options.Mode == ExecutionMode.Relay ? null : ExecutingHost(instruction, options.Mode);
+        var local = ModeOf(instruction, options) == ExecutionMode.Relay ? null : ExecutingHost(instruction, options);
         var processes = new List<PlannedProcess>();
         foreach (var stage in step.Pipeline)
         {

@@ -30,6 +30,7 @@ public sealed class InstructionRunner(
     private readonly ConcurrentDictionary<Task, byte> _runs = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _logLock = new();
+    private readonly ConcurrentDictionary<string, byte> _poolsHere = new(StringComparer.Ordinal);
 
     /// <summary>How the handling of an instruction ended.</summary>
     public enum Decision
@@ -49,7 +50,7 @@ public sealed class InstructionRunner(
     public async Task<(Decision Decision, Task<RunResult?> Run)> HandleAsync(SyncInstructionIssued instruction, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(instruction);
-        var host = InstructionPolicy.ExecutingHost(instruction, _options.Mode);
+        var host = InstructionPolicy.ExecutingHost(instruction, _options);
         var id = $"{instruction.InstructionId}/{instruction.Attempt}";
         if (!_options.Hosts.Contains(host, StringComparer.Ordinal))
         {
@@ -88,6 +89,19 @@ public sealed class InstructionRunner(
             return (Decision.DryRun, Task.FromResult<RunResult?>(null));
         }
 
+        if (await PullHostRefusalAsync(instruction, cancellationToken).ConfigureAwait(false) is { } notHere)
+        {
+            logger.LogWarning("Refused instruction {Instruction} of group {Group}: {Reason}", id, Hosting.LogText.Escape(instruction.SyncGroup), notHere);
+            if (store.TryClaim(instruction.InstructionId, instruction.Attempt, instruction.SyncGroup, now))
+            {
+                store.Finish(instruction.InstructionId, instruction.Attempt, "refused", time.GetUtcNow());
+                WriteRunLog(instruction, "refused", null, notHere);
+                await PublishFailedAsync(instruction, 126, "refused by the executor: " + notHere, cancellationToken).ConfigureAwait(false);
+            }
+
+            return (Decision.Refused, Task.FromResult<RunResult?>(null));
+        }
+
         if (!store.TryClaim(instruction.InstructionId, instruction.Attempt, instruction.SyncGroup, now))
         {
             logger.LogInformation("Instruction {Instruction} was already taken ({State}); not run again", id, store.StateOf(instruction.InstructionId, instruction.Attempt));
@@ -102,6 +116,37 @@ public sealed class InstructionRunner(
         _runs[run] = 0;
         _ = run.ContinueWith(t => _runs.TryRemove(t, out _), TaskScheduler.Default);
         return (Decision.Started, run);
+    }
+
+    /// <summary>
+    /// A pull runs on its target: before the first pull into a pool, <c>zfs list -H -o name POOL</c> must find that pool
+    /// here (the executor cannot know its targets' pools before an instruction names them). Null when it did (or
+    /// <see cref="ExecutorOptions.SkipHostCheck"/> is on, or the form is not a pull); else why not.
+    /// </summary>
+    private async Task<string?> PullHostRefusalAsync(SyncInstructionIssued instruction, CancellationToken cancellationToken)
+    {
+        if (_options.SkipHostCheck || InstructionPolicy.ModeOf(instruction, _options) != ExecutionMode.Pull)
+        {
+            return null;
+        }
+
+        var pool = instruction.Target.Dataset.Split('/')[0];
+        if (_poolsHere.ContainsKey(pool))
+        {
+            return null;
+        }
+
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        bound.CancelAfter(TimeSpan.FromSeconds(60));
+        var result = await runner.RunPipelineAsync([[_options.ZfsPath, "list", "-H", "-o", "name", pool]], null, bound.Token).ConfigureAwait(false);
+        if (result.ExitCode == 0 && result.Killed is null)
+        {
+            _poolsHere[pool] = 0;
+            return null;
+        }
+
+        return $"a pull runs on its target {Hosting.LogText.Escape(instruction.Target.HostId)}, but its pool {Hosting.LogText.Escape(pool)} is not here " +
+            $"({Hosting.LogText.Escape(_options.ZfsPath)} list: exit {result.ExitCode} {Hosting.LogText.Escape(result.StderrTail.Trim())}); set Executor:SkipHostCheck to run it anyway";
     }
 
     /// <summary>The witness expired the attempt (timed out or hung): kill its run.</summary>
@@ -146,7 +191,7 @@ public sealed class InstructionRunner(
             RunResult result;
             if (_options.UseShell)
             {
-                result = await runner.RunShellAsync(InstructionPolicy.ShellCommand(instruction, _options.Mode), cancel.Token).ConfigureAwait(false);
+                result = await runner.RunShellAsync(InstructionPolicy.ShellCommand(instruction, InstructionPolicy.ModeOf(instruction, _options)), cancel.Token).ConfigureAwait(false);
             }
             else
             {
@@ -220,7 +265,7 @@ public sealed class InstructionRunner(
         ArgumentNullException.ThrowIfNull(instruction);
         if (_options.UseShell)
         {
-            return ["/bin/sh -c " + Witness.Core.Shell.PosixShell.Quote(InstructionPolicy.ShellCommand(instruction, _options.Mode))];
+            return ["/bin/sh -c " + Witness.Core.Shell.PosixShell.Quote(InstructionPolicy.ShellCommand(instruction, InstructionPolicy.ModeOf(instruction, _options)))];
         }
 
         return [.. instruction.Steps.Select(s => string.Join(" | ", InstructionPolicy.Plan(instruction, s, _options).Select(p => Witness.Core.Shell.PosixShell.Command(p.Argv))))];

@@ -73,7 +73,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         db.RemoveRange(await db.Set<GroupStatusRecord>().Where(d => d.SyncGroup == saga.Name).ToListAsync(cancellationToken));
     }
 
-    /// <param name="senderUserId">The outcome's validated AMQP user-id (the executor's broker user), recorded as who executed.</param>
+    /// <summary>Records the outcome; <paramref name="senderUserId"/> (its validated AMQP user-id, the executor's broker user) as who executed.</summary>
     public async Task RecordCompletedAsync(WitnessDbContext db, SyncInstructionCompleted message, string? senderUserId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
@@ -91,7 +91,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         row.BytesTransferred = message.BytesTransferred;
     }
 
-    /// <param name="senderUserId">The outcome's validated AMQP user-id (the executor's broker user), recorded as who executed.</param>
+    /// <summary>Records the outcome; <paramref name="senderUserId"/> (its validated AMQP user-id, the executor's broker user) as who executed.</summary>
     public async Task RecordFailedAsync(WitnessDbContext db, SyncInstructionFailed message, string? senderUserId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
