@@ -89,23 +89,19 @@ public sealed class InstructionRunner(
             return (Decision.DryRun, Task.FromResult<RunResult?>(null));
         }
 
-        if (await PullHostRefusalAsync(instruction, cancellationToken).ConfigureAwait(false) is { } notHere)
-        {
-            logger.LogWarning("Refused instruction {Instruction} of group {Group}: {Reason}", id, Hosting.LogText.Escape(instruction.SyncGroup), notHere);
-            if (store.TryClaim(instruction.InstructionId, instruction.Attempt, instruction.SyncGroup, now))
-            {
-                store.Finish(instruction.InstructionId, instruction.Attempt, "refused", time.GetUtcNow());
-                WriteRunLog(instruction, "refused", null, notHere);
-                await PublishFailedAsync(instruction, 126, "refused by the executor: " + notHere, cancellationToken).ConfigureAwait(false);
-            }
-
-            return (Decision.Refused, Task.FromResult<RunResult?>(null));
-        }
-
         if (!store.TryClaim(instruction.InstructionId, instruction.Attempt, instruction.SyncGroup, now))
         {
             logger.LogInformation("Instruction {Instruction} was already taken ({State}); not run again", id, store.StateOf(instruction.InstructionId, instruction.Attempt));
             return (Decision.Duplicate, Task.FromResult<RunResult?>(null));
+        }
+
+        if (await PullHostRefusalAsync(instruction, cancellationToken).ConfigureAwait(false) is { } notHere)
+        {
+            logger.LogWarning("Refused instruction {Instruction} of group {Group}: {Reason}", id, Hosting.LogText.Escape(instruction.SyncGroup), notHere);
+            store.Finish(instruction.InstructionId, instruction.Attempt, "refused", time.GetUtcNow());
+            WriteRunLog(instruction, "refused", null, notHere);
+            await PublishFailedAsync(instruction, 126, "refused by the executor: " + notHere, cancellationToken).ConfigureAwait(false);
+            return (Decision.Refused, Task.FromResult<RunResult?>(null));
         }
 
         var bound = _options.Timeout < instruction.ExpiresAt - now ? _options.Timeout : instruction.ExpiresAt - now;

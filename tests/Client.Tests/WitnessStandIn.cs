@@ -66,6 +66,24 @@ public sealed class WitnessStandIn : IAsyncDisposable
         }
     }
 
+    /// <summary>An executor's entry and inbox as the witness declares them: the inbox bound only to the host exchanges of <paramref name="hosts"/>.</summary>
+    public async Task DeclareExecutorAsync(string user, params string[] hosts)
+    {
+        ArgumentNullException.ThrowIfNull(hosts);
+        await DeclareClientAsync(ClientTopology.ExecutorRole, user, ClientTopology.ExecutorSends, []);
+        var inbox = ClientTopology.InboxQueue(ClientTopology.ExecutorRole, user);
+        await _channel.QueueDeclareAsync(inbox, durable: true, exclusive: false, autoDelete: false);
+        foreach (var host in hosts)
+        {
+            await _channel.ExchangeDeclareAsync(ClientTopology.HostExchange(host), ClientTopology.HostExchangeType, durable: true, autoDelete: false);
+            await _channel.QueueBindAsync(inbox, ClientTopology.HostExchange(host), "");
+        }
+    }
+
+    /// <summary>Sends to <paramref name="hostId"/>'s host exchange, signed with the witness's user-id, as the witness routes an instruction.</summary>
+    public Task SendSignedToHostAsync<T>(string hostId, T message)
+        where T : class => PublishAsync(_channel, ClientTopology.HostExchange(hostId), "", message, User);
+
     /// <summary>A queue of the test bound to a shared exchange, to see what reaches it.</summary>
     public async Task<string> ProbeAsync(Type messageType)
     {

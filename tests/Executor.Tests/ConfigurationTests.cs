@@ -17,7 +17,7 @@ public sealed class When_the_executor_is_configured_badly
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
                 ["RabbitMq:Uri"] = "amqp://localhost:1/",
-                ["RabbitMq:User"] = "executor1",
+                ["RabbitMq:User"] = "executor-backup1",
                 ["RabbitMq:Password"] = "x",
                 ["Executor:Hosts:0"] = "Bad\u001bHost",
                 ["Executor:StateDirectory"] = Path.Combine(Path.GetTempPath(), "zfssync-executor-bad-" + Guid.NewGuid().ToString("N")),

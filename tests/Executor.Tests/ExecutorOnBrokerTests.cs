@@ -12,7 +12,8 @@ namespace ZfsSync.Executor.Tests;
 
 /// <summary>
 /// The executor program's host on the real broker, as a user with exactly the permissions rabbitmq/definitions.json
-/// gives executor1: an instruction not signed by the witness never runs; one the witness signed runs, and its outcome
+/// gives executor-backup1, its inbox bound to backup1's host exchange: an instruction not signed by the witness, or
+/// signed but for another host's executors, never runs; one the witness signed runs, and its outcome
 /// reaches the witness's shared exchange through the executor's entry with the executor's user-id.
 /// </summary>
 [Collection(InfrastructureFixture.Collection)]
@@ -28,9 +29,9 @@ public sealed class When_the_executor_reads_its_inbox(InfrastructureFixture infr
     {
         _zfs = new StubZfs();
         _vhost = await infrastructure.CreateVhostAsync();
-        _executor = await _vhost.CreateUserAsDefinedAsync("executor1");
+        _executor = await _vhost.CreateUserAsDefinedAsync("executor-backup1");
         _witness = await WitnessStandIn.StartAsync(_vhost);
-        await _witness.DeclareClientAsync(ClientTopology.ExecutorRole, _executor.Name, ClientTopology.ExecutorSends, ClientTopology.ExecutorReads);
+        await _witness.DeclareExecutorAsync(_executor.Name, "backup1");
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -65,7 +66,8 @@ public sealed class When_the_executor_reads_its_inbox(InfrastructureFixture infr
         var unsigned = Instructions.Transfer();
         var forged = Instructions.Transfer();
         var signed = Instructions.Transfer();
-        var exchange = ClientTopology.SharedExchange<SyncInstructionIssued>();
+        // Everything arrives in the inbox through backup1's host exchange, as the witness routes it.
+        var exchange = ClientTopology.HostExchange("backup1");
         await WitnessStandIn.PublishAsync(_witness.Channel, exchange, "", unsigned, userId: null);
         var impostor = await _vhost.CreateUserAsync("impostor");
         await _vhost.Broker.SetPermissionsAsync(_vhost.Name, impostor.Name, ".*", ".*", ".*");
@@ -79,16 +81,20 @@ public sealed class When_the_executor_reads_its_inbox(InfrastructureFixture infr
             }
         }
 
-        await _witness.PublishSignedAsync(signed);
+        // Signed, but for another host's executors (routed here by mistake or malice): never run.
+        var elsewhere = Instructions.Transfer() with { Execution = new InstructionExecution { Mode = ExecutionMode.Push, HostId = "nas1" } };
+        await _witness.SendSignedToHostAsync("backup1", elsewhere);
+        await _witness.SendSignedToHostAsync("backup1", signed);
 
         BasicGetResult? got = null;
         await Poll.UntilAsync(async () => (got = await _witness.Channel.BasicGetAsync(probe, autoAck: true)) is not null, "the completed outcome");
         got!.BasicProperties.UserId.ShouldBe(_executor.Name);
         var body = JsonNode.Parse(Encoding.UTF8.GetString(got.Body.Span))!;
         ((string?)body["message"]!["instructionId"]).ShouldBe(signed.InstructionId.ToString());
-        // The inbox is read in order: the two forged instructions came first and were dropped, never run.
+        // The inbox is read in order: the two forged instructions and the other host's came first and were dropped, never run.
         var store = new AttemptStore(_zfs.State);
         store.StateOf(unsigned.InstructionId, 1).ShouldBeNull();
+        store.StateOf(elsewhere.InstructionId, 1).ShouldBeNull();
         store.StateOf(forged.InstructionId, 1).ShouldBeNull();
         store.StateOf(signed.InstructionId, 1).ShouldBe("completed");
         _zfs.CallLines.Count(l => l.StartsWith("send", StringComparison.Ordinal)).ShouldBe(1);

@@ -22,7 +22,7 @@ public sealed class When_the_executor_gets_an_instruction : IDisposable
 
         decision.ShouldBe(InstructionRunner.Decision.Started);
         result!.ExitCode.ShouldBe(0);
-        _zfs.CallLines.ShouldBe(["send tank/data@s2", "receive backup/data"], ignoreOrder: true);
+        _zfs.CallLines.ShouldBe(["list -H -o name backup", "send tank/data@s2", "receive backup/data"], ignoreOrder: true);
         var completed = _publisher.Published.OfType<SyncInstructionCompleted>().Single();
         completed.InstructionId.ShouldBe(instruction.InstructionId);
         completed.BytesTransferred.ShouldBe(300000);
@@ -33,13 +33,111 @@ public sealed class When_the_executor_gets_an_instruction : IDisposable
     public async Task Should_refuse_an_instruction_for_another_host_and_never_run_it()
     {
         await using var runner = Instructions.Runner(Instructions.Options(_zfs), _publisher);
-        var instruction = Instructions.Transfer() with { Target = new InstructionEndpoint { HostId = "offsite1", Dataset = "b/data" } };
+        var instruction = Instructions.Transfer() with
+        {
+            Target = new InstructionEndpoint { HostId = "offsite1", Dataset = "b/data" },
+            Execution = new InstructionExecution { Mode = ExecutionMode.Pull, HostId = "offsite1" },
+        };
 
         var (decision, _) = await runner.HandleAsync(instruction, default);
 
         decision.ShouldBe(InstructionRunner.Decision.NotOurs);
         _zfs.CallLines.ShouldBeEmpty();
         _publisher.Published.ShouldBeEmpty();
+    }
+
+    [Theory]
+    [InlineData(ExecutionMode.Push, "nas1")]
+    [InlineData(ExecutionMode.Relay, "relay1")]
+    public async Task Should_ignore_an_instruction_whose_execution_host_is_not_its_own_even_when_it_is_the_target(ExecutionMode mode, string host)
+    {
+        await using var runner = Instructions.Runner(Instructions.Options(_zfs), _publisher);
+        var instruction = Instructions.Transfer() with { Execution = new InstructionExecution { Mode = mode, HostId = host } };
+
+        var (decision, _) = await runner.HandleAsync(instruction, default);
+
+        decision.ShouldBe(InstructionRunner.Decision.NotOurs);
+        _zfs.CallLines.ShouldBeEmpty();
+        _publisher.Published.ShouldBeEmpty();
+    }
+
+    [Theory]
+    [InlineData(ExecutionMode.Pull, "a pull must run on its target")]
+    [InlineData(ExecutionMode.Push, "a push must run on its source")]
+    public async Task Should_refuse_an_execution_host_that_contradicts_its_mode(ExecutionMode mode, string reason)
+    {
+        // backup1 served here, but the instruction says the pull/push runs on it while it is neither that target nor that source.
+        await using var runner = Instructions.Runner(Instructions.Options(_zfs), _publisher);
+        var instruction = Instructions.Transfer() with
+        {
+            Source = new InstructionEndpoint { HostId = "nas1", Dataset = "tank/data" },
+            Target = new InstructionEndpoint { HostId = "offsite1", Dataset = "b/data" },
+            Execution = new InstructionExecution { Mode = mode, HostId = "backup1" },
+        };
+
+        var (decision, _) = await runner.HandleAsync(instruction, default);
+
+        decision.ShouldBe(InstructionRunner.Decision.Refused);
+        _zfs.CallLines.ShouldBeEmpty();
+        _publisher.Published.OfType<SyncInstructionFailed>().Single().Error.ShouldContain(reason);
+    }
+
+    [Fact]
+    public async Task Should_run_the_form_the_witness_chose_not_its_own_mode()
+    {
+        // A push executor of nas1 configured for Pull: the instruction's execution (push on nas1) decides.
+        var options = Instructions.Options(_zfs);
+        options.Hosts = ["nas1"];
+        options.UseShell = true;
+        await using var runner = Instructions.Runner(options, _publisher);
+        var marker = Path.Combine(_zfs.Directory, "push-ran");
+        var instruction = Instructions.Transfer() with
+        {
+            Execution = new InstructionExecution { Mode = ExecutionMode.Push, HostId = "nas1" },
+            Commands = new InstructionCommands { Pull = "exit 7", Push = $"touch '{marker}'", Relay = "exit 8" },
+        };
+
+        var (decision, run) = await runner.HandleAsync(instruction, default);
+
+        decision.ShouldBe(InstructionRunner.Decision.Started);
+        (await run)!.ExitCode.ShouldBe(0);
+        File.Exists(marker).ShouldBeTrue();
+        _publisher.Published.OfType<SyncInstructionCompleted>().ShouldHaveSingleItem();
+    }
+
+    [Fact]
+    public async Task Should_fall_back_to_its_own_mode_for_an_instruction_without_execution()
+    {
+        var options = Instructions.Options(_zfs);
+        options.Hosts = ["nas1"];
+        options.Mode = ExecutionMode.Push;
+        options.UseShell = true;
+        await using var runner = Instructions.Runner(options, _publisher);
+        var older = Instructions.Transfer() with { Execution = null, Commands = new InstructionCommands { Pull = "exit 7", Push = "true", Relay = "exit 8" } };
+
+        var (decision, run) = await runner.HandleAsync(older, default);
+
+        decision.ShouldBe(InstructionRunner.Decision.Started, "an older witness's instruction: Push serves the source nas1");
+        (await run)!.ExitCode.ShouldBe(0);
+        options.Hosts = ["backup1"];
+        InstructionPolicy.ExecutingHost(older, options).ShouldBe("nas1");
+        InstructionPolicy.ModeOf(older, options).ShouldBe(ExecutionMode.Push);
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_pull_when_the_targets_pool_is_not_on_this_host()
+    {
+        await using var runner = Instructions.Runner(Instructions.Options(_zfs), _publisher);
+        var instruction = Instructions.Transfer() with { Target = new InstructionEndpoint { HostId = "backup1", Dataset = "fail/data" } };
+
+        var (decision, _) = await runner.HandleAsync(instruction, default);
+
+        decision.ShouldBe(InstructionRunner.Decision.Refused);
+        _zfs.CallLines.ShouldBe(["list -H -o name fail"], "only the check ran");
+        var failed = _publisher.Published.OfType<SyncInstructionFailed>().Single();
+        failed.ExitCode.ShouldBe(126);
+        failed.Error.ShouldContain("its pool fail is not here");
+        failed.Error.ShouldContain("dataset does not exist");
     }
 
     [Theory]
@@ -79,7 +177,7 @@ public sealed class When_the_executor_gets_an_instruction : IDisposable
         await run;
 
         decision.ShouldBe(InstructionRunner.Decision.Started);
-        _zfs.CallLines.Length.ShouldBe(2);
+        _zfs.CallLines.Count(l => !l.StartsWith("list", StringComparison.Ordinal)).ShouldBe(2);
     }
 
     [Theory]

@@ -23,9 +23,9 @@ public sealed class When_the_executor_runs_once(InfrastructureFixture infrastruc
     {
         _zfs = new StubZfs();
         _vhost = await infrastructure.CreateVhostAsync();
-        _executor = await _vhost.CreateUserAsDefinedAsync("executor1");
+        _executor = await _vhost.CreateUserAsDefinedAsync("executor-backup1");
         _witness = await WitnessStandIn.StartAsync(_vhost);
-        await _witness.DeclareClientAsync(ClientTopology.ExecutorRole, _executor.Name, ClientTopology.ExecutorSends, ClientTopology.ExecutorReads);
+        await _witness.DeclareExecutorAsync(_executor.Name, "backup1");
     }
 
     public async Task DisposeAsync()
@@ -41,7 +41,11 @@ public sealed class When_the_executor_runs_once(InfrastructureFixture infrastruc
     {
         var question = await _witness.ProbeAsync(typeof(GetOutstandingInstructions));
         var mine = Instructions.Transfer();
-        var notMine = Instructions.Transfer() with { Target = new InstructionEndpoint { HostId = "offsite1", Dataset = "b" } };
+        var notMine = Instructions.Transfer() with
+        {
+            Target = new InstructionEndpoint { HostId = "offsite1", Dataset = "b" },
+            Execution = new InstructionExecution { Mode = ExecutionMode.Pull, HostId = "offsite1" },
+        };
         var answering = Task.Run(async () =>
         {
             BasicGetResult? got = null;

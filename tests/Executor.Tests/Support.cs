@@ -18,6 +18,7 @@ public sealed class StubZfs : IDisposable
             #!/bin/sh
             echo "$*" >> '{{Calls}}'
             case "$1" in
+              list) if [ "$5" = fail ]; then echo "cannot open 'fail': dataset does not exist" >&2; exit 1; fi ;;
               send) head -c 300000 /dev/zero ;;
               receive) cat > /dev/null ;;
               fail) echo "cannot receive: destination has been modified$(printf '\033')[31m" >&2; exit 1 ;;
@@ -81,6 +82,7 @@ public static class Instructions
             },
         ],
             Commands = new InstructionCommands { Pull = "zfs send tank/data@s2 | zfs receive backup/data" },
+            Execution = new InstructionExecution { Mode = ExecutionMode.Pull, HostId = "backup1" },
             IssuedAt = DateTimeOffset.UtcNow,
             ExpiresAt = expiresAt ?? DateTimeOffset.UtcNow.AddHours(1),
         };

@@ -243,10 +243,14 @@ public sealed class TestVhost(RabbitMqBroker broker, string name) : IAsyncDispos
     /// A user of this test with exactly the permissions <c>rabbitmq/definitions.json</c> gives the user
     /// <paramref name="definitionsUser"/>, the name in its regular expressions replaced by the test user's own.
     /// </summary>
-    public async Task<TestBrokerUser> CreateUserAsDefinedAsync(string definitionsUser, CancellationToken cancellationToken = default)
+    public Task<TestBrokerUser> CreateUserAsDefinedAsync(string definitionsUser, CancellationToken cancellationToken = default) =>
+        CreateUserAsDefinedAsync(definitionsUser, definitionsUser, cancellationToken);
+
+    /// <summary>A user named after <paramref name="baseName"/> with the tags and permissions definitions.json gives <paramref name="definitionsUser"/> (its name replaced by the new one).</summary>
+    public async Task<TestBrokerUser> CreateUserAsDefinedAsync(string definitionsUser, string baseName, CancellationToken cancellationToken = default)
     {
         var definition = BrokerDefinitions.Load();
-        var user = await CreateUserAsync(definitionsUser, definition.TagsOf(definitionsUser), cancellationToken);
+        var user = await CreateUserAsync(baseName, definition.TagsOf(definitionsUser), cancellationToken);
         var (configure, write, read) = definition.PermissionsOf(definitionsUser, user.Name);
         await Broker.SetPermissionsAsync(Name, user.Name, configure, write, read, cancellationToken);
         return user;

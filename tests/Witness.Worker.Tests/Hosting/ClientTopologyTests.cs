@@ -15,7 +15,7 @@ namespace ZfsSync.Witness.Worker.Tests.Hosting;
 
 /// <summary>
 /// The client topology on the real broker, with exactly the permissions rabbitmq/definitions.json gives the
-/// reporter (nas1), the shell reporter (truenas1) and the executor (executor1): no client can delete, re-declare or
+/// reporter (nas1), the shell reporter (truenas1) and the executor (executor-backup1): no client can delete, re-declare or
 /// unbind a shared exchange; the real reporter's reports and heartbeats reach the witness through its own entry
 /// exchange; a deleted entry is put back by the witness; every message the witness publishes carries its user-id.
 /// </summary>
@@ -38,7 +38,7 @@ public sealed class When_clients_use_their_own_entry_exchanges(InfrastructureFix
         _database = await WitnessTestDatabase.CreateAsync(infrastructure, "sqlite");
         _reporter = await _vhost.CreateUserAsDefinedAsync("nas1");
         _shellReporter = await _vhost.CreateUserAsDefinedAsync("truenas1");
-        _executor = await _vhost.CreateUserAsDefinedAsync("executor1");
+        _executor = await _vhost.CreateUserAsDefinedAsync("executor-backup1");
         _witness = await WitnessHost.StartAsync(_vhost, _database, new Dictionary<string, string?>
         {
             ["Hosts:0:Id"] = "nas1",

@@ -45,7 +45,7 @@ public sealed class When_the_broker_listens_only_on_TLS
         loaded.ShouldNotContain(witnessPassword);
         var users = (await node.CtlAsync(cancel.Token, "list_users")).Split('\n').Select(l => l.Split('\t')[0].Trim()).ToList();
         users.ShouldContain("zfssync-witness");
-        users.ShouldContain("executor1");
+        users.ShouldContain("executor-backup1");
         users.ShouldContain("operator1");
         users.ShouldNotContain("guest");
 
