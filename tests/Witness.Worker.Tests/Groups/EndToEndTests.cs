@@ -212,7 +212,10 @@ public sealed class When_a_witness_dies_or_runs_twice(InfrastructureFixture infr
             "process A to commit both instructions",
             TimeSpan.FromSeconds(60));
         var committed = (await world.OutboxAsync()).Where(r => r.MessageType.StartsWith(typeof(SyncInstructionIssued).FullName + ",", StringComparison.Ordinal)).ToList();
-        committed.Count.ShouldBe(2);
+        committed.Count.ShouldBe(4, "each instruction published for observers and sent to its executing host's exchange");
+        committed.Where(r => r.DestinationAddress is not null).Select(r => r.DestinationAddress).Order()
+            .ShouldBe(["exchange:instructions.backup1?type=fanout&durable=true&autodelete=false", "exchange:instructions.backup2?type=fanout&durable=true&autodelete=false"]);
+        committed = [.. committed.Where(r => r.DestinationAddress is null)];
         committed.ShouldAllBe(r => r.DispatchedAt == null);
         await world.StopWitnessAsync(a);
         world.Received.Of<SyncInstructionIssued>().ShouldBeEmpty("A published nothing");

@@ -3,6 +3,7 @@ using MassTransit;
 using MassTransit.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -29,8 +30,9 @@ public sealed class GroupSagaScenario : IAsyncDisposable
     public const string Group = "critical";
     public static readonly Guid GroupId = DeterministicIds.SyncGroup(Group);
 
-    private GroupSagaScenario(WitnessTestDatabase database, ServiceProvider provider, WitnessOptions options, FakeTimeProvider time)
+    private GroupSagaScenario(WitnessTestDatabase database, ServiceProvider provider, WitnessOptions options, FakeTimeProvider time, LogCapture logs)
     {
+        Logs = logs;
         Database = database;
         Provider = provider;
         Options = options;
@@ -44,6 +46,9 @@ public sealed class GroupSagaScenario : IAsyncDisposable
     public ServiceProvider Provider { get; }
     public WitnessOptions Options { get; }
     public FakeTimeProvider Time { get; }
+
+    /// <summary>What the saga and its activities logged (information and above).</summary>
+    public LogCapture Logs { get; }
     public ITestHarness Harness { get; }
     public ISagaStateMachineTestHarness<SyncGroupStateMachine, SyncGroupState> Saga { get; }
     public SyncGroupStateMachine Machine { get; }
@@ -73,8 +78,9 @@ public sealed class GroupSagaScenario : IAsyncDisposable
         var database = await WitnessTestDatabase.CreateAsync(infrastructure, provider);
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         options ??= DefaultOptions();
+        var logs = new LogCapture();
         var services = new ServiceCollection()
-            .AddLogging()
+            .AddLogging(b => b.AddProvider(logs))
             .AddSingleton<TimeProvider>(time)
             .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
             .AddSingleton(Microsoft.Extensions.Options.Options.Create(planner ?? new PlannerOptions()))
@@ -91,7 +97,7 @@ public sealed class GroupSagaScenario : IAsyncDisposable
             });
         });
         var serviceProvider = services.BuildServiceProvider(validateScopes: true);
-        var scenario = new GroupSagaScenario(database, serviceProvider, options, time);
+        var scenario = new GroupSagaScenario(database, serviceProvider, options, time, logs);
         await scenario.Harness.Start();
         return scenario;
     }
@@ -185,13 +191,20 @@ public sealed class GroupSagaScenario : IAsyncDisposable
     }
 
     /// <summary>The messages of type <typeparamref name="T"/> the saga committed to the outbox, in order.</summary>
-    public async Task<List<(Guid MessageId, T Message)>> SentAsync<T>()
+    public async Task<List<(Guid MessageId, T Message)>> SentAsync<T>() =>
+        [.. (await OutboxOfAsync<T>()).Where(r => r.Destination is null).Select(r => (r.MessageId, r.Message))];
+
+    /// <summary>The messages of type <typeparamref name="T"/> the outbox sends to an address (the routed copies), with that address.</summary>
+    public async Task<List<(Guid MessageId, string Destination, T Message)>> RoutedAsync<T>() =>
+        [.. (await OutboxOfAsync<T>()).Where(r => r.Destination is not null).Select(r => (r.MessageId, r.Destination!, r.Message))];
+
+    private async Task<List<(Guid MessageId, string? Destination, T Message)>> OutboxOfAsync<T>()
     {
         await using var db = Database.CreateContext();
         var prefix = typeof(T).FullName + ",";
         var rows = await db.Set<OutboxMessage>().AsNoTracking().OrderBy(m => m.SequenceNumber).ToListAsync();
         return [.. rows.Where(r => r.MessageType.StartsWith(prefix, StringComparison.Ordinal))
-            .Select(r => (r.MessageId, JsonSerializer.Deserialize<T>(r.Body, StoredJson.Options)!))];
+            .Select(r => (r.MessageId, r.DestinationAddress, JsonSerializer.Deserialize<T>(r.Body, StoredJson.Options)!))];
     }
 
     /// <summary>The expiry sweeper over this scenario's database and clock.</summary>
