@@ -53,7 +53,8 @@ public sealed class When_instructions_are_routed_to_one_hosts_executors
     [Fact]
     public void Should_bind_each_executor_inbox_to_its_own_hosts_exchange_only_and_unbind_the_shared_instruction_exchanges()
     {
-        var plan = ClientTopologyPlan.For(Options(unassigned: ["runner1", "executor-backup1"]), Options().ClientTopology);
+        var options = Options(unassigned: ["runner1", "executor-backup1"]);
+        var plan = ClientTopologyPlan.For(options, options.ClientTopology);
         var executors = plan.Where(c => c.Role == ClientTopology.ExecutorRole).ToDictionary(c => c.User);
 
         executors.Keys.Order().ShouldBe(["executor-backup1", "executor-nas1", "executor-relay1", "runner1"]);
