@@ -127,6 +127,9 @@ public sealed class SyncGroupOptions
     public PipeOptions Pipe { get; set; } = new();
     public TimeSpan StaleAfter { get; set; } = TimeSpan.FromHours(2);
     public TimeSpan InstructionTtl { get; set; } = TimeSpan.FromHours(6);
+
+    /// <summary>A started attempt whose bytes (or, without byte counts, whose progress messages) stopped for this long is expired as hung.</summary>
+    public TimeSpan HangAfter { get; set; } = TimeSpan.FromMinutes(30);
 }
 
 public sealed class SyncDatasetOptions
