@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
+using ZfsSync.Observability;
 using ZfsSync.TestInfrastructure;
 
 namespace ZfsSync.Executor.Tests;
@@ -99,7 +102,11 @@ public static class Instructions
         ZfsPath = zfs.Path,
     };
 
-    public static InstructionRunner Runner(ExecutorOptions options, RecordingPublisher publisher) =>
+    public static InstructionRunner Runner(ExecutorOptions options, RecordingPublisher publisher, ExecutorMetrics? metrics = null) =>
         new(Microsoft.Extensions.Options.Options.Create(options), new AttemptStore(options.StateDirectory), new PipelineRunner(options), publisher,
-            TimeProvider.System, NullLogger<InstructionRunner>.Instance);
+            TimeProvider.System, metrics ?? Metrics(), NullLogger<InstructionRunner>.Instance);
+
+    /// <summary>The executor's instruments on a meter factory of their own.</summary>
+    public static ExecutorMetrics Metrics() =>
+        new(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>());
 }
