@@ -25,6 +25,8 @@ public sealed class StubZfs : IDisposable
               receive) cat > /dev/null ;;
               fail) echo "cannot receive: destination has been modified$(printf '\033')[31m" >&2; exit 1 ;;
               hang) sleep 1000 & echo $! > '{{Calls}}.child'; wait ;;
+              slowsend) i=0; while [ $i -lt 8 ]; do head -c 65536 /dev/zero; sleep 0.3; i=$((i+1)); done ;;
+              stall) head -c 65536 /dev/zero; sleep 1000 & echo $! > '{{Calls}}.child'; wait ;;
             esac
             """);
         if (!OperatingSystem.IsWindows())
