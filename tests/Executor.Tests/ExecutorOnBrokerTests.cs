@@ -123,7 +123,7 @@ public sealed class When_the_executor_reads_its_inbox(InfrastructureFixture infr
         ((string?)message["instructionId"]).ShouldBe(stalled.InstructionId.ToString());
         ((int?)message["exitCode"]).ShouldBe(-1);
         ((string?)message["error"]).ShouldNotBeNull().ShouldContain("hung: no bytes for 00:30:00");
-        ((string?)message["error"]).ShouldNotContain("forged");
+        ((string?)message["error"])!.ShouldNotContain("forged");
         new AttemptStore(_zfs.State).StateOf(stalled.InstructionId, 1).ShouldBe("failed");
     }
 }
