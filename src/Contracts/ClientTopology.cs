@@ -56,8 +56,9 @@ public static class ClientTopology
     /// <summary>The message types a reporter sends.</summary>
     public static IReadOnlyList<Type> ReporterSends { get; } = [typeof(SnapshotInventoryReported), typeof(Heartbeat)];
 
-    /// <summary>The message types an executor sends: the outcomes of instructions, and (its <c>--once</c> mode) the question for its hosts' outstanding instructions.</summary>
-    public static IReadOnlyList<Type> ExecutorSends { get; } = [typeof(SyncInstructionCompleted), typeof(SyncInstructionFailed), typeof(GetOutstandingInstructions)];
+    /// <summary>The message types an executor sends: the outcomes of instructions, their start and progress, and (its <c>--once</c> mode) the question for its hosts' outstanding instructions.</summary>
+    public static IReadOnlyList<Type> ExecutorSends { get; } =
+        [typeof(SyncInstructionCompleted), typeof(SyncInstructionFailed), typeof(GetOutstandingInstructions), typeof(SyncInstructionStarted), typeof(SyncInstructionProgressed)];
 
     /// <summary>
     /// The message types an executor reads in its inbox: only those routed to its host exchanges

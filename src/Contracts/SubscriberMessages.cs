@@ -23,6 +23,30 @@ public sealed record SyncInstructionFailed
     public string Error { get; init; } = "";
 }
 
+/// <summary>An executor started running an attempt (published once, before the first byte).</summary>
+public sealed record SyncInstructionStarted
+{
+    public Guid InstructionId { get; init; }
+    public int Attempt { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public string ExecutedBy { get; init; } = "";
+    public DateTimeOffset StartedAt { get; init; }
+}
+
+/// <summary>An attempt is still running: sent every <c>Executor:ProgressInterval</c> while it runs.</summary>
+public sealed record SyncInstructionProgressed
+{
+    public Guid InstructionId { get; init; }
+    public int Attempt { get; init; }
+    public string SyncGroup { get; init; } = "";
+    public string ExecutedBy { get; init; } = "";
+
+    /// <summary>Bytes that reached the receiving stage so far; null when the executor does not count them (the shell form).</summary>
+    public long? BytesTransferred { get; init; }
+
+    public DateTimeOffset ReportedAt { get; init; }
+}
+
 /// <summary>
 /// Request: record an operator's decision for a conflict. <see cref="Resolution"/> is the kebab-case name of one
 /// of the conflict's allowed resolutions; it stays a string so that an unknown value is answered with

@@ -111,6 +111,9 @@ public sealed record SyncInstructionExpired
     public int Attempt { get; init; }
     public string SyncGroup { get; init; } = "";
     public DateTimeOffset ExpiredAt { get; init; }
+
+    /// <summary>Why, in words: <c>expired: …</c> (its <c>expiresAt</c> passed) or <c>hung: …</c> (no progress for the group's <c>HangAfter</c>). Empty from older witnesses.</summary>
+    public string Reason { get; init; } = "";
 }
 
 public sealed record SyncConflictDetected

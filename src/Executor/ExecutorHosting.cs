@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using ZfsSync.Client;
 using ZfsSync.Contracts;
 using ZfsSync.Hosting;
+using ZfsSync.Observability;
 
 namespace ZfsSync.Executor;
 
@@ -22,7 +23,7 @@ public sealed class InstructionExpiredConsumer(InstructionRunner runner) : ICons
     public Task Consume(ConsumeContext<SyncInstructionExpired> context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        runner.Expire(context.Message.InstructionId, context.Message.Attempt);
+        runner.Expire(context.Message.InstructionId, context.Message.Attempt, context.Message.Reason);
         return Task.CompletedTask;
     }
 }
@@ -96,6 +97,17 @@ public static class ExecutorHostingExtensions
         return builder;
     }
 
+    /// <summary>
+    /// The health and metrics endpoint on <c>Observability:Listen</c> (default <see cref="ExecutorMetrics.DefaultListen"/>,
+    /// loopback): <c>/health/live</c>, <c>/health/ready</c> (MassTransit's bus health check: connected to the broker,
+    /// inbox consuming) and <c>/metrics</c> (the executor's runs, bytes and durations, MassTransit's and the runtime's meters).
+    /// </summary>
+    public static IHostApplicationBuilder AddExecutorObservability(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddZfsSyncObservability("zfssync-executor", ExecutorMetrics.DefaultListen, ExecutorMetrics.MeterName);
+    }
+
     /// <summary>Options, the runner and MassTransit as an executor client reading its inbox.</summary>
     public static IHostApplicationBuilder AddExecutor(this IHostApplicationBuilder builder, bool once = false)
     {
@@ -106,6 +118,8 @@ public static class ExecutorHostingExtensions
         services.AddOptions<BrokerConnectionOptions>().BindConfiguration(BrokerConnectionOptions.SectionName).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BrokerConnectionOptions>, BrokerConnectionOptionsValidator>();
         services.AddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddSingleton<ExecutorMetrics>();
         services.AddSingleton(sp => new AttemptStore(sp.GetRequiredService<IOptions<ExecutorOptions>>().Value.StateDirectory));
         services.AddSingleton(sp => new PipelineRunner(sp.GetRequiredService<IOptions<ExecutorOptions>>().Value));
         services.AddSingleton<InstructionRunner>();

@@ -49,6 +49,9 @@ public sealed class ExecutorOptions
 
     /// <summary>Bytes of each stage's stderr kept for a failure report.</summary>
     public int StderrTailBytes { get; set; } = 2048;
+
+    /// <summary>How often a running attempt sends <c>SyncInstructionProgressed</c> (its bytes so far) to the witness.</summary>
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>One line per bad key.</summary>
@@ -84,6 +87,11 @@ public sealed class ExecutorOptionsValidator : IValidateOptions<ExecutorOptions>
         if (string.IsNullOrWhiteSpace(options.ZfsPath))
         {
             errors.Add("Executor:ZfsPath is required");
+        }
+
+        if (options.ProgressInterval <= TimeSpan.Zero)
+        {
+            errors.Add("Executor:ProgressInterval must be positive");
         }
 
         if (options.StderrTailBytes is < 128 or > 65536)

@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
+using ZfsSync.Observability;
 
 namespace ZfsSync.Executor;
 
@@ -15,7 +18,9 @@ public interface IOutcomePublisher
 /// <summary>
 /// Decides about and runs one instruction attempt: the executor's policy (<see cref="InstructionPolicy"/>), the
 /// expiry, dry run, the once-only claim (<see cref="AttemptStore"/>), the run bounded by min(Timeout, expiresAt),
-/// and the outcome. Runs go on in the background after the claim, so a long transfer holds no broker delivery.
+/// and the outcome. Runs go on in the background after the claim, so a long transfer holds no broker delivery. A run
+/// announces itself (<see cref="SyncInstructionStarted"/>) and its bytes so far every <c>ProgressInterval</c>
+/// (<see cref="SyncInstructionProgressed"/>), so the witness can tell a hung transfer from a slow one.
 /// </summary>
 public sealed class InstructionRunner(
     IOptions<ExecutorOptions> optionsAccessor,
@@ -23,10 +28,12 @@ public sealed class InstructionRunner(
     PipelineRunner runner,
     IOutcomePublisher publisher,
     TimeProvider time,
+    ExecutorMetrics metrics,
     ILogger<InstructionRunner> logger) : IAsyncDisposable
 {
     private readonly ExecutorOptions _options = optionsAccessor.Value;
     private readonly ConcurrentDictionary<(Guid, int), CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<(Guid, int), string> _expiredBecause = new();
     private readonly ConcurrentDictionary<Task, byte> _runs = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _logLock = new();
@@ -146,12 +153,21 @@ public sealed class InstructionRunner(
     }
 
     /// <summary>The witness expired the attempt (timed out or hung): kill its run.</summary>
-    public void Expire(Guid instructionId, int attempt)
+    public void Expire(Guid instructionId, int attempt, string? reason = null)
     {
         if (_running.TryGetValue((instructionId, attempt), out var cancel))
         {
-            logger.LogWarning("Instruction {Instruction} expired by the witness; killing its run", $"{instructionId}/{attempt}");
-            cancel.Cancel();
+            var why = string.IsNullOrWhiteSpace(reason) ? "expired" : reason;
+            _expiredBecause[(instructionId, attempt)] = why;
+            logger.LogWarning("Instruction {Instruction} expired by the witness ({Reason}); killing its run", $"{instructionId}/{attempt}", Hosting.LogText.Escape(why));
+            try
+            {
+                cancel.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The run ended meanwhile.
+            }
         }
     }
 
@@ -181,20 +197,38 @@ public sealed class InstructionRunner(
     private async Task<RunResult?> RunAsync(SyncInstructionIssued instruction, CancellationTokenSource cancel, TimeSpan bound)
     {
         var id = $"{instruction.InstructionId}/{instruction.Attempt}";
+        var key = (instruction.InstructionId, instruction.Attempt);
+        var kind = JsonNamingPolicy.KebabCaseLower.ConvertName(instruction.Kind.ToString());
+        var clock = Stopwatch.StartNew();
+        using var progressStop = new CancellationTokenSource();
+        Task progressLoop = Task.CompletedTask;
         try
         {
             logger.LogInformation("Running instruction {Instruction} of group {Group} ({Kind}, bound {Bound})", id, Hosting.LogText.Escape(instruction.SyncGroup), instruction.Kind, bound);
+            List<IReadOnlyList<PlannedProcess>>? steps = _options.UseShell ? null : [.. instruction.Steps.Select(s => InstructionPolicy.Plan(instruction, s, _options))];
+            var progress = new Progress(steps?.Any(s => s.Count > 1) == true);
+            await TryPublishAsync(new SyncInstructionStarted
+            {
+                InstructionId = instruction.InstructionId,
+                Attempt = instruction.Attempt,
+                SyncGroup = instruction.SyncGroup,
+                ExecutedBy = ExecutedBy,
+                StartedAt = time.GetUtcNow(),
+            }, id, cancel.Token).ConfigureAwait(false);
+            progressLoop = ReportProgressAsync(instruction, id, progress, progressStop.Token);
+
             RunResult result;
-            if (_options.UseShell)
+            if (steps is null)
             {
                 result = await runner.RunShellAsync(InstructionPolicy.ShellCommand(instruction, InstructionPolicy.ModeOf(instruction, _options)), cancel.Token).ConfigureAwait(false);
             }
             else
             {
-                var steps = instruction.Steps.Select(s => InstructionPolicy.Plan(instruction, s, _options)).ToList();
-                result = await runner.RunStepsAsync(steps, null, cancel.Token).ConfigureAwait(false);
+                result = await runner.RunStepsAsync(steps, progress.Set, cancel.Token).ConfigureAwait(false);
             }
 
+            await progressStop.CancelAsync().ConfigureAwait(false);
+            await progressLoop.ConfigureAwait(false);
             if (_stopping.IsCancellationRequested)
             {
                 // Shutting down: the claim stays "started", and the next start reports the attempt cut.
@@ -207,6 +241,7 @@ public sealed class InstructionRunner(
             {
                 store.Finish(instruction.InstructionId, instruction.Attempt, "completed", now);
                 WriteRunLog(instruction, "completed", result, null);
+                metrics.Run(kind, "completed", clock.Elapsed, result.Bytes);
                 logger.LogInformation("Instruction {Instruction} completed ({Bytes} bytes)", id, result.Bytes);
                 await publisher.PublishAsync(new SyncInstructionCompleted
                 {
@@ -220,10 +255,14 @@ public sealed class InstructionRunner(
             }
             else
             {
-                var error = result.Killed is { } killed ? $"{killed} ({bound}); {result.StderrTail}".TrimEnd(' ', ';') : result.StderrTail;
+                var killed = result.Killed is null ? null
+                    : _expiredBecause.TryGetValue(key, out var reason) ? $"killed: the witness expired the attempt ({reason})"
+                    : $"{result.Killed} ({bound})";
+                var error = killed is not null ? $"{killed}; {result.StderrTail}".TrimEnd(' ', ';') : result.StderrTail;
                 store.Finish(instruction.InstructionId, instruction.Attempt, "failed", now);
                 WriteRunLog(instruction, "failed", result, error);
-                logger.LogWarning("Instruction {Instruction} failed with exit code {ExitCode}: {Error}", id, result.ExitCode, error);
+                metrics.Run(kind, "failed", clock.Elapsed, result.Bytes);
+                logger.LogWarning("Instruction {Instruction} failed with exit code {ExitCode}: {Error}", id, result.ExitCode, Hosting.LogText.Escape(error));
                 await PublishFailedAsync(instruction, result.ExitCode, error, CancellationToken.None).ConfigureAwait(false);
             }
 
@@ -233,14 +272,67 @@ public sealed class InstructionRunner(
         {
             logger.LogError(e, "Instruction {Instruction} could not be run", id);
             store.Finish(instruction.InstructionId, instruction.Attempt, "failed", time.GetUtcNow());
+            metrics.Run(kind, "failed", clock.Elapsed, null);
             await PublishFailedAsync(instruction, -1, "the executor could not run it: " + e.Message, CancellationToken.None).ConfigureAwait(false);
             return null;
         }
         finally
         {
-            _running.TryRemove((instruction.InstructionId, instruction.Attempt), out _);
+            await progressStop.CancelAsync().ConfigureAwait(false);
+            await progressLoop.ConfigureAwait(false);
+            _running.TryRemove(key, out _);
+            _expiredBecause.TryRemove(key, out _);
             cancel.Dispose();
         }
+    }
+
+    /// <summary>Every <c>ProgressInterval</c> until <paramref name="stop"/>: the bytes so far (null when not counted).</summary>
+    private async Task ReportProgressAsync(SyncInstructionIssued instruction, string id, Progress progress, CancellationToken stop)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(_options.ProgressInterval, time);
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                await TryPublishAsync(new SyncInstructionProgressed
+                {
+                    InstructionId = instruction.InstructionId,
+                    Attempt = instruction.Attempt,
+                    SyncGroup = instruction.SyncGroup,
+                    ExecutedBy = ExecutedBy,
+                    BytesTransferred = progress.Bytes,
+                    ReportedAt = time.GetUtcNow(),
+                }, id, stop).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended.
+        }
+    }
+
+    /// <summary>Start and progress are advisory: a failure to send one is logged and the run goes on.</summary>
+    private async Task TryPublishAsync<T>(T message, string id, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            await publisher.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("Could not send {Message} of instruction {Instruction}: {Error}", typeof(T).Name, id, Hosting.LogText.Escape(e.Message));
+        }
+    }
+
+    /// <summary>The bytes counted so far by the run's pipelines (null when the run counts none).</summary>
+    private sealed class Progress(bool counted)
+    {
+        private long _bytes;
+
+        public long? Bytes => counted ? Interlocked.Read(ref _bytes) : null;
+
+        public void Set(long bytes) => Interlocked.Exchange(ref _bytes, bytes);
     }
 
     private Task PublishFailedAsync(SyncInstructionIssued instruction, int exitCode, string error, CancellationToken cancellationToken) =>

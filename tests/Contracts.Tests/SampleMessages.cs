@@ -92,7 +92,7 @@ internal static class SampleMessages
             ReporterError = "zfs list: exit 1: cannot open 'tank'",
         };
         yield return Instruction();
-        yield return new SyncInstructionExpired { InstructionId = Guid.NewGuid(), Attempt = 3, SyncGroup = "g", ExpiredAt = At };
+        yield return new SyncInstructionExpired { InstructionId = Guid.NewGuid(), Attempt = 3, SyncGroup = "g", ExpiredAt = At, Reason = "hung: no bytes for 00:30:00" };
         yield return new SyncConflictDetected
         {
             ConflictId = Guid.NewGuid(),
@@ -134,6 +134,8 @@ internal static class SampleMessages
         yield return new HostStatusChanged { HostId = "nas1", Status = HostStatus.Late, PreviousStatus = HostStatus.Online, LastSeenAt = At };
         yield return new InventoryRejected { HostId = "nas1", ReportId = Guid.NewGuid(), Reason = "invalid character '$'", RejectedAt = At };
         yield return new SyncInstructionCompleted { InstructionId = Guid.NewGuid(), Attempt = 1, SyncGroup = "g", ExecutedBy = "cron@backup1", CompletedAt = At, BytesTransferred = long.MaxValue };
+        yield return new SyncInstructionStarted { InstructionId = Guid.NewGuid(), Attempt = 1, SyncGroup = "g", ExecutedBy = "backup1/backup1", StartedAt = At };
+        yield return new SyncInstructionProgressed { InstructionId = Guid.NewGuid(), Attempt = 1, SyncGroup = "g", ExecutedBy = "backup1/backup1", BytesTransferred = 1 << 20, ReportedAt = At };
         yield return new SyncInstructionFailed { InstructionId = Guid.NewGuid(), Attempt = 2, SyncGroup = "g", ExecutedBy = "bot", FailedAt = At, ExitCode = 1, Error = "cannot receive: destination has been modified\n" };
         yield return new ResolveSyncConflict { ConflictId = Guid.NewGuid(), SyncGroup = "g", Resolution = "rollback-target", RequestedBy = "alice", PromoteHostId = "backup1" };
         yield return new SyncConflictResolutionAccepted { ConflictId = Guid.NewGuid(), SyncGroup = "g", Resolution = ConflictResolution.Reseed, RequestedBy = "alice", AcceptedAt = At };

@@ -29,7 +29,7 @@ public class SerializationTests
         [
             "SnapshotInventoryReported", "Heartbeat", "SyncInstructionIssued", "SyncInstructionExpired", "SyncConflictDetected",
             "SyncConflictResolved", "SyncGroupStatusChanged", "HostStatusChanged", "InventoryRejected", "SyncInstructionCompleted",
-            "SyncInstructionFailed", "ResolveSyncConflict", "SyncConflictResolutionAccepted", "SyncConflictResolutionRejected",
+            "SyncInstructionStarted", "SyncInstructionProgressed", "SyncInstructionFailed", "ResolveSyncConflict", "SyncConflictResolutionAccepted", "SyncConflictResolutionRejected",
             "GetSyncGroupStatus", "SyncGroupStatusReport", "GetOutstandingInstructions", "OutstandingInstructions",
         ];
         SampleMessages.All().Select(m => m.GetType().Name).ShouldBe(contract, ignoreOrder: true);

@@ -99,4 +99,37 @@ public sealed class When_the_executor_reads_its_inbox(InfrastructureFixture infr
         store.StateOf(signed.InstructionId, 1).ShouldBe("completed");
         _zfs.CallLines.Count(l => l.StartsWith("send", StringComparison.Ordinal)).ShouldBe(1);
     }
+
+    [Fact]
+    public async Task Should_kill_a_stalled_run_when_the_witness_announces_it_hung_and_report_it_failed()
+    {
+        var started = await _witness.ProbeAsync(typeof(SyncInstructionStarted));
+        var failed = await _witness.ProbeAsync(typeof(SyncInstructionFailed));
+        var stalled = Instructions.Transfer(sendVerb: "stall");
+        await _witness.PublishSignedAsync(stalled);
+        await Poll.UntilAsync(async () => await _witness.Channel.BasicGetAsync(started, autoAck: true) is not null, "the start of the stalled run");
+        await Poll.UntilAsync(() => Task.FromResult(File.Exists(_zfs.Calls + ".child")), "the stalled sender's child");
+
+        // An expiry not signed by the witness kills nothing; the witness's does.
+        await WitnessStandIn.PublishAsync(_witness.Channel, ClientTopology.SharedExchange<SyncInstructionExpired>(), "",
+            new SyncInstructionExpired { InstructionId = stalled.InstructionId, Attempt = 1, SyncGroup = stalled.SyncGroup, ExpiredAt = DateTimeOffset.UtcNow, Reason = "hung: forged" },
+            userId: null);
+        await _witness.PublishSignedAsync(new SyncInstructionExpired
+        {
+            InstructionId = stalled.InstructionId,
+            Attempt = 1,
+            SyncGroup = stalled.SyncGroup,
+            ExpiredAt = DateTimeOffset.UtcNow,
+            Reason = "hung: no bytes for 00:30:00",
+        });
+
+        BasicGetResult? got = null;
+        await Poll.UntilAsync(async () => (got = await _witness.Channel.BasicGetAsync(failed, autoAck: true)) is not null, "the failed outcome of the killed run");
+        var message = JsonNode.Parse(Encoding.UTF8.GetString(got!.Body.Span))!["message"]!;
+        ((string?)message["instructionId"]).ShouldBe(stalled.InstructionId.ToString());
+        ((int?)message["exitCode"]).ShouldBe(-1);
+        ((string?)message["error"]).ShouldNotBeNull().ShouldContain("hung: no bytes for 00:30:00");
+        ((string?)message["error"])!.ShouldNotContain("forged");
+        new AttemptStore(_zfs.State).StateOf(stalled.InstructionId, 1).ShouldBe("failed");
+    }
 }

@@ -282,6 +282,88 @@ public sealed class When_the_executor_gets_an_instruction : IDisposable
     }
 
     [Fact]
+    public async Task Should_announce_the_start_and_report_growing_bytes_while_a_slow_pipeline_runs()
+    {
+        var options = Instructions.Options(_zfs);
+        options.ProgressInterval = TimeSpan.FromMilliseconds(100);
+        await using var runner = Instructions.Runner(options, _publisher);
+        var instruction = Instructions.Transfer(sendVerb: "slowsend");
+
+        var (decision, run) = await runner.HandleAsync(instruction, default);
+        var result = await run;
+
+        decision.ShouldBe(InstructionRunner.Decision.Started);
+        result!.ExitCode.ShouldBe(0);
+        var published = _publisher.Published.ToList();
+        var started = published[0].ShouldBeOfType<SyncInstructionStarted>("the start comes first");
+        started.InstructionId.ShouldBe(instruction.InstructionId);
+        started.Attempt.ShouldBe(1);
+        started.SyncGroup.ShouldBe("g1");
+        started.ExecutedBy.ShouldEndWith("/backup1");
+        var progress = published.OfType<SyncInstructionProgressed>().ToList();
+        progress.Count.ShouldBeGreaterThanOrEqualTo(2, "a run of about 2.4 s reports every 100 ms");
+        progress.ShouldAllBe(p => p.InstructionId == instruction.InstructionId && p.Attempt == 1 && p.BytesTransferred != null);
+        var bytes = progress.Select(p => p.BytesTransferred!.Value).ToList();
+        bytes.ShouldBe(bytes.Order().ToList(), "the count never goes back");
+        bytes.Distinct().Count().ShouldBeGreaterThan(1, "the count grows while the pipeline runs");
+        bytes.ShouldAllBe(b => b <= 8 * 65536);
+        published.IndexOf(published.OfType<SyncInstructionCompleted>().Single()).ShouldBe(published.Count - 1, "no progress after the outcome");
+        published.OfType<SyncInstructionCompleted>().Single().BytesTransferred.ShouldBe(8 * 65536);
+    }
+
+    [Fact]
+    public async Task Should_report_progress_without_a_byte_count_in_the_shell_form()
+    {
+        var options = Instructions.Options(_zfs);
+        options.ProgressInterval = TimeSpan.FromMilliseconds(100);
+        options.UseShell = true;
+        await using var runner = Instructions.Runner(options, _publisher);
+        var zfs = Witness.Core.Shell.PosixShell.Quote(_zfs.Path);
+        var instruction = Instructions.Transfer() with { Commands = new InstructionCommands { Pull = $"{zfs} slowsend tank/data@s2 | {zfs} receive backup/data" } };
+
+        var (_, run) = await runner.HandleAsync(instruction, default);
+        (await run)!.ExitCode.ShouldBe(0);
+
+        _publisher.Published.OfType<SyncInstructionStarted>().ShouldHaveSingleItem();
+        var progress = _publisher.Published.OfType<SyncInstructionProgressed>().ToList();
+        progress.ShouldNotBeEmpty();
+        progress.ShouldAllBe(p => p.BytesTransferred == null, "the shell form counts no bytes");
+        _publisher.Published.OfType<SyncInstructionCompleted>().Single().BytesTransferred.ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task Should_kill_a_stalled_pipeline_when_the_witness_expires_it_as_hung_and_report_why()
+    {
+        var options = Instructions.Options(_zfs);
+        options.ProgressInterval = TimeSpan.FromMilliseconds(100);
+        var metrics = Instructions.Metrics();
+        await using var runner = Instructions.Runner(options, _publisher, metrics);
+        var instruction = Instructions.Transfer(sendVerb: "stall");
+
+        var (_, run) = await runner.HandleAsync(instruction, default);
+        await Poll.UntilAsync(
+            () => Task.FromResult(_publisher.Published.OfType<SyncInstructionProgressed>().Count(p => p.BytesTransferred == 65536) >= 3),
+            "the stalled pipeline to report the same count three times");
+        run.IsCompleted.ShouldBeFalse("a stalled pipeline is not killed by the executor itself before its bound");
+        runner.Expire(Guid.NewGuid(), 1, "hung: another attempt");
+        runner.Expire(instruction.InstructionId, 2, "hung: another attempt");
+        runner.Running.ShouldBe(1, "an expiry of another attempt kills nothing");
+
+        runner.Expire(instruction.InstructionId, 1, "hung: no bytes for 00:30:00");
+        var result = await run;
+
+        result!.Killed.ShouldNotBeNull();
+        result.ExitCode.ShouldBe(-1);
+        var child = int.Parse(File.ReadAllText(_zfs.Calls + ".child").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        await Poll.UntilAsync(() => Task.FromResult(!Directory.Exists($"/proc/{child}") || File.ReadAllText($"/proc/{child}/stat").Split(' ')[2] == "Z"), "the stalled grandchild killed");
+        var failed = _publisher.Published.OfType<SyncInstructionFailed>().Single();
+        failed.ExitCode.ShouldBe(-1);
+        failed.Error.ShouldContain("the witness expired the attempt (hung: no bytes for 00:30:00)");
+        new AttemptStore(_zfs.State).StateOf(instruction.InstructionId, 1).ShouldBe("failed");
+        runner.Running.ShouldBe(0);
+    }
+
+    [Fact]
     public void Should_reach_the_other_host_through_ssh_with_the_argv_quoted()
     {
         var options = new ExecutorOptions { Hosts = ["backup1"], ZfsPath = "/sbin/zfs" };

@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
+using ZfsSync.Observability;
 using ZfsSync.TestInfrastructure;
 
 namespace ZfsSync.Executor.Tests;
@@ -23,6 +26,8 @@ public sealed class StubZfs : IDisposable
               receive) cat > /dev/null ;;
               fail) echo "cannot receive: destination has been modified$(printf '\033')[31m" >&2; exit 1 ;;
               hang) sleep 1000 & echo $! > '{{Calls}}.child'; wait ;;
+              slowsend) i=0; while [ $i -lt 8 ]; do head -c 65536 /dev/zero; sleep 0.3; i=$((i+1)); done ;;
+              stall) head -c 65536 /dev/zero; sleep 1000 & echo $! > '{{Calls}}.child'; wait ;;
             esac
             """);
         if (!OperatingSystem.IsWindows())
@@ -101,7 +106,11 @@ public static class Instructions
         ZfsPath = zfs.Path,
     };
 
-    public static InstructionRunner Runner(ExecutorOptions options, RecordingPublisher publisher) =>
+    public static InstructionRunner Runner(ExecutorOptions options, RecordingPublisher publisher, ExecutorMetrics? metrics = null) =>
         new(Microsoft.Extensions.Options.Options.Create(options), new AttemptStore(options.StateDirectory), new PipelineRunner(options), publisher,
-            TimeProvider.System, NullLogger<InstructionRunner>.Instance);
+            TimeProvider.System, metrics ?? Metrics(), NullLogger<InstructionRunner>.Instance);
+
+    /// <summary>The executor's instruments on a meter factory of their own.</summary>
+    public static ExecutorMetrics Metrics() =>
+        new(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>());
 }

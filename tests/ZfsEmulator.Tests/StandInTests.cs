@@ -83,6 +83,43 @@ public sealed class StandInTests : IDisposable
     }
 
     [Fact]
+    public void Should_stall_the_connection_after_the_configured_bytes_until_it_is_killed()
+    {
+        File.WriteAllText(Path.Combine(_fleet.Store.HostDirectory("dst"), "ssh-stall-after"), "1000");
+        var output = Path.Combine(_fleet.Root, "stalled.out");
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        foreach (var arg in new[] { "/bin/sh", "-c", $"head -c 50000 /dev/zero | ssh dst cat > {PosixShell.Quote(output)}" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["PATH"] = _bin + ":" + Environment.GetEnvironmentVariable("PATH");
+        start.Environment["ZFSEMU_ROOT"] = _fleet.Root;
+        using var process = Process.Start(start)!;
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (!(File.Exists(output) && new FileInfo(output).Length == 1000) && clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                Thread.Sleep(50); // bounded polling for the first 1000 bytes
+            }
+
+            new FileInfo(output).Length.ShouldBe(1000, "N bytes pass");
+            process.WaitForExit(TimeSpan.FromSeconds(2)).ShouldBeFalse("then the connection hangs: nothing exits");
+            new FileInfo(output).Length.ShouldBe(1000, "and nothing more moves");
+            File.Exists(Path.Combine(_fleet.Store.HostDirectory("dst"), "ssh-stall-after")).ShouldBeFalse("only the next connection stalls");
+        }
+        finally
+        {
+            using var kill = Process.Start("kill", ["-9", "--", $"-{process.Id}"]);
+            kill.WaitForExit();
+        }
+
+        process.WaitForExit(TimeSpan.FromSeconds(30)).ShouldBeTrue("a kill of the process group ends it");
+        Sh("ssh dst true").Exit.ShouldBe(0, "the next connection is normal");
+    }
+
+    [Fact]
     public void Should_refuse_an_unknown_host_like_ssh()
     {
         var r = Sh("ssh -o BatchMode=yes nosuchhost true");

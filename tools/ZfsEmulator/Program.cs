@@ -131,7 +131,8 @@ namespace ZfsSync.ZfsEmulator
     /// emulated one), joins the remaining arguments with spaces as ssh does, and runs that string with <c>/bin/sh -c</c>
     /// as that host (ZFSEMU_HOST), so the remote shell parses exactly what a real sshd's shell would. When the host's
     /// <c>ssh-drop-after</c> file holds N, this connection is dropped after N bytes in either direction (exit 255) and the
-    /// file is removed.
+    /// file is removed; with <c>ssh-stall-after</c> N it hangs after N bytes instead (no byte moves, nothing exits) until
+    /// it is killed, like a connection whose peer vanished without a reset.
     /// </summary>
     public static class Ssh
     {
@@ -227,6 +228,20 @@ namespace ZfsSync.ZfsEmulator
             {
             }
 
+            // ssh-stall-after N: the connection hangs after N bytes (nothing moves, nothing exits) until it is killed.
+            var stall = false;
+            var stallFile = Path.Combine(store.HostDirectory(host), "ssh-stall-after");
+            try
+            {
+                var text = File.ReadAllText(stallFile);
+                File.Delete(stallFile);
+                dropAfter ??= long.Parse(text.Trim(), CultureInfo.InvariantCulture);
+                stall = true;
+            }
+            catch (FileNotFoundException)
+            {
+            }
+
             var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
             start.ArgumentList.Add("-c");
             start.ArgumentList.Add(command);
@@ -247,15 +262,20 @@ namespace ZfsSync.ZfsEmulator
             {
                 lock (gate)
                 {
-                    if (budget <= 0)
+                    if (budget > 0)
                     {
-                        return false;
+                        n = (int)Math.Min(n, budget);
+                        budget -= n;
+                        return true;
                     }
-
-                    n = (int)Math.Min(n, budget);
-                    budget -= n;
-                    return true;
                 }
+
+                if (stall)
+                {
+                    Thread.Sleep(Timeout.Infinite); // a hung connection: only a kill ends it
+                }
+
+                return false;
             }
 
             var down = Task.Run(() =>

@@ -121,8 +121,8 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         }
 
         row.Outcome = InstructionOutcomes.Expired;
-        row.OutcomeAt = row.ExpiresAt;
-        row.Error = "expired without an outcome";
+        row.OutcomeAt = message.ExpiredAt != default && message.ExpiredAt < row.ExpiresAt ? message.ExpiredAt : row.ExpiresAt;
+        row.Error = string.IsNullOrWhiteSpace(message.Reason) ? "expired without an outcome" : Truncate(message.Reason, MaxTextLength);
     }
 
     private async Task<InstructionAttemptRecord?> OutstandingAttemptAsync(

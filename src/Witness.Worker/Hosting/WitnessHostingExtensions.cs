@@ -82,6 +82,7 @@ public static class WitnessHostingExtensions
         x.AddSagaStateMachine<SyncGroupStateMachine, SyncGroupState, SyncGroupStateDefinition>();
         x.AddConsumer<HostStatusRouter>();
         x.AddConsumer<SyncGroupQueries, SyncGroupQueriesDefinition>();
+        x.AddConsumer<InstructionProgressConsumer, InstructionProgressConsumerDefinition>();
     }
 
     public static IServiceCollection AddWitnessOptions(this IServiceCollection services, IConfiguration configuration)

@@ -143,6 +143,9 @@ public sealed class SyncGroupOptions
 
     /// <summary>The declared host whose executors run this group's instructions with <c>Execution: Relay</c>.</summary>
     public string? RelayHost { get; set; }
+
+    /// <summary>A started attempt whose bytes (or, without byte counts, whose progress messages) stopped for this long is expired as hung.</summary>
+    public TimeSpan HangAfter { get; set; } = TimeSpan.FromMinutes(30);
 }
 
 public sealed class SyncDatasetOptions

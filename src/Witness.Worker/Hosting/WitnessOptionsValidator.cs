@@ -206,6 +206,11 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             {
                 failures.Add($"{key}:InstructionTtl: must be positive");
             }
+
+            if (group.HangAfter <= TimeSpan.Zero)
+            {
+                failures.Add($"{key}:HangAfter: must be positive");
+            }
         }
     }
 

@@ -4,7 +4,8 @@ using ZfsSync.Contracts;
 namespace ZfsSync.Witness.Worker.Observability;
 
 /// <summary>
-/// Counts instruction events where they become facts: <c>issued</c> and <c>expired</c> when this process publishes
+/// Counts instruction events where they become facts: <c>issued</c>, <c>expired</c> and <c>hung</c> (an expiry whose
+/// reason is a hang) when this process publishes
 /// them (the outbox dispatcher, after the decision committed), <c>completed</c> and <c>failed</c> when an outcome
 /// message was consumed without error, and heartbeats consumed.
 /// </summary>
@@ -21,8 +22,8 @@ public sealed class InstructionEventObserver(WitnessMetrics metrics) : IPublishO
             case SyncInstructionIssued:
                 metrics.Instruction("issued");
                 break;
-            case SyncInstructionExpired:
-                metrics.Instruction("expired");
+            case SyncInstructionExpired expired:
+                metrics.Instruction(expired.Reason.StartsWith("hung", StringComparison.Ordinal) ? "hung" : "expired");
                 break;
         }
 

@@ -29,7 +29,7 @@ public sealed class WitnessMetrics
             "Time to validate and store one inventory report (part), by outcome");
         _heartbeats = meter.CreateCounter<long>("zfssync.witness.heartbeats", "{heartbeat}", "Heartbeats consumed");
         _instructions = meter.CreateCounter<long>("zfssync.witness.instructions", "{instruction}",
-            "Instruction events: issued and expired (published by this process), completed and failed (outcomes recorded)");
+            "Instruction events: issued, expired and hung (published by this process), completed and failed (outcomes recorded)");
         _planningDuration = meter.CreateHistogram<double>("zfssync.witness.planning.duration", "s", "Duration of one planning round of a sync group");
         State = new WitnessStateGauges(meter);
     }
@@ -58,7 +58,7 @@ public sealed class WitnessMetrics
 
     public void HeartbeatConsumed() => _heartbeats.Add(1);
 
-    /// <summary><paramref name="instructionEvent"/>: issued, completed, failed or expired.</summary>
+    /// <summary><paramref name="instructionEvent"/>: issued, completed, failed, expired or hung.</summary>
     public void Instruction(string instructionEvent) => _instructions.Add(1, new KeyValuePair<string, object?>("event", instructionEvent));
 
     public void PlanningRound(TimeSpan elapsed) => _planningDuration.Record(elapsed.TotalSeconds);

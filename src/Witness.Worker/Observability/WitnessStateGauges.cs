@@ -33,7 +33,7 @@ public sealed class WitnessStateGauges
         meter.CreateObservableGauge("zfssync.witness.instructions.outstanding", () => _sample.InstructionsOutstanding, "{instruction}",
             "Instruction attempts issued and without an outcome");
         meter.CreateObservableGauge("zfssync.witness.instructions.hung", () => _sample.InstructionsHung, "{instruction}",
-            "Instruction attempts without an outcome whose deadline has passed (no executor reported back)");
+            "Instruction attempts without an outcome whose deadline has passed or that hung (started, no bytes or progress for the group's HangAfter)");
         meter.CreateObservableGauge("zfssync.witness.lag.snapshots", () => _sample.Lag.Select(l => new Measurement<long>(l.Snapshots, Labels(l))), "{snapshot}",
             "Snapshots a target of a dataset lacks behind its source, per group, dataset and target");
         meter.CreateObservableGauge("zfssync.witness.lag", () => _sample.Lag.Where(l => l.Seconds is not null).Select(l => new Measurement<long>(l.Seconds!.Value, Labels(l))), "s",

@@ -11,7 +11,8 @@ namespace ZfsSync.Witness.Worker.Observability;
 
 /// <summary>
 /// Reads the fleet-wide gauges from the database every <c>Observability:SampleInterval</c> (15 s): hosts by status,
-/// groups by state, open conflicts by kind, outstanding and hung instructions, lag per dataset and target (from each
+/// groups by state, open conflicts by kind, outstanding and hung instructions (past their deadline, or started and
+/// without progress for the group's <c>HangAfter</c>), lag per dataset and target (from each
 /// group's latest planning round), outbox backlog and the age of its oldest row. A failed reading is logged and the
 /// previous one stays.
 /// </summary>
@@ -19,6 +20,7 @@ public sealed class WitnessStateSampler(
     IServiceScopeFactory scopes,
     WitnessMetrics metrics,
     IOptions<ObservabilityOptions> options,
+    IOptionsMonitor<Hosting.WitnessOptions> witnessOptions,
     TimeProvider time,
     ILogger<WitnessStateSampler> logger) : BackgroundService
 {
@@ -74,8 +76,13 @@ public sealed class WitnessStateSampler(
             conflicts[kind] = conflicts.GetValueOrDefault(kind) + 1;
         }
 
-        var deadlines = await db.Set<InstructionAttemptRecord>().AsNoTracking()
-            .Where(a => a.Outcome == null).Select(a => a.ExpiresAt).ToListAsync(cancellationToken);
+        var outstanding = await db.Set<InstructionAttemptRecord>().AsNoTracking()
+            .Where(a => a.Outcome == null)
+            .Select(a => new { a.SyncGroup, a.ExpiresAt, a.ProgressAt, a.ProgressBytes, a.BytesGrewAt })
+            .ToListAsync(cancellationToken);
+        var config = witnessOptions.CurrentValue;
+        var hung = outstanding.Count(a => a.ExpiresAt <= now
+            || Groups.InstructionExpirySweeper.HangReason(a.ProgressAt, a.ProgressBytes, a.BytesGrewAt, Groups.InstructionExpirySweeper.HangAfter(config, a.SyncGroup), now) is not null);
 
         var lag = new List<DatasetLag>();
         foreach (var row in await db.Set<GroupStatusRecord>().AsNoTracking().ToListAsync(cancellationToken))
@@ -96,8 +103,8 @@ public sealed class WitnessStateSampler(
             HostsByStatus = hosts,
             GroupsByState = groups,
             OpenConflictsByKind = conflicts,
-            InstructionsOutstanding = deadlines.Count,
-            InstructionsHung = deadlines.Count(d => d <= now),
+            InstructionsOutstanding = outstanding.Count,
+            InstructionsHung = hung,
             Lag = lag,
             OutboxBacklog = backlog,
             OutboxOldestAgeSeconds = oldestAge,

@@ -54,6 +54,18 @@ public sealed class InstructionAttemptRecord
 
     /// <summary>When the expiry sweeper published <c>SyncInstructionExpired</c> for this attempt.</summary>
     public DateTimeOffset? ExpiryPublishedAt { get; set; }
+
+    /// <summary>When an executor reported it started the attempt (<c>SyncInstructionStarted</c>, the executor's clock).</summary>
+    public DateTimeOffset? StartedAt { get; set; }
+
+    /// <summary>When the witness last recorded a start or progress message of the attempt (the witness's clock).</summary>
+    public DateTimeOffset? ProgressAt { get; set; }
+
+    /// <summary>The last byte count an executor reported (<c>SyncInstructionProgressed.bytesTransferred</c>); null when none was.</summary>
+    public long? ProgressBytes { get; set; }
+
+    /// <summary>When the witness saw the byte count grow (or the start); the hang check measures from here.</summary>
+    public DateTimeOffset? BytesGrewAt { get; set; }
 }
 
 public static class InstructionOutcomes

@@ -40,6 +40,7 @@ public sealed class When_the_witness_reads_its_configuration : IDisposable
             Pipe: { Mbuffer: 128M, Compression: zstd, Progress: false }
             StaleAfter: 02:00:00
             InstructionTtl: 06:00:00
+            HangAfter: 00:45:00
         """;
 
     private IConfiguration Build(string yaml, IDictionary<string, string?>? environment = null)
@@ -74,6 +75,8 @@ public sealed class When_the_witness_reads_its_configuration : IDisposable
         group.Receive.Set["readonly"].ShouldBe("on");
         group.Pipe.Mbuffer.ShouldBe("128M");
         group.StaleAfter.ShouldBe(TimeSpan.FromHours(2));
+        group.HangAfter.ShouldBe(TimeSpan.FromMinutes(45));
+        new SyncGroupOptions().HangAfter.ShouldBe(TimeSpan.FromMinutes(30), "the documented default");
     }
 
     [Fact]
@@ -128,6 +131,8 @@ public sealed class When_the_witness_reads_its_configuration : IDisposable
     [InlineData("Database: { Provider: postgresql }", "Database:ConnectionString: required when Database:Provider is postgresql")]
     [InlineData("RabbitMq: { Uri: \"http://x\" }", "RabbitMq:Uri: must be an absolute amqp:// or amqps:// URI")]
     [InlineData("Hosts: [ { Id: a, Os: windows } ]", "Hosts:0:Os: \"windows\" is not linux or freebsd")]
+    [InlineData("SyncGroups: [ { Name: g, HangAfter: \"00:00:00\" } ]", "SyncGroups:0:HangAfter: must be positive")]
+    [InlineData("SyncGroups: [ { Name: g, HangAfter: \"-00:05:00\" } ]", "SyncGroups:0:HangAfter: must be positive")]
     public void Should_reject_a_bad_value_with_its_key(string yaml, string failure)
     {
         var result = new WitnessOptionsValidator().Validate(null, Bind2(yaml));

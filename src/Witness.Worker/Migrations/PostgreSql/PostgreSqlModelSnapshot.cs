@@ -280,6 +280,9 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<DateTimeOffset?>("BytesGrewAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<long?>("BytesTransferred")
                         .HasColumnType("bigint");
 
@@ -327,10 +330,19 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                     b.Property<DateTimeOffset?>("OutcomeAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<DateTimeOffset?>("ProgressAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<long?>("ProgressBytes")
+                        .HasColumnType("bigint");
+
                     b.Property<string>("SourceHostId")
                         .IsRequired()
                         .HasMaxLength(63)
                         .HasColumnType("character varying(63)");
+
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone");
 
                     b.Property<string>("SyncGroup")
                         .IsRequired()

@@ -271,6 +271,9 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("BytesGrewAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long?>("BytesTransferred")
                         .HasColumnType("INTEGER");
 
@@ -318,10 +321,19 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                     b.Property<long?>("OutcomeAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long?>("ProgressAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("ProgressBytes")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("SourceHostId")
                         .IsRequired()
                         .HasMaxLength(63)
                         .HasColumnType("TEXT");
+
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<string>("SyncGroup")
                         .IsRequired()
