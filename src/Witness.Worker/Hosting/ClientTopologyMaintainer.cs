@@ -229,7 +229,7 @@ public static class ClientTopologyPlan
         var reporters = witness.Hosts.Select(h => string.IsNullOrEmpty(h.ReportsAs) ? h.Id : h.ReportsAs).Concat(topology.Reporters);
         Add(clients, ClientTopology.ReporterRole, reporters, ClientTopology.ReporterSends, []);
         Add(clients, ClientTopology.ExecutorRole, topology.Executors, ClientTopology.ExecutorSends, ClientTopology.ExecutorReads);
-        Add(clients, ClientTopology.OperatorRole, topology.Operators, ClientTopology.OperatorSends, ClientTopology.OperatorReads);
+        Add(clients, ClientTopology.OperatorRole, topology.Operators.Concat(witness.Operators), ClientTopology.OperatorSends, ClientTopology.OperatorReads);
         return clients;
     }
 

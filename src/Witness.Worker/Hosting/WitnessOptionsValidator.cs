@@ -17,6 +17,7 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         ValidateGroups(options.SyncGroups, hostIds, failures);
         ValidateTimes(options, failures);
         failures.AddRange(ClientTopologyOptionsValidator.Failures(options.ClientTopology));
+        failures.AddRange(ClientTopologyOptionsValidator.OperatorFailures(options.Operators));
         if (failures.Count == 0)
         {
             // The values that reach command lines (ssh host, user, identity file, zfs path, property overrides,

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Time.Testing;
 using ZfsSync.Contracts;
 using ZfsSync.TestInfrastructure;
 using ZfsSync.Witness.Core.Planning;
+using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Ingest;
@@ -44,6 +45,11 @@ public sealed class GroupSagaScenario : IAsyncDisposable
     public ServiceProvider Provider { get; }
     public WitnessOptions Options { get; }
     public FakeTimeProvider Time { get; }
+
+    /// <summary>The broker user the scenario's requests come from (the in-memory transport carries no AMQP user-id).</summary>
+    public const string OperatorUser = "operator";
+
+    public FixedSenderIdentity Sender { get; private init; } = new();
     public ITestHarness Harness { get; }
     public ISagaStateMachineTestHarness<SyncGroupStateMachine, SyncGroupState> Saga { get; }
     public SyncGroupStateMachine Machine { get; }
@@ -73,12 +79,20 @@ public sealed class GroupSagaScenario : IAsyncDisposable
         var database = await WitnessTestDatabase.CreateAsync(infrastructure, provider);
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         options ??= DefaultOptions();
+        if (!options.Operators.Contains(OperatorUser))
+        {
+            options.Operators.Add(OperatorUser);
+        }
+
+        var sender = new FixedSenderIdentity { User = OperatorUser };
         var services = new ServiceCollection()
             .AddLogging()
             .AddSingleton<TimeProvider>(time)
             .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
             .AddSingleton(Microsoft.Extensions.Options.Options.Create(planner ?? new PlannerOptions()))
             .AddScoped<GroupPlanning>()
+            .AddSingleton<ISenderIdentity>(sender)
+            .AddSingleton<OperatorAuthorization>()
             .AddWitnessOutbox<WitnessDbContext>(o => o.RunDispatcher = false) // the sweeper writes through it; nothing is dispatched here
             .AddDbContext<WitnessDbContext>(o => WitnessHostingExtensions.ConfigureProvider(o, database.Options, Path.GetTempPath()));
         services.AddMassTransitTestHarness(x =>
@@ -91,7 +105,7 @@ public sealed class GroupSagaScenario : IAsyncDisposable
             });
         });
         var serviceProvider = services.BuildServiceProvider(validateScopes: true);
-        var scenario = new GroupSagaScenario(database, serviceProvider, options, time);
+        var scenario = new GroupSagaScenario(database, serviceProvider, options, time) { Sender = sender };
         await scenario.Harness.Start();
         return scenario;
     }
@@ -262,4 +276,12 @@ public sealed class GroupSagaScenario : IAsyncDisposable
         [Reports.Dataset("backup"), Reports.Dataset("backup/data", [.. snapshots.Select(s => s with { CreateTxg = s.CreateTxg + 5000 })])];
 
     public static DatasetInventory[] EmptyTarget() => [Reports.Dataset("backup")];
+}
+
+/// <summary>The validated sender of every message of an in-memory test bus, settable per test.</summary>
+public sealed class FixedSenderIdentity : ISenderIdentity
+{
+    public string? User { get; set; }
+
+    public string? UserIdOf(ConsumeContext context) => User;
 }
