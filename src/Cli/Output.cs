@@ -43,6 +43,9 @@ public sealed class Output
     /// <summary>One JSON object per line (<c>watch --json</c>).</summary>
     public void WriteJsonLine<T>(T value) => _environment.Output.WriteLine(JsonSerializer.Serialize(value, SystemTextJsonMessageSerializer.Options));
 
+    /// <summary>A line for the person, not for the pipe: on stderr.</summary>
+    public void Notice(string text) => _environment.Error.WriteLine(text);
+
     public void Line(string text = "")
     {
         if (_console is not null)

@@ -50,10 +50,7 @@ internal static class Watch
             return Task.CompletedTask;
         };
         await channel.BasicConsumeAsync(queue, autoAck: true, consumer, cancellationToken);
-        if (!output.Json)
-        {
-            output.Line($"watching {options.Uri}{(group is null ? "" : $" for group {group}")} (Ctrl-C stops)");
-        }
+        output.Notice($"watching {options.Uri}{(group is null ? "" : $" for group {group}")} (Ctrl-C stops)");
 
         var shown = 0;
         try
