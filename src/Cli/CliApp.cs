@@ -24,9 +24,12 @@ public static class CliApp
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
+            // An unrecognized word is not echoed: it may be a secret given where it does not belong (a password flag).
+            var unmatched = parse.UnmatchedTokens.ToHashSet(StringComparer.Ordinal);
             foreach (var error in parse.Errors)
             {
-                await environment.Error.WriteLineAsync($"zfssync: {error.Message}").ConfigureAwait(false);
+                var message = unmatched.Where(t => !t.StartsWith('-')).Aggregate(error.Message, (m, t) => m.Replace(t, "…", StringComparison.Ordinal));
+                await environment.Error.WriteLineAsync($"zfssync: {message}").ConfigureAwait(false);
             }
 
             await environment.Error.WriteLineAsync("zfssync: see zfssync --help").ConfigureAwait(false);

@@ -11,6 +11,7 @@ namespace ZfsSync.Cli;
 public sealed class Output
 {
     public static readonly JsonSerializerOptions JsonOptions = new(SystemTextJsonMessageSerializer.Options) { WriteIndented = true };
+    private static readonly JsonSerializerOptions LineOptions = new(SystemTextJsonMessageSerializer.Options) { WriteIndented = false };
 
     private readonly CliEnvironment _environment;
     private readonly IAnsiConsole? _console;
@@ -41,7 +42,7 @@ public sealed class Output
     public void WriteJson<T>(T value) => _environment.Output.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 
     /// <summary>One JSON object per line (<c>watch --json</c>).</summary>
-    public void WriteJsonLine<T>(T value) => _environment.Output.WriteLine(JsonSerializer.Serialize(value, SystemTextJsonMessageSerializer.Options));
+    public void WriteJsonLine<T>(T value) => _environment.Output.WriteLine(JsonSerializer.Serialize(value, LineOptions));
 
     /// <summary>A line for the person, not for the pipe: on stderr.</summary>
     public void Notice(string text) => _environment.Error.WriteLine(text);

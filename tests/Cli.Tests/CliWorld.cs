@@ -57,7 +57,10 @@ public sealed class CliWorld : IAsyncDisposable
         var vhost = await infrastructure.CreateVhostAsync();
         var database = await infrastructure.CreateDatabaseAsync();
         var op = await vhost.CreateUserAsDefinedAsync("operator1");
-        var viewer = await vhost.CreateUserAsDefinedAsync("operator1");
+        // A second operator tool with operator1's permissions under its own name (CreateUserAsDefinedAsync names users by the definitions' name).
+        var viewer = await vhost.CreateUserAsync("viewer");
+        var (configure, write, read) = BrokerDefinitions.Load().PermissionsOf("operator1", viewer.Name);
+        await vhost.Broker.SetPermissionsAsync(vhost.Name, viewer.Name, configure, write, read);
         var executor = await vhost.CreateUserAsDefinedAsync("executor1");
         var reporter = await vhost.CreateUserAsDefinedAsync("nas1");
         var settings = new Dictionary<string, string?>
