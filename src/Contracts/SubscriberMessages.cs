@@ -86,11 +86,21 @@ public sealed record SyncConflictResolutionRejected
 public sealed record GetSyncGroupStatus
 {
     public string? SyncGroup { get; init; }
+
+    /// <summary>Groups per answer (default 100, at most 500; <see cref="Paging"/>).</summary>
+    public int? PageSize { get; init; }
+
+    /// <summary>The previous answer's <see cref="SyncGroupStatusReport.NextAfter"/>, or null for the first page.</summary>
+    public string? After { get; init; }
 }
 
 public sealed record SyncGroupStatusReport
 {
     public IReadOnlyList<SyncGroupStatusEntry> Groups { get; init; } = [];
+
+    /// <summary>The token for the next page, or null on the last page.</summary>
+    public string? NextAfter { get; init; }
+
     public DateTimeOffset GeneratedAt { get; init; }
 }
 
@@ -127,10 +137,19 @@ public sealed record GetOutstandingInstructions
 {
     public string? SyncGroup { get; init; }
     public string? HostId { get; init; }
+
+    /// <summary>Instructions per answer (default 100, at most 500; <see cref="Paging"/>).</summary>
+    public int? PageSize { get; init; }
+
+    /// <summary>The previous answer's <see cref="OutstandingInstructions.NextAfter"/>, or null for the first page.</summary>
+    public string? After { get; init; }
 }
 
 public sealed record OutstandingInstructions
 {
     /// <summary>The current attempts, each as it was issued.</summary>
     public IReadOnlyList<SyncInstructionIssued> Instructions { get; init; } = [];
+
+    /// <summary>The token for the next page, or null on the last page.</summary>
+    public string? NextAfter { get; init; }
 }

@@ -164,7 +164,13 @@ public sealed record SyncConflictResolved
     public IReadOnlyList<ConflictEvidence> Evidence { get; init; } = [];
     public IReadOnlyList<ConflictResolution> AllowedResolutions { get; init; } = [];
     public ConflictResolution Resolution { get; init; }
+
+    /// <summary>The validated broker user (AMQP <c>user-id</c>) of the operator who decided.</summary>
     public string ResolvedBy { get; init; } = "";
+
+    /// <summary>The free text the operator gave as <c>requestedBy</c> (a name, a ticket), or null.</summary>
+    public string? RequestedByName { get; init; }
+
     public DateTimeOffset ResolvedAt { get; init; }
 }
 

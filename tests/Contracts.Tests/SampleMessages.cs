@@ -118,7 +118,8 @@ internal static class SampleMessages
             Evidence = Evidence(),
             AllowedResolutions = [ConflictResolution.RollbackTarget],
             Resolution = ConflictResolution.RollbackTarget,
-            ResolvedBy = "alice",
+            ResolvedBy = "operator1",
+            RequestedByName = "alice, INC-42",
             ResolvedAt = At,
         };
         yield return new SyncGroupStatusChanged
@@ -140,7 +141,45 @@ internal static class SampleMessages
         yield return new ResolveSyncConflict { ConflictId = Guid.NewGuid(), SyncGroup = "g", Resolution = "rollback-target", RequestedBy = "alice", PromoteHostId = "backup1" };
         yield return new SyncConflictResolutionAccepted { ConflictId = Guid.NewGuid(), SyncGroup = "g", Resolution = ConflictResolution.Reseed, RequestedBy = "alice", AcceptedAt = At };
         yield return new SyncConflictResolutionRejected { ConflictId = Guid.NewGuid(), SyncGroup = "g", Resolution = "destroy-everything", Reason = "resolution not allowed" };
-        yield return new GetSyncGroupStatus { SyncGroup = "g" };
+        yield return new GetSyncGroupStatus { SyncGroup = "g", PageSize = 50, After = "Z3JvdXBzCmc" };
+        yield return new QueryRejected { Query = "GetConflicts", Reason = "invalid after token" };
+        yield return new GetHostStatus { HostId = "nas1", PageSize = 10, After = "aG9zdHMKYQ" };
+        yield return new HostStatusReport
+        {
+            GeneratedAt = At,
+            NextAfter = "aG9zdHMKbmFzMQ",
+            Hosts =
+            [
+                new HostStatusEntry
+                {
+                    HostId = "nas1", Configured = true, Status = HostStatus.Late, LastSeenAt = At, HeartbeatIntervalSeconds = 60, Os = "linux",
+                    ZfsVersion = "zfs-2.2.4", AgentVersion = "0.1.0", ReporterError = "zfs list failed", Pools = [new PoolHealth { Name = "tank", Health = "DEGRADED" }],
+                    LastReportId = Guid.NewGuid(), LastSequence = 42, LastReportReceivedAt = At, Groups = ["g"], Datasets = 3, Snapshots = 120,
+                },
+            ],
+        };
+        yield return new GetConflicts { SyncGroup = "g", IncludeClosed = true, PageSize = 5, After = "Y29uZmxpY3Rz" };
+        yield return new ConflictsReport
+        {
+            GeneratedAt = At,
+            Conflicts =
+            [
+                new ConflictEntry
+                {
+                    ConflictId = Guid.NewGuid(), SyncGroup = "g", Dataset = "tank/data", Kind = ConflictKind.SplitBrain, SourceHostId = "nas1", TargetHostId = "nas2",
+                    Details = "d", Evidence = Evidence(), AllowedResolutions = [ConflictResolution.Promote], DetectedAt = At, State = ConflictState.Resolved,
+                    ClearedAt = At, Resolution = ConflictResolution.Promote, ResolvedBy = "operator1", RequestedByName = "bob", ResolvedAt = At, PromoteHostId = "nas2",
+                },
+            ],
+        };
+        yield return new GetFleetStatistics();
+        yield return new FleetStatistics
+        {
+            GeneratedAt = At, HostsOnline = 3, HostsLate = 1, HostsOffline = 2, GroupsWaiting = 1, GroupsInSync = 5, GroupsOutOfSync = 2, GroupsConflicted = 1,
+            GroupsDegraded = 2, OpenConflicts = 1, OutstandingInstructions = 4,
+            Hosts = [new HostVolume { HostId = "nas1", Datasets = 3, Snapshots = 120, SnapshotBytes = long.MaxValue }],
+            Lag = new LagDistribution { InSync = 7, UpToOneHour = 2, UpToOneDay = 1, OverOneDay = 1, Unknown = 1, MaxLagSeconds = 90_000 },
+        };
         yield return new SyncGroupStatusReport
         {
             GeneratedAt = At,
@@ -161,7 +200,7 @@ internal static class SampleMessages
                 },
             ],
         };
-        yield return new GetOutstandingInstructions { SyncGroup = "g", HostId = "nas1" };
-        yield return new OutstandingInstructions { Instructions = [Instruction()] };
+        yield return new GetOutstandingInstructions { SyncGroup = "g", HostId = "nas1", PageSize = 500, After = "aW5zdHJ1Y3Rpb25z" };
+        yield return new OutstandingInstructions { Instructions = [Instruction()], NextAfter = "aW5zdHJ1Y3Rpb25zCjEKMg" };
     }
 }

@@ -31,6 +31,7 @@ public class SerializationTests
             "SyncConflictResolved", "SyncGroupStatusChanged", "HostStatusChanged", "InventoryRejected", "SyncInstructionCompleted",
             "SyncInstructionStarted", "SyncInstructionProgressed", "SyncInstructionFailed", "ResolveSyncConflict", "SyncConflictResolutionAccepted", "SyncConflictResolutionRejected",
             "GetSyncGroupStatus", "SyncGroupStatusReport", "GetOutstandingInstructions", "OutstandingInstructions",
+            "QueryRejected", "GetHostStatus", "HostStatusReport", "GetConflicts", "ConflictsReport", "GetFleetStatistics", "FleetStatistics",
         ];
         SampleMessages.All().Select(m => m.GetType().Name).ShouldBe(contract, ignoreOrder: true);
         foreach (var name in contract)

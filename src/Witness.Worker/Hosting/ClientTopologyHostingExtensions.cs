@@ -29,13 +29,22 @@ public static class ClientTopologyOptionsValidator
         return failures;
     }
 
-    private static void Check(string key, List<string> users, List<string> failures)
+    /// <summary>The top-level <c>Operators</c> list (who may decide), checked like the topology's users.</summary>
+    public static List<string> OperatorFailures(List<string> operators)
+    {
+        ArgumentNullException.ThrowIfNull(operators);
+        var failures = new List<string>();
+        Check("Operators", operators, failures, "");
+        return failures;
+    }
+
+    private static void Check(string key, List<string> users, List<string> failures, string section = "ClientTopology:")
     {
         for (var i = 0; i < users.Count; i++)
         {
             if (!IsValidUser(users[i]))
             {
-                failures.Add($"ClientTopology:{key}:{i}: {Core.Names.ZfsName.Quote(users[i] ?? "")} is not a broker user name we accept ([A-Za-z0-9][A-Za-z0-9._@-]{{0,127}})");
+                failures.Add($"{section}{key}:{i}: {Core.Names.ZfsName.Quote(users[i] ?? "")} is not a broker user name we accept ([A-Za-z0-9][A-Za-z0-9._@-]{{0,127}})");
             }
         }
     }

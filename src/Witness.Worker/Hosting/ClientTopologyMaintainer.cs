@@ -260,7 +260,7 @@ public static class ClientTopologyPlan
             var routes = InstructionRouting.HostsServedBy(witness, user).Select(ClientTopology.HostExchange).ToList();
             return (routes, [.. FormerExecutorReads, .. hostExchanges.Except(routes, StringComparer.Ordinal)]);
         });
-        Add(clients, ClientTopology.OperatorRole, topology.Operators, ClientTopology.OperatorSends, ClientTopology.OperatorReads, _ => ([], []));
+        Add(clients, ClientTopology.OperatorRole, topology.Operators.Concat(witness.Operators), ClientTopology.OperatorSends, ClientTopology.OperatorReads, _ => ([], []));
         return clients;
     }
 

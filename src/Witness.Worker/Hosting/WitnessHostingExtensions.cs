@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -65,6 +66,8 @@ public static class WitnessHostingExtensions
     {
         services.AddOptions<PlannerOptions>().BindConfiguration("Planner");
         services.AddScoped<GroupPlanning>();
+        services.TryAddSingleton<ISenderIdentity, RabbitMqSenderIdentity>();
+        services.AddSingleton<OperatorAuthorization>();
         services.AddSingleton<SyncGroupConfigurationPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<SyncGroupConfigurationPublisher>());
         services.AddOptions<SyncGroupSweepOptions>().BindConfiguration("SyncGroupSweep")

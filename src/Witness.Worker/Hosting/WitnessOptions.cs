@@ -16,6 +16,13 @@ public sealed class WitnessOptions
     public IngestOptions Ingest { get; set; } = new();
     public LivenessOptions Liveness { get; set; } = new();
 
+    /// <summary>
+    /// The broker users (validated AMQP <c>user-id</c>) allowed to decide: a <c>ResolveSyncConflict</c> from anyone else is
+    /// rejected with "not an operator". Each also gets an operator's entry and inbox (as if listed under
+    /// <c>ClientTopology:Operators</c>, which may hold further, read-only operator tools). Empty: nobody may decide.
+    /// </summary>
+    public List<string> Operators { get; set; } = [];
+
     /// <summary>The clients whose entry exchanges and inboxes the witness keeps (docs/SECURITY.md).</summary>
     public ClientTopologyOptions ClientTopology { get; set; } = new();
 }

@@ -18,6 +18,7 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         ValidateExecution(options, hostIds, failures);
         ValidateTimes(options, failures);
         failures.AddRange(ClientTopologyOptionsValidator.Failures(options.ClientTopology));
+        failures.AddRange(ClientTopologyOptionsValidator.OperatorFailures(options.Operators));
         if (failures.Count == 0)
         {
             // The values that reach command lines (ssh host, user, identity file, zfs path, property overrides,

@@ -44,6 +44,7 @@ public static class GroupModelBuilderExtensions
             e.Property(x => x.TargetHostId).HasMaxLength(63);
             e.Property(x => x.Resolution).HasMaxLength(32);
             e.Property(x => x.ResolvedBy).HasMaxLength(200);
+            e.Property(x => x.RequestedByName).HasMaxLength(200);
             e.Property(x => x.PromoteHostId).HasMaxLength(63);
             e.HasIndex(x => x.SyncGroup);
         });

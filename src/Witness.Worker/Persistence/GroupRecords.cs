@@ -96,7 +96,12 @@ public sealed class ConflictRecord
     /// <summary>The kebab-case resolution, or null.</summary>
     public string? Resolution { get; set; }
 
+    /// <summary>The validated AMQP user-id of the operator who resolved it (one of <c>Operators</c>).</summary>
     public string? ResolvedBy { get; set; }
+
+    /// <summary>The free text the operator gave (<c>ResolveSyncConflict.requestedBy</c>): a name, a ticket, a note.</summary>
+    public string? RequestedByName { get; set; }
+
     public DateTimeOffset? ResolvedAt { get; set; }
     public string? PromoteHostId { get; set; }
 }

@@ -186,15 +186,16 @@ public sealed class RecordOutcomeActivity(
 /// anything else is rejected with a reason and changes nothing. Asking again for the resolution already recorded is
 /// accepted again (a client retrying after a lost reply), without recording or announcing anything twice.
 /// </summary>
-public sealed class ResolveConflictActivity(GroupPlanning planning, ILogger<ResolveConflictActivity> logger) : SyncGroupActivity<ResolveSyncConflict>
+public sealed class ResolveConflictActivity(GroupPlanning planning, OperatorAuthorization operators, ILogger<ResolveConflictActivity> logger) : SyncGroupActivity<ResolveSyncConflict>
 {
     protected override async Task ExecuteAsync(BehaviorContext<SyncGroupState, ResolveSyncConflict> context)
     {
         var request = context.Message;
         var db = context.Database();
-        var row = await db.Set<ConflictRecord>().SingleOrDefaultAsync(c => c.ConflictId == request.ConflictId, context.CancellationToken);
         var resolution = ConflictResolutions.Parse(request.Resolution);
-        var reason = RejectionReason(row, request, resolution);
+        var reason = operators.Refusal(context);
+        var row = reason is null ? await db.Set<ConflictRecord>().SingleOrDefaultAsync(c => c.ConflictId == request.ConflictId, context.CancellationToken) : null;
+        reason ??= RejectionReason(row, request, resolution);
         if (reason is not null)
         {
             logger.LogInformation("Rejected resolution {Resolution} of conflict {ConflictId} in {Group} by {RequestedBy}: {Reason}",
@@ -213,7 +214,8 @@ public sealed class ResolveConflictActivity(GroupPlanning planning, ILogger<Reso
         if (row!.Resolution is null)
         {
             row.Resolution = DeterministicIds.WireName(resolution!.Value);
-            row.ResolvedBy = string.IsNullOrWhiteSpace(request.RequestedBy) ? "unknown" : request.RequestedBy[..Math.Min(request.RequestedBy.Length, 200)];
+            row.ResolvedBy = operators.UserIdOf(context)!;
+            row.RequestedByName = string.IsNullOrWhiteSpace(request.RequestedBy) ? null : request.RequestedBy[..Math.Min(request.RequestedBy.Length, 200)];
             row.ResolvedAt = now;
             row.PromoteHostId = request.PromoteHostId;
             var conflict = StoredJson.Deserialize<SyncConflictDetected>(row.Body);
@@ -231,11 +233,12 @@ public sealed class ResolveConflictActivity(GroupPlanning planning, ILogger<Reso
                     AllowedResolutions = conflict.AllowedResolutions,
                     Resolution = resolution.Value,
                     ResolvedBy = row.ResolvedBy,
+                    RequestedByName = row.RequestedByName,
                     ResolvedAt = now,
                 },
                 MessageIds.ConflictResolved(conflict.ConflictId));
-            logger.LogWarning("Conflict {ConflictId} in {Group} resolved with {Resolution} by {RequestedBy}",
-                row.ConflictId, row.SyncGroup, row.Resolution, ZfsSync.Hosting.LogText.Quote(row.ResolvedBy));
+            logger.LogWarning("Conflict {ConflictId} in {Group} resolved with {Resolution} by operator {ResolvedBy} (requested by {RequestedBy})",
+                row.ConflictId, row.SyncGroup, row.Resolution, ZfsSync.Hosting.LogText.Quote(row.ResolvedBy), ZfsSync.Hosting.LogText.Quote(request.RequestedBy));
             await planning.PlanAsync(context);
         }
 

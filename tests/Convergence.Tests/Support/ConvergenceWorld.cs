@@ -198,6 +198,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             ["Liveness:SweepInterval"] = "00:00:01",
             // The reporters connect as the vhost's administrator, so their entry exchange (reporter.USER) is that user's.
             ["ClientTopology:Reporters:0"] = _infrastructure.RabbitMq.AdminUser,
+            ["Operators:0"] = _infrastructure.RabbitMq.AdminUser, // the test resolves conflicts as that user
         };
         for (var i = 0; i < Hosts.Count; i++)
         {
@@ -382,6 +383,20 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             x.UsingRabbitMq((context, cfg) =>
             {
                 cfg.Host(Vhost.AmqpUri);
+                cfg.ConfigureSend(s => s.UseSendExecute(c =>
+                {
+                    if (c.TryGetPayload<RabbitMqSendContext>(out var rabbit))
+                    {
+                        rabbit.BasicProperties.UserId = Vhost.Broker.AdminUser; // the test is the operator (Operators)
+                    }
+                }));
+                cfg.ConfigurePublish(p => p.UseExecute(c =>
+                {
+                    if (c.TryGetPayload<RabbitMqSendContext>(out var rabbit))
+                    {
+                        rabbit.BasicProperties.UserId = Vhost.Broker.AdminUser;
+                    }
+                }));
                 cfg.ConfigureEndpoints(context);
             });
         });

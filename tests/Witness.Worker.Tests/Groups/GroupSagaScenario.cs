@@ -10,6 +10,7 @@ using Microsoft.Extensions.Time.Testing;
 using ZfsSync.Contracts;
 using ZfsSync.TestInfrastructure;
 using ZfsSync.Witness.Core.Planning;
+using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Ingest;
@@ -49,6 +50,11 @@ public sealed class GroupSagaScenario : IAsyncDisposable
 
     /// <summary>What the saga and its activities logged (information and above).</summary>
     public LogCapture Logs { get; }
+
+    /// <summary>The broker user the scenario's requests come from (the in-memory transport carries no AMQP user-id).</summary>
+    public const string OperatorUser = "operator";
+
+    public FixedSenderIdentity Sender { get; private init; } = new();
     public ITestHarness Harness { get; }
     public ISagaStateMachineTestHarness<SyncGroupStateMachine, SyncGroupState> Saga { get; }
     public SyncGroupStateMachine Machine { get; }
@@ -79,12 +85,20 @@ public sealed class GroupSagaScenario : IAsyncDisposable
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         options ??= DefaultOptions();
         var logs = new LogCapture();
+        if (!options.Operators.Contains(OperatorUser))
+        {
+            options.Operators.Add(OperatorUser);
+        }
+
+        var sender = new FixedSenderIdentity { User = OperatorUser };
         var services = new ServiceCollection()
             .AddLogging(b => b.AddProvider(logs))
             .AddSingleton<TimeProvider>(time)
             .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
             .AddSingleton(Microsoft.Extensions.Options.Options.Create(planner ?? new PlannerOptions()))
             .AddScoped<GroupPlanning>()
+            .AddSingleton<ISenderIdentity>(sender)
+            .AddSingleton<OperatorAuthorization>()
             .AddWitnessOutbox<WitnessDbContext>(o => o.RunDispatcher = false) // the sweeper writes through it; nothing is dispatched here
             .AddDbContext<WitnessDbContext>(o => WitnessHostingExtensions.ConfigureProvider(o, database.Options, Path.GetTempPath()));
         services.AddMassTransitTestHarness(x =>
@@ -97,7 +111,7 @@ public sealed class GroupSagaScenario : IAsyncDisposable
             });
         });
         var serviceProvider = services.BuildServiceProvider(validateScopes: true);
-        var scenario = new GroupSagaScenario(database, serviceProvider, options, time, logs);
+        var scenario = new GroupSagaScenario(database, serviceProvider, options, time, logs) { Sender = sender };
         await scenario.Harness.Start();
         return scenario;
     }
@@ -275,4 +289,12 @@ public sealed class GroupSagaScenario : IAsyncDisposable
         [Reports.Dataset("backup"), Reports.Dataset("backup/data", [.. snapshots.Select(s => s with { CreateTxg = s.CreateTxg + 5000 })])];
 
     public static DatasetInventory[] EmptyTarget() => [Reports.Dataset("backup")];
+}
+
+/// <summary>The validated sender of every message of an in-memory test bus, settable per test.</summary>
+public sealed class FixedSenderIdentity : ISenderIdentity
+{
+    public string? User { get; set; }
+
+    public string? UserIdOf(ConsumeContext context) => User;
 }

@@ -118,12 +118,33 @@ public sealed class WitnessWorld : IAsyncDisposable
             x.UsingRabbitMq((context, cfg) =>
             {
                 cfg.Host(vhost.AmqpUri);
+                SignAs(cfg, vhost.Broker.AdminUser); // the client is the operator (Operators) who resolves conflicts
                 cfg.ConfigureEndpoints(context);
             });
         });
         var client = builder.Build();
         await client.StartAsync();
         return new WitnessWorld(vhost, database, client, received, members ?? ["nas1", "backup1", "backup2"], datasets);
+    }
+
+    /// <summary>Stamps the AMQP user-id of the connection's user on every send and publish (the broker validates it).</summary>
+    public static void SignAs(IRabbitMqBusFactoryConfigurator cfg, string user)
+    {
+        ArgumentNullException.ThrowIfNull(cfg);
+        cfg.ConfigureSend(s => s.UseSendExecute(c =>
+        {
+            if (c.TryGetPayload<RabbitMqSendContext>(out var rabbit))
+            {
+                rabbit.BasicProperties.UserId = user;
+            }
+        }));
+        cfg.ConfigurePublish(p => p.UseExecute(c =>
+        {
+            if (c.TryGetPayload<RabbitMqSendContext>(out var rabbit))
+            {
+                rabbit.BasicProperties.UserId = user;
+            }
+        }));
     }
 
     /// <summary>The witness's configuration, as a deployment would write it.</summary>
@@ -139,6 +160,7 @@ public sealed class WitnessWorld : IAsyncDisposable
             ["Liveness:SweepInterval"] = "00:00:01",
             ["SyncGroups:0:Name"] = Group,
             ["SyncGroups:0:Source"] = "nas1",
+            ["Operators:0"] = Vhost.Broker.AdminUser,
         };
         for (var i = 0; i < Members.Length; i++)
         {
@@ -288,6 +310,7 @@ public sealed class WitnessWorld : IAsyncDisposable
                 ["delivery_mode"] = 2,
                 ["message_id"] = Guid.NewGuid().ToString(),
                 ["type"] = urn,
+                ["user_id"] = Vhost.Broker.AdminUser,
                 ["headers"] = new Dictionary<string, object> { ["MT-MessageType"] = urn },
             });
         routed.ShouldBeTrue($"the broker routed the raw {typeof(T).Name}");

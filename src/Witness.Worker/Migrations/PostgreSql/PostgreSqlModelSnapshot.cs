@@ -85,6 +85,10 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                         .HasMaxLength(63)
                         .HasColumnType("character varying(63)");
 
+                    b.Property<string>("RequestedByName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
                     b.Property<string>("Resolution")
                         .HasMaxLength(32)
                         .HasColumnType("character varying(32)");
