@@ -164,6 +164,38 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
     }
 
     [Fact]
+    public async Task Should_lose_nothing_when_the_cluster_node_the_witness_is_connected_to_is_killed()
+    {
+        await using var cluster = await fixture.StartClusterAsync();
+        await using var world = await FaultWorld.CreateAsync(fixture, "cluster", cluster);
+        var (_, stop, stream) = await RunningAsync(world);
+        await Task.Delay(TimeSpan.FromSeconds(3)); // load before the fault
+
+        var victim = await world.WitnessNodeAsync();
+        var survivor = cluster.Nodes.First(n => n != victim);
+        output.WriteLine($"[fault] cluster of {string.Join(", ", cluster.Addresses)}: SIGKILL to {victim.NodeName} (port {victim.Port}), the witness's node, after {world.Sent.Count} reports");
+        await victim.KillAsync();
+        var killed = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(3)); // load after the fault
+        await stop.CancelAsync();
+        await stream;
+
+        await world.WaitAllAccountedAsync(TimeSpan.FromMinutes(2));
+        var recovery = killed.Elapsed;
+        var accounting = await world.AccountAsync();
+        accounting.Rejected.ShouldBe(0);
+        world.Witnesses.ShouldAllBe(w => !w.HasExited, "the witness reconnected to another node by itself");
+        (await world.WitnessNodeAsync(survivor)).ShouldNotBe(victim);
+        var types = await world.QueueTypesAsync(survivor);
+        foreach (var queue in FaultWorld.WitnessQueues.Where(types.ContainsKey).Concat([FaultWorld.ProbeQueue]))
+        {
+            types[queue].ShouldBe("quorum", $"{queue} must survive the loss of a node");
+        }
+
+        Report($"cluster node the witness used SIGKILLed ({victim.NodeName})", accounting, recovery, world);
+    }
+
+    [Fact]
     public async Task Should_apply_only_the_newest_of_reports_delivered_three_times_in_reverse_order()
     {
         await using var world = await FaultWorld.CreateAsync(fixture, "reverse");
