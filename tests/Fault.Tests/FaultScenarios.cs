@@ -173,9 +173,16 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
 
         var victim = await world.WitnessNodeAsync();
         var survivor = cluster.Nodes.First(n => n != victim);
+        var connections = (await FaultWorld.WitnessConnectionsAsync(survivor)).Count;
         output.WriteLine($"[fault] cluster of {string.Join(", ", cluster.Addresses)}: SIGKILL to {victim.NodeName} (port {victim.Port}), the witness's node, after {world.Sent.Count} reports");
         await victim.KillAsync();
         var killed = Stopwatch.StartNew();
+        await Poll.UntilAsync(
+            async () => await FaultWorld.WitnessConnectionsAsync(survivor) is var ports && ports.Count >= connections && !ports.Contains(victim.Port),
+            "the witness reconnected to another node",
+            TimeSpan.FromMinutes(1));
+        var moved = killed.Elapsed;
+        output.WriteLine($"[fault] the witness's {connections} connection(s) were on other nodes {moved.TotalSeconds:0.0} s after the kill");
         await Task.Delay(TimeSpan.FromSeconds(3)); // load after the fault
         await stop.CancelAsync();
         await stream;

@@ -400,14 +400,24 @@ public sealed class FaultWorld : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(_cluster);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         var listing = await (ask ?? _cluster.Nodes[^1]).ControlAsync(timeout.Token, "-q", "list_connections", "user", "name");
-        var ports = listing.Split('\n')
-            .Select(line => line.Split('\t'))
-            .Where(columns => columns.Length == 2 && columns[0] == WitnessUser && columns[1].Contains("->", StringComparison.Ordinal))
-            .Select(columns => int.Parse(columns[1][(columns[1].LastIndexOf(':') + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture))
-            .ToList();
+        var ports = WitnessPorts(listing);
         ports.ShouldNotBeEmpty($"no connection of {WitnessUser} in: {listing}");
         return _cluster.NodeOnPort(ports.GroupBy(p => p).MaxBy(g => g.Count())!.Key);
     }
+
+    /// <summary>The AMQP ports of the nodes the witness's connections (bus, client topology) are on, one per connection.</summary>
+    public static async Task<List<int>> WitnessConnectionsAsync(PrivateRabbitMqNode ask)
+    {
+        ArgumentNullException.ThrowIfNull(ask);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        return WitnessPorts(await ask.ControlAsync(timeout.Token, "-q", "list_connections", "user", "name"));
+    }
+
+    private static List<int> WitnessPorts(string listing) =>
+        [.. listing.Split('\n')
+            .Select(line => line.Split('\t'))
+            .Where(columns => columns.Length == 2 && columns[0] == WitnessUser && columns[1].Contains("->", StringComparison.Ordinal))
+            .Select(columns => int.Parse(columns[1][(columns[1].LastIndexOf(':') + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture))];
 
     /// <summary>The witness's queues and their types (<c>quorum</c>, <c>classic</c>), asked of a running node.</summary>
     public async Task<Dictionary<string, string>> QueueTypesAsync(PrivateRabbitMqNode node)
