@@ -166,7 +166,9 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
     [Fact]
     public async Task Should_lose_nothing_when_the_cluster_node_the_witness_is_connected_to_is_killed()
     {
+        var forming = Stopwatch.StartNew();
         await using var cluster = await fixture.StartClusterAsync();
+        output.WriteLine($"[fault] three-node cluster formed in {forming.Elapsed.TotalSeconds:0.0} s");
         await using var world = await FaultWorld.CreateAsync(fixture, "cluster", cluster);
         var (_, stop, stream) = await RunningAsync(world);
         await Task.Delay(TimeSpan.FromSeconds(3)); // load before the fault
@@ -274,8 +276,7 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
     public async Task Should_process_one_burst_exactly_once_with_two_witness_replicas()
     {
         await using var world = await FaultWorld.CreateAsync(fixture, "replicas");
-        await world.StartWitnessAsync();
-        await world.StartWitnessAsync();
+        await Task.WhenAll(world.StartWitnessAsync(), world.StartWitnessAsync()); // side by side: neither waits for the other's start
         await world.HostsUpAsync(CancellationToken.None);
 
         for (var i = 0; i < 300; i++)

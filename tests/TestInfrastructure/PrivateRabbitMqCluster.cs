@@ -45,12 +45,14 @@ public sealed class PrivateRabbitMqCluster : IAsyncDisposable
                 nodes.AddRange(starts.Where(s => s.IsCompletedSuccessfully).Select(s => s.Result));
             }
 
+            // Joining is quick (the app stopped); each start_app is a full boot of the app: they run side by side.
             foreach (var node in nodes.Skip(1))
             {
                 await node.ControlAsync(cancellationToken, "stop_app");
                 await node.ControlAsync(cancellationToken, "join_cluster", nodes[0].NodeName);
-                await node.ControlAsync(cancellationToken, "start_app");
             }
+
+            await Task.WhenAll(nodes.Skip(1).Select(n => n.ControlAsync(cancellationToken, "start_app")));
 
             await nodes[0].ControlAsync(cancellationToken, "await_online_nodes", size.ToString(System.Globalization.CultureInfo.InvariantCulture));
             return cluster;

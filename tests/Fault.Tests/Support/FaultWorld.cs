@@ -27,6 +27,7 @@ public sealed class FaultWorld : IAsyncDisposable
     private readonly IReadOnlyList<int> _ports;
     private readonly List<WitnessProcess> _witnesses = [];
     private long _lastSequence;
+    private int _started;
     private int _snapshots;
 
     private FaultWorld(FaultFixture fixture, PrivateRabbitMqCluster? cluster, string vhost, string connectionString)
@@ -124,8 +125,12 @@ public sealed class FaultWorld : IAsyncDisposable
 
     public async Task<WitnessProcess> StartWitnessAsync(IReadOnlyDictionary<string, string>? overrides = null)
     {
-        var witness = await WitnessProcess.StartAsync($"witness-{_witnesses.Count + 1}", Environment(overrides));
-        _witnesses.Add(witness);
+        var witness = await WitnessProcess.StartAsync($"witness-{Interlocked.Increment(ref _started)}", Environment(overrides));
+        lock (_witnesses)
+        {
+            _witnesses.Add(witness); // replicas may start side by side
+        }
+
         return witness;
     }
 
