@@ -26,6 +26,9 @@ public sealed class BrokerConnectionOptions
     /// <summary>The broker user of the witness: messages in the inbox whose validated <c>user-id</c> is another are dropped.</summary>
     public string WitnessUser { get; set; } = "zfssync-witness";
 
+    /// <summary>A cluster's nodes as <c>host:port</c> (empty: the URI's host only): the bus connects to the first that answers.</summary>
+    public List<string> ClusterNodes { get; set; } = [];
+
     /// <summary>Whether the witness declares inbox queues as quorum queues (must match, or the broker refuses the declaration).</summary>
     public bool QuorumQueues { get; set; }
 
@@ -92,6 +95,8 @@ public sealed class BrokerConnectionOptions
         {
             errors.Add($"{section}:WitnessUser is required");
         }
+
+        errors.AddRange(ZfsSync.Shared.BrokerClusterNodes.Failures(ClusterNodes, section));
 
         if (SendTimeout <= TimeSpan.Zero || SendTimeout > TimeSpan.FromMinutes(10))
         {

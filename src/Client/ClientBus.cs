@@ -44,6 +44,7 @@ public static class ClientBus
         var password = string.IsNullOrEmpty(options.Password) && string.IsNullOrEmpty(options.PasswordFile) ? "" : SafePassword(options);
         configurator.Host(uri, h =>
         {
+            ZfsSync.Shared.BrokerClusterNodes.UseClusterNodes(h, options.ClusterNodes);
             h.Username(options.User);
             h.Password(password);
             if (options.Tls.Enabled || uri.Scheme is "amqps" or "rabbitmqs")

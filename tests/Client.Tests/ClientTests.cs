@@ -136,6 +136,43 @@ public sealed class When_a_client_talks_to_the_witness(InfrastructureFixture inf
         await Should.ThrowAsync<ZfsSyncClientTimeoutException>(() =>
             Client.RequestAsync<GetSyncGroupStatus, SyncGroupStatusReport>(new GetSyncGroupStatus(), TimeSpan.FromSeconds(1)));
     }
+
+    [Fact]
+    public async Task Should_connect_through_the_cluster_nodes_when_the_uri_s_host_is_down()
+    {
+        // Nothing listens on the URI's port (the first node, as a node that is down): the bus must go on to the next.
+        var down = FreePort();
+        var options = Connection();
+        var live = new Uri(options.Uri);
+        options.Uri = new UriBuilder(live) { Port = down }.Uri.ToString();
+        options.ClusterNodes = [$"127.0.0.1:{down}", $"{live.Host}:{live.Port}"];
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddZfsSyncClient(ClientTopology.OperatorRole, options, readsInbox: false);
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            var probe = await _witness.ProbeAsync(typeof(ResolveSyncConflict));
+            var conflictId = Guid.NewGuid();
+
+            await host.Services.GetRequiredService<ZfsSyncClient>().SendAsync(new ResolveSyncConflict { ConflictId = conflictId, SyncGroup = "g", Resolution = "ignore", RequestedBy = "me" });
+
+            BasicGetResult? got = null;
+            await Poll.UntilAsync(async () => (got = await _witness.Channel.BasicGetAsync(probe, autoAck: true)) is not null, "the decision sent through the second node");
+            got!.BasicProperties.UserId.ShouldBe(_operator.Name);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
 }
 
 public sealed class When_connection_options_are_checked
@@ -164,5 +201,17 @@ public sealed class When_connection_options_are_checked
         errors.ShouldContain("RabbitMq:User is required");
         errors.ShouldContain("RabbitMq:Password or RabbitMq:PasswordFile is required");
         errors.ShouldNotContain(e => e.Contains("u:p", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Should_name_each_cluster_node_that_is_not_host_and_port()
+    {
+        var options = new BrokerConnectionOptions { Uri = "amqp://127.0.0.1:5672/", User = "executor1", Password = "x" };
+        options.ClusterNodes = ["127.0.0.1:5672", "rabbit2:99999", "amqp://rabbit3"];
+
+        options.Validate("Executor:RabbitMq").ShouldBe([
+            "Executor:RabbitMq:ClusterNodes:1: \"rabbit2:99999\" is not host:port (a host name or IPv4 address, a port 1-65535)",
+            "Executor:RabbitMq:ClusterNodes:2: \"amqp://rabbit3\" is not host:port (a host name or IPv4 address, a port 1-65535)",
+        ]);
     }
 }

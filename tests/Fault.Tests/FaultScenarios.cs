@@ -164,6 +164,47 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
     }
 
     [Fact]
+    public async Task Should_lose_nothing_when_the_cluster_node_the_witness_is_connected_to_is_killed()
+    {
+        var forming = Stopwatch.StartNew();
+        await using var cluster = await fixture.StartClusterAsync();
+        output.WriteLine($"[fault] three-node cluster formed in {forming.Elapsed.TotalSeconds:0.0} s");
+        await using var world = await FaultWorld.CreateAsync(fixture, "cluster", cluster);
+        var (_, stop, stream) = await RunningAsync(world);
+        await Task.Delay(TimeSpan.FromSeconds(3)); // load before the fault
+
+        var victim = await world.WitnessNodeAsync();
+        var survivor = cluster.Nodes.First(n => n != victim);
+        var connections = (await FaultWorld.WitnessConnectionsAsync(survivor)).Count;
+        output.WriteLine($"[fault] cluster of {string.Join(", ", cluster.Addresses)}: SIGKILL to {victim.NodeName} (port {victim.Port}), the witness's node, after {world.Sent.Count} reports");
+        await victim.KillAsync();
+        var killed = Stopwatch.StartNew();
+        await Poll.UntilAsync(
+            async () => await FaultWorld.WitnessConnectionsAsync(survivor) is var ports && ports.Count >= connections && !ports.Contains(victim.Port),
+            "the witness reconnected to another node",
+            TimeSpan.FromMinutes(1));
+        var moved = killed.Elapsed;
+        output.WriteLine($"[fault] the witness's {connections} connection(s) were on other nodes {moved.TotalSeconds:0.0} s after the kill");
+        await Task.Delay(TimeSpan.FromSeconds(3)); // load after the fault
+        await stop.CancelAsync();
+        await stream;
+
+        await world.WaitAllAccountedAsync(TimeSpan.FromMinutes(2));
+        var recovery = killed.Elapsed;
+        var accounting = await world.AccountAsync();
+        accounting.Rejected.ShouldBe(0);
+        world.Witnesses.ShouldAllBe(w => !w.HasExited, "the witness reconnected to another node by itself");
+        (await world.WitnessNodeAsync(survivor)).ShouldNotBe(victim);
+        var types = await world.QueueTypesAsync(survivor);
+        foreach (var queue in FaultWorld.WitnessQueues.Where(types.ContainsKey).Concat([FaultWorld.ProbeQueue]))
+        {
+            types[queue].ShouldBe("quorum", $"{queue} must survive the loss of a node");
+        }
+
+        Report($"cluster node the witness used SIGKILLed ({victim.NodeName})", accounting, recovery, world);
+    }
+
+    [Fact]
     public async Task Should_apply_only_the_newest_of_reports_delivered_three_times_in_reverse_order()
     {
         await using var world = await FaultWorld.CreateAsync(fixture, "reverse");
@@ -235,8 +276,7 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
     public async Task Should_process_one_burst_exactly_once_with_two_witness_replicas()
     {
         await using var world = await FaultWorld.CreateAsync(fixture, "replicas");
-        await world.StartWitnessAsync();
-        await world.StartWitnessAsync();
+        await Task.WhenAll(world.StartWitnessAsync(), world.StartWitnessAsync()); // side by side: neither waits for the other's start
         await world.HostsUpAsync(CancellationToken.None);
 
         for (var i = 0; i < 300; i++)

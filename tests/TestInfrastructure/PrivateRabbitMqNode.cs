@@ -14,7 +14,7 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
     private readonly string _directory;
     private readonly Dictionary<string, string> _environment;
 
-    private PrivateRabbitMqNode(string prefix)
+    private PrivateRabbitMqNode(string prefix, int? epmdPort)
     {
         _directory = Directory.CreateTempSubdirectory($"rmq-{prefix}-").FullName;
         Port = FreePort();
@@ -35,6 +35,11 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
             ["RABBITMQ_ENABLED_PLUGINS_FILE"] = Path.Combine(_directory, "enabled_plugins"),
             ["RABBITMQ_PID_FILE"] = Path.Combine(_directory, "rabbitmq.pid"),
         };
+        if (epmdPort is { } epmd)
+        {
+            // A port mapper of its own (a cluster's nodes find each other there): never the shared servers' epmd.
+            _environment["ERL_EPMD_PORT"] = epmd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
     }
 
     public string NodeName { get; }
@@ -43,14 +48,15 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
 
     /// <param name="cancellationToken">Bounds the start.</param>
     /// <param name="prefix">The node name's and data directory's prefix (which suite started it).</param>
-    public static async Task<PrivateRabbitMqNode> StartAsync(CancellationToken cancellationToken, string prefix = "reporter")
+    /// <param name="epmdPort">The Erlang port mapper's port (a cluster's own); null: the machine's default.</param>
+    public static async Task<PrivateRabbitMqNode> StartAsync(CancellationToken cancellationToken, string prefix = "reporter", int? epmdPort = null)
     {
         if (!File.Exists("/usr/sbin/rabbitmq-server") && !File.Exists("/usr/lib/rabbitmq/bin/rabbitmq-server"))
         {
             throw new InvalidOperationException("rabbitmq-server is not installed (apt-get install rabbitmq-server); this test needs a node of its own");
         }
 
-        var node = new PrivateRabbitMqNode(prefix);
+        var node = new PrivateRabbitMqNode(prefix, epmdPort);
         node.ChownToRabbitMq();
         await node.StartNodeAsync(cancellationToken);
         return node;
@@ -66,6 +72,38 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
     public Task StopNodeAsync(CancellationToken cancellationToken) =>
         RunAsync("rabbitmqctl", ["-n", NodeName, "stop", _environment["RABBITMQ_PID_FILE"]], cancellationToken);
 
+    /// <summary>The node's Erlang VM, from its pid file (null when it never wrote one).</summary>
+    public int? ErlangPid =>
+        File.Exists(_environment["RABBITMQ_PID_FILE"]) && int.TryParse(File.ReadAllText(_environment["RABBITMQ_PID_FILE"]).Trim(), out var pid) ? pid : null;
+
+    /// <summary>SIGKILL to the node's Erlang VM (no shutdown, nothing flushed); waits until it is gone.</summary>
+    public async Task KillAsync()
+    {
+        if (ErlangPid is not { } pid)
+        {
+            return;
+        }
+
+        try
+        {
+            using var vm = Process.GetProcessById(pid);
+            if (!vm.ProcessName.StartsWith("beam", StringComparison.Ordinal))
+            {
+                return; // the pid was reused: not this node's VM
+            }
+
+            vm.Kill(entireProcessTree: true);
+            await vm.WaitForExitAsync();
+        }
+        catch (ArgumentException)
+        {
+            // Already gone.
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
     public async Task AddUserAsync(string user, string password, string tags, CancellationToken cancellationToken)
     {
         await RunAsync("rabbitmqctl", ["-n", NodeName, "add_user", user, password], cancellationToken);
@@ -77,8 +115,12 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
     }
 
     /// <summary>Runs <c>rabbitmqctl</c> against this node (e.g. <c>add_vhost</c>, <c>set_permissions</c>).</summary>
-    public Task ControlAsync(CancellationToken cancellationToken, params string[] arguments) =>
+    public Task<string> ControlAsync(CancellationToken cancellationToken, params string[] arguments) =>
         RunAsync("rabbitmqctl", ["-n", NodeName, .. arguments], cancellationToken);
+
+    /// <summary>Runs a program with this node's environment (<c>epmd</c>, …); returns its standard output.</summary>
+    public Task<string> RunWithEnvironmentAsync(string command, string[] arguments, CancellationToken cancellationToken, bool allowFailure = false) =>
+        RunAsync(command, arguments, cancellationToken, allowFailure);
 
     public async ValueTask DisposeAsync()
     {
@@ -89,7 +131,8 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
         }
         catch (InvalidOperationException)
         {
-            // Already stopped.
+            // Already stopped, or the stop failed: it must not leave the VM running.
+            await KillAsync();
         }
 
         try
@@ -122,7 +165,7 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
         }
     }
 
-    private async Task RunAsync(string command, string[] arguments, CancellationToken cancellationToken, bool allowFailure = false)
+    private async Task<string> RunAsync(string command, string[] arguments, CancellationToken cancellationToken, bool allowFailure = false)
     {
         var start = new ProcessStartInfo(command, arguments)
         {
@@ -155,5 +198,7 @@ public sealed class PrivateRabbitMqNode : IAsyncDisposable
             throw new InvalidOperationException(
                 $"{command} {string.Join(' ', arguments)} exited with {process.ExitCode} on node {NodeName}: {await stderr}{await stdout}");
         }
+
+        return await stdout;
     }
 }

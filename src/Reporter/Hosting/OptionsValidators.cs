@@ -69,6 +69,8 @@ internal sealed class RabbitMqOptionsValidator : IValidateOptions<RabbitMqOption
             }
         }
 
+        errors.AddRange(ZfsSync.Shared.BrokerClusterNodes.Failures(options.ClusterNodes));
+
         if (options.Tls.CertificatePath is { Length: > 0 } path && !File.Exists(path))
         {
             errors.Add($"RabbitMq:Tls:CertificatePath '{path}' does not exist");

@@ -90,6 +90,7 @@ public static class ReporterHostingExtensions
                 }
                 cfg.Host(uri, h =>
                 {
+                    ZfsSync.Shared.BrokerClusterNodes.UseClusterNodes(h, rabbit.ClusterNodes);
                     h.Username(rabbit.User);
                     h.Password(rabbit.Password);
                     if (rabbit.Tls.Enabled || uri.Scheme is "amqps" or "rabbitmqs")

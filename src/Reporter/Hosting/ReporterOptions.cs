@@ -79,6 +79,9 @@ public sealed class RabbitMqOptions
     [Required(ErrorMessage = "RabbitMq:Password is required")]
     public string Password { get; set; } = "";
 
+    /// <summary>A cluster's nodes as <c>host:port</c> (empty: the URI's host only); see <c>BrokerClusterNodes</c>.</summary>
+    public List<string> ClusterNodes { get; set; } = [];
+
     public RabbitMqTlsOptions Tls { get; set; } = new();
 }
 

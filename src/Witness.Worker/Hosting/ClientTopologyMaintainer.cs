@@ -197,7 +197,8 @@ public sealed class ClientTopologyMaintainer(
             factory.Password = rabbit.Password;
         }
 
-        var connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
+        // With RabbitMq:ClusterNodes, the first node that answers; automatic recovery walks the same list.
+        var connection = await factory.CreateConnectionAsync(ZfsSync.Shared.BrokerClusterNodes.Endpoints(factory, rabbit.ClusterNodes), cancellationToken).ConfigureAwait(false);
         connection.RecoverySucceededAsync += (_, _) =>
         {
             Nudge();

@@ -44,6 +44,17 @@ public static class ErrorQueueReplay
         }
 
         rabbit ??= WitnessRabbitMqOptions();
+        var invalid = ZfsSync.Shared.BrokerClusterNodes.Failures(rabbit.ClusterNodes);
+        if (invalid.Count > 0)
+        {
+            foreach (var line in invalid)
+            {
+                await output.WriteLineAsync($"{Command}: invalid configuration: {line}");
+            }
+
+            return 2;
+        }
+
         var factory = new ConnectionFactory { Uri = rabbit.Uri, ClientProvidedName = "zfssync-witness replay-errors" };
         if (!string.IsNullOrEmpty(rabbit.User))
         {
@@ -55,7 +66,7 @@ public static class ErrorQueueReplay
             factory.Password = rabbit.Password;
         }
 
-        await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+        await using var connection = await factory.CreateConnectionAsync(ZfsSync.Shared.BrokerClusterNodes.Endpoints(factory, rabbit.ClusterNodes), cancellationToken);
         var total = 0;
         var failed = false;
         foreach (var queue in queues.Count > 0 ? queues : WitnessQueues)

@@ -3,6 +3,7 @@ using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ZfsSync.Hosting;
+using ZfsSync.Shared;
 using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Worker.Consumers;
 using ZfsSync.Witness.Worker.Groups;
@@ -166,6 +167,7 @@ public static class WitnessHostingExtensions
                 var rabbit = context.GetRequiredService<IOptions<WitnessOptions>>().Value.RabbitMq;
                 cfg.Host(rabbit.Uri, h =>
                 {
+                    h.UseClusterNodes(rabbit.ClusterNodes);
                     if (!string.IsNullOrEmpty(rabbit.User))
                     {
                         h.Username(rabbit.User);

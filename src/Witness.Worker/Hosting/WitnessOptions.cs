@@ -63,6 +63,9 @@ public sealed class RabbitMqOptions
     /// <summary>Declare the witness's queues as quorum queues (a cluster; a RabbitMQ 3.10 policy cannot choose the type).</summary>
     public bool QuorumQueues { get; set; }
 
+    /// <summary>A cluster's nodes as <c>host:port</c> (empty: the URI's host only); see <c>BrokerClusterNodes</c>.</summary>
+    public List<string> ClusterNodes { get; set; } = [];
+
     /// <summary>Messages a receive endpoint handles at once.</summary>
     [Range(1, 1000)]
     public int PrefetchCount { get; set; } = 16;

@@ -60,6 +60,8 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             failures.Add("RabbitMq:PrefetchCount: must be between 1 and 1000");
         }
 
+        failures.AddRange(ZfsSync.Shared.BrokerClusterNodes.Failures(rabbit.ClusterNodes));
+
         foreach (var (key, path) in new[] { ("CaCertificatePath", rabbit.Tls.CaCertificatePath), ("CertificatePath", rabbit.Tls.CertificatePath) })
         {
             if (!string.IsNullOrEmpty(path) && !File.Exists(path))

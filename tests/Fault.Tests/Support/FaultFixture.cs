@@ -28,22 +28,50 @@ public sealed class FaultFixture : IAsyncLifetime
         var broker = PrivateRabbitMqNode.StartAsync(timeout.Token, "fault");
         Postgres = await postgres;
         Broker = await broker;
-        foreach (var (user, password) in Passwords)
+        await AddUsersAsync(Broker, timeout.Token);
+    }
+
+    /// <summary>
+    /// A three-node cluster of the scenario's own (started once by the scenario that needs it, disposed by it), with
+    /// the deployment's users.
+    /// </summary>
+    public async Task<PrivateRabbitMqCluster> StartClusterAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var cluster = await PrivateRabbitMqCluster.StartAsync(3, timeout.Token, "fault-cluster");
+        try
         {
-            await Broker.AddUserAsync(user, password, user == FaultWorld.WitnessUser ? "impersonator" : "", timeout.Token);
+            await AddUsersAsync(cluster.Nodes[0], timeout.Token); // users are the cluster's: added on one node
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
         }
     }
 
-    public async Task<string> CreateVhostAsync(string name)
+    /// <param name="name">The vhost.</param>
+    /// <param name="node">The node (of a cluster) to create it on; default the suite's own node.</param>
+    public async Task<string> CreateVhostAsync(string name, PrivateRabbitMqNode? node = null)
     {
+        node ??= Broker;
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        await Broker.ControlAsync(timeout.Token, "add_vhost", name);
+        await node.ControlAsync(timeout.Token, "add_vhost", name);
         foreach (var user in Passwords.Keys)
         {
-            await Broker.ControlAsync(timeout.Token, "set_permissions", "-p", name, user, ".*", ".*", ".*");
+            await node.ControlAsync(timeout.Token, "set_permissions", "-p", name, user, ".*", ".*", ".*");
         }
 
         return name;
+    }
+
+    private async Task AddUsersAsync(PrivateRabbitMqNode node, CancellationToken cancellationToken)
+    {
+        foreach (var (user, password) in Passwords)
+        {
+            await node.AddUserAsync(user, password, user == FaultWorld.WitnessUser ? "impersonator" : "", cancellationToken);
+        }
     }
 
     public async Task<string> CreateDatabaseAsync(string name)

@@ -23,17 +23,24 @@ public sealed class FaultWorld : IAsyncDisposable
     private static readonly DateTimeOffset SnapshotEpoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     private readonly FaultFixture _fixture;
+    private readonly PrivateRabbitMqCluster? _cluster;
+    private readonly IReadOnlyList<int> _ports;
     private readonly List<WitnessProcess> _witnesses = [];
     private long _lastSequence;
+    private int _started;
     private int _snapshots;
 
-    private FaultWorld(FaultFixture fixture, string vhost, string connectionString)
+    private FaultWorld(FaultFixture fixture, PrivateRabbitMqCluster? cluster, string vhost, string connectionString)
     {
         _fixture = fixture;
+        _cluster = cluster;
+        _ports = cluster is null ? [fixture.Broker.Port] : [.. cluster.Nodes.Select(n => n.Port)];
         Vhost = vhost;
         ConnectionString = connectionString;
-        Nas1 = new HostPublisher(AmqpUri("nas1-user"), "nas1-user");
-        Backup1 = new HostPublisher(AmqpUri("backup1-user"), "backup1-user");
+        // On a cluster the stream connects to the second node first (as a reporter listing the nodes in another order
+        // would): killing the witness's node then interrupts the queues' leaders, not the stream's connection.
+        Nas1 = new HostPublisher(AmqpUri("nas1-user"), "nas1-user", [.. _ports.Skip(1), .. _ports.Take(1)]);
+        Backup1 = new HostPublisher(AmqpUri("backup1-user"), "backup1-user", _ports);
     }
 
     public string Vhost { get; }
@@ -50,19 +57,27 @@ public sealed class FaultWorld : IAsyncDisposable
     public IReadOnlyList<string> FailureLines() =>
         [.. _witnesses.SelectMany(w => w.Lines).Where(l => l.Contains("R-FAULT", StringComparison.Ordinal) || l.StartsWith("fail:", StringComparison.Ordinal) || l.Contains(" fail: ", StringComparison.Ordinal))];
 
-    public static async Task<FaultWorld> CreateAsync(FaultFixture fixture, string name)
+    /// <param name="fixture">The suite's servers.</param>
+    /// <param name="name">The scenario (its vhost's and database's name).</param>
+    /// <param name="cluster">A cluster to run on instead of the suite's node: every program gets all its nodes
+    /// (<c>RabbitMq:ClusterNodes</c>) and quorum queues.</param>
+    public static async Task<FaultWorld> CreateAsync(FaultFixture fixture, string name, PrivateRabbitMqCluster? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(fixture);
         var suffix = Guid.NewGuid().ToString("N")[..6];
-        var vhost = await fixture.CreateVhostAsync($"fault-{name}-{suffix}");
+        var vhost = await fixture.CreateVhostAsync($"fault-{name}-{suffix}", cluster?.Nodes[0]);
         var database = await fixture.CreateDatabaseAsync($"fault_{name.Replace('-', '_')}_{suffix}");
-        var world = new FaultWorld(fixture, vhost, database);
+        var world = new FaultWorld(fixture, cluster, vhost, database);
         await world.DeclareProbeAsync();
         return world;
     }
 
     public Uri AmqpUri(string user) =>
-        new($"amqp://{Uri.EscapeDataString(user)}:{_fixture.Passwords[user]}@127.0.0.1:{_fixture.Broker.Port}/{Uri.EscapeDataString(Vhost)}");
+        new($"amqp://{Uri.EscapeDataString(user)}:{_fixture.Passwords[user]}@127.0.0.1:{_ports[0]}/{Uri.EscapeDataString(Vhost)}");
+
+    /// <summary>A connection of the test's own as <paramref name="user"/>, to the first node that answers.</summary>
+    public Task<IConnection> ConnectAsync(string user) =>
+        new ConnectionFactory { Uri = AmqpUri(user) }.CreateConnectionAsync([.. _ports.Select(p => new AmqpTcpEndpoint("127.0.0.1", p))]);
 
     /// <summary>The witness's configuration, as environment variables of its process.</summary>
     public Dictionary<string, string> Environment(IReadOnlyDictionary<string, string>? overrides = null)
@@ -73,7 +88,7 @@ public sealed class FaultWorld : IAsyncDisposable
             // Replicas and scenarios run side by side: none may hold the health/metrics endpoint's fixed default port.
             ["ZFS_SYNC_Observability__Enabled"] = "false",
             ["ZFS_SYNC_Database__ConnectionString"] = ConnectionString,
-            ["ZFS_SYNC_RabbitMq__Uri"] = $"amqp://127.0.0.1:{_fixture.Broker.Port}/{Uri.EscapeDataString(Vhost)}",
+            ["ZFS_SYNC_RabbitMq__Uri"] = $"amqp://127.0.0.1:{_ports[0]}/{Uri.EscapeDataString(Vhost)}",
             ["ZFS_SYNC_RabbitMq__User"] = WitnessUser,
             ["ZFS_SYNC_RabbitMq__Password"] = _fixture.Passwords[WitnessUser],
             ["ZFS_SYNC_Hosts__0__Id"] = "nas1",
@@ -91,6 +106,15 @@ public sealed class FaultWorld : IAsyncDisposable
             ["ZFS_SYNC_Outbox__PollingInterval"] = "00:00:00.500",
             ["ZFS_SYNC_Liveness__SweepInterval"] = "00:00:05",
         };
+        if (_cluster is not null)
+        {
+            settings["ZFS_SYNC_RabbitMq__QuorumQueues"] = "true";
+            for (var i = 0; i < _cluster.Addresses.Count; i++)
+            {
+                settings[$"ZFS_SYNC_RabbitMq__ClusterNodes__{i}"] = _cluster.Addresses[i];
+            }
+        }
+
         foreach (var (key, value) in overrides ?? new Dictionary<string, string>())
         {
             settings[key] = value;
@@ -101,8 +125,12 @@ public sealed class FaultWorld : IAsyncDisposable
 
     public async Task<WitnessProcess> StartWitnessAsync(IReadOnlyDictionary<string, string>? overrides = null)
     {
-        var witness = await WitnessProcess.StartAsync($"witness-{_witnesses.Count + 1}", Environment(overrides));
-        _witnesses.Add(witness);
+        var witness = await WitnessProcess.StartAsync($"witness-{Interlocked.Increment(ref _started)}", Environment(overrides));
+        lock (_witnesses)
+        {
+            _witnesses.Add(witness); // replicas may start side by side
+        }
+
         return witness;
     }
 
@@ -254,7 +282,7 @@ public sealed class FaultWorld : IAsyncDisposable
     public async Task<Dictionary<string, uint>> ErrorQueuesAsync()
     {
         var counts = new Dictionary<string, uint>();
-        await using var connection = await new ConnectionFactory { Uri = AmqpUri(WitnessUser) }.CreateConnectionAsync();
+        await using var connection = await ConnectAsync(WitnessUser);
         foreach (var queue in WitnessQueues)
         {
             await using var channel = await connection.CreateChannelAsync();
@@ -273,9 +301,11 @@ public sealed class FaultWorld : IAsyncDisposable
 
     private async Task DeclareProbeAsync()
     {
-        await using var connection = await new ConnectionFactory { Uri = AmqpUri(WitnessUser) }.CreateConnectionAsync();
+        await using var connection = await ConnectAsync(WitnessUser);
         await using var channel = await connection.CreateChannelAsync();
-        await channel.QueueDeclareAsync(ProbeQueue, durable: true, exclusive: false, autoDelete: false);
+        // On a cluster a quorum queue, as the witness's: it must outlive the node it was declared on.
+        var arguments = _cluster is null ? null : new Dictionary<string, object?> { ["x-queue-type"] = "quorum" };
+        await channel.QueueDeclareAsync(ProbeQueue, durable: true, exclusive: false, autoDelete: false, arguments);
         foreach (var type in new[] { nameof(SyncInstructionIssued), nameof(InventoryRejected) })
         {
             var exchange = $"ZfsSync.Contracts:{type}";
@@ -288,7 +318,7 @@ public sealed class FaultWorld : IAsyncDisposable
     public async Task<ProbeRecord> DrainProbeAsync()
     {
         var record = new ProbeRecord();
-        await using var connection = await new ConnectionFactory { Uri = AmqpUri(WitnessUser) }.CreateConnectionAsync();
+        await using var connection = await ConnectAsync(WitnessUser);
         await using var channel = await connection.CreateChannelAsync();
         while (await channel.BasicGetAsync(ProbeQueue, autoAck: true) is { } message)
         {
@@ -313,7 +343,7 @@ public sealed class FaultWorld : IAsyncDisposable
     /// <summary>Rejections the probe holds, without consuming them.</summary>
     public async Task<uint> ProbeRejectionsAsync()
     {
-        await using var connection = await new ConnectionFactory { Uri = AmqpUri(WitnessUser) }.CreateConnectionAsync();
+        await using var connection = await ConnectAsync(WitnessUser);
         await using var channel = await connection.CreateChannelAsync();
         var messages = new List<BasicGetResult>();
         uint rejections = 0;
@@ -363,6 +393,45 @@ public sealed class FaultWorld : IAsyncDisposable
             probe.Instructions.Count,
             probe.Instructions.Sum(i => i.Value.Values.Sum()),
             errors.Values.Sum(v => (long)v));
+    }
+
+    /// <summary>
+    /// The cluster node the witness processes are connected to (the AMQP port in the broker's connection names:
+    /// <c>127.0.0.1:40000 -&gt; 127.0.0.1:5673</c>), asked of any node still running.
+    /// </summary>
+    /// <param name="ask">A node that is running; default the last.</param>
+    public async Task<PrivateRabbitMqNode> WitnessNodeAsync(PrivateRabbitMqNode? ask = null)
+    {
+        ArgumentNullException.ThrowIfNull(_cluster);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var listing = await (ask ?? _cluster.Nodes[^1]).ControlAsync(timeout.Token, "-q", "list_connections", "user", "name");
+        var ports = WitnessPorts(listing);
+        ports.ShouldNotBeEmpty($"no connection of {WitnessUser} in: {listing}");
+        return _cluster.NodeOnPort(ports.GroupBy(p => p).MaxBy(g => g.Count())!.Key);
+    }
+
+    /// <summary>The AMQP ports of the nodes the witness's connections (bus, client topology) are on, one per connection.</summary>
+    public static async Task<List<int>> WitnessConnectionsAsync(PrivateRabbitMqNode ask)
+    {
+        ArgumentNullException.ThrowIfNull(ask);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        return WitnessPorts(await ask.ControlAsync(timeout.Token, "-q", "list_connections", "user", "name"));
+    }
+
+    private static List<int> WitnessPorts(string listing) =>
+        [.. listing.Split('\n')
+            .Select(line => line.Split('\t'))
+            .Where(columns => columns.Length == 2 && columns[0] == WitnessUser && columns[1].Contains("->", StringComparison.Ordinal))
+            .Select(columns => int.Parse(columns[1][(columns[1].LastIndexOf(':') + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture))];
+
+    /// <summary>The witness's queues and their types (<c>quorum</c>, <c>classic</c>), asked of a running node.</summary>
+    public async Task<Dictionary<string, string>> QueueTypesAsync(PrivateRabbitMqNode node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var listing = await node.ControlAsync(timeout.Token, "-q", "list_queues", "-p", Vhost, "name", "type");
+        return listing.Split('\n').Select(line => line.Split('\t')).Where(c => c.Length == 2 && c[0] != "name")
+            .ToDictionary(c => c[0].Trim(), c => c[1].Trim());
     }
 
     public async ValueTask DisposeAsync()

@@ -12,7 +12,10 @@ namespace ZfsSync.Fault.Tests.Support;
 /// fails (the broker is down) is tried again until confirmed, as a reporter retries its next report; only confirmed
 /// messages count as sent.
 /// </summary>
-public sealed class HostPublisher(Uri amqpUri, string user) : IAsyncDisposable
+/// <param name="amqpUri">The broker, the vhost and the host's credentials.</param>
+/// <param name="user">The host's broker user (its validated <c>user-id</c>).</param>
+/// <param name="ports">The cluster's nodes on loopback, in the order tried (as <c>RabbitMq:ClusterNodes</c>); empty: the URI's.</param>
+public sealed class HostPublisher(Uri amqpUri, string user, IReadOnlyList<int>? ports = null) : IAsyncDisposable
 {
     private IConnection? _connection;
     private IChannel? _channel;
@@ -51,7 +54,9 @@ public sealed class HostPublisher(Uri amqpUri, string user) : IAsyncDisposable
     private async Task<IChannel> OpenAsync(CancellationToken cancellationToken)
     {
         var factory = new ConnectionFactory { Uri = amqpUri, AutomaticRecoveryEnabled = false, ClientProvidedName = "fault-test " + User };
-        _connection = await factory.CreateConnectionAsync(cancellationToken);
+        _connection = ports is { Count: > 0 }
+            ? await factory.CreateConnectionAsync([.. ports.Select(p => new AmqpTcpEndpoint("127.0.0.1", p))], cancellationToken)
+            : await factory.CreateConnectionAsync(cancellationToken);
         return await _connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
     }
 

@@ -100,6 +100,31 @@ public sealed class When_a_program_starts_with_a_bad_configuration : IDisposable
     }
 
     [Fact]
+    public async Task Should_have_both_programs_refuse_a_cluster_node_that_is_not_host_and_port()
+    {
+        var (witnessExit, witnessErrors, witnessOutput) = await RunAsync("ZfsSync.Witness.Worker.dll", new()
+        {
+            ["ZFS_SYNC_Database__DataDirectory"] = _directory,
+            ["ZFS_SYNC_RabbitMq__ClusterNodes__0"] = "127.0.0.1:5672",
+            ["ZFS_SYNC_RabbitMq__ClusterNodes__1"] = "rabbit2\u001b[2J:0",
+        });
+        var (reporterExit, reporterErrors, reporterOutput) = await RunAsync("ZfsSync.Reporter.dll", new()
+        {
+            ["ZFS_SYNC_Reporter__HostId"] = "nas1",
+            ["ZFS_SYNC_Reporter__Roots__0"] = "tank",
+            ["ZFS_SYNC_RabbitMq__Uri"] = "amqp://127.0.0.1:1/",
+            ["ZFS_SYNC_RabbitMq__User"] = "nas1",
+            ["ZFS_SYNC_RabbitMq__Password"] = "x",
+            ["ZFS_SYNC_RabbitMq__ClusterNodes__0"] = "rabbit1",
+        });
+
+        witnessExit.ShouldBe(2, string.Join('\n', witnessErrors) + witnessOutput);
+        witnessErrors.ShouldBe(["zfssync-witness: invalid configuration: RabbitMq:ClusterNodes:1: \"rabbit2\\u001b[2J:0\" is not host:port (a host name or IPv4 address, a port 1-65535)"]);
+        reporterExit.ShouldBe(2, string.Join('\n', reporterErrors) + reporterOutput);
+        reporterErrors.ShouldBe(["zfssync-reporter: invalid configuration: RabbitMq:ClusterNodes:0: \"rabbit1\" is not host:port (a host name or IPv4 address, a port 1-65535)"]);
+    }
+
+    [Fact]
     public async Task Should_have_the_reporter_print_one_line_per_bad_key_and_exit_2()
     {
         var (exitCode, errors, output) = await RunAsync("ZfsSync.Reporter.dll", new()
