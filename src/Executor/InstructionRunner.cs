@@ -146,12 +146,12 @@ public sealed class InstructionRunner(
             RunResult result;
             if (_options.UseShell)
             {
-                result = await runner.RunShellAsync(InstructionPolicy.ShellCommand(instruction, _options.Mode), cancel.Token).ConfigureAwait(false);
+                result = await runner.RunShellAsync(InstructionPolicy.ShellCommand(instruction, _options.Mode), id, cancel.Token).ConfigureAwait(false);
             }
             else
             {
                 var steps = instruction.Steps.Select(s => InstructionPolicy.Plan(instruction, s, _options)).ToList();
-                result = await runner.RunStepsAsync(steps, null, cancel.Token).ConfigureAwait(false);
+                result = await runner.RunStepsAsync(steps, null, id, cancel.Token).ConfigureAwait(false);
             }
 
             if (_stopping.IsCancellationRequested)

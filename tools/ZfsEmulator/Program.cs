@@ -18,7 +18,10 @@ if (string.IsNullOrEmpty(root) || !Directory.Exists(root))
 }
 
 var store = new FleetStore(root);
-var context = Environment.GetEnvironmentVariable("ZFSEMU_CONTEXT");
+// The caller's context for the command log: ZFSEMU_CONTEXT when set (the reporters set "reporter"), else the attempt
+// the executor program names in the environment of every process it starts (ZFSSYNC_ATTEMPT=instructionId/attempt).
+var context = Environment.GetEnvironmentVariable("ZFSEMU_CONTEXT") is { Length: > 0 } given ? given
+    : Environment.GetEnvironmentVariable("ZFSSYNC_ATTEMPT") is { Length: > 0 } attempt ? attempt : null;
 var rest = args.Skip(1).ToArray();
 return args[0] switch
 {
