@@ -36,6 +36,8 @@ zfssync_demo_broker() {
     password=${userinfo#*:}
     (umask 077 && printf 'user = "%s:%s"\n' "$user" "$(printf '%s' "$password" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')" >"$demo_curl")
 
+    # A fresh vhost every run: nothing an earlier demo left (instructions in an executor's inbox, saga messages) survives.
+    curl -sS -K "$demo_curl" -X DELETE "$demo_api/vhosts/$zs_demo_vhost" >/dev/null 2>&1 || true
     zs_demo_mgmt PUT "/vhosts/$zs_demo_vhost" '{}'
     # The witness owns its queues and binds the clients' entry exchanges; `impersonator` lets it move faulted
     # messages that keep a reporter's user-id.
@@ -61,7 +63,6 @@ zfssync_demo_broker() {
     # the executors publish.
     local exchange
     zs_demo_mgmt PUT "/queues/$zs_demo_vhost/demo-watch" '{"durable":false,"auto_delete":false}'
-    zs_demo_mgmt DELETE "/queues/$zs_demo_vhost/demo-watch/contents" # what an earlier demo left unread
     for exchange in SyncInstructionIssued SyncInstructionCompleted SyncInstructionFailed SyncInstructionExpired \
         SyncConflictDetected SyncConflictResolved SyncConflictResolutionAccepted SyncConflictResolutionRejected SyncGroupStatusChanged; do
         zs_demo_mgmt PUT "/exchanges/$zs_demo_vhost/ZfsSync.Contracts:$exchange" '{"type":"fanout","durable":true}'

@@ -99,13 +99,13 @@ done
 # What the demo prints: every instruction, outcome, conflict, resolution and group status the witness and the
 # executors publish (the demo's own queue, read as the administrator), and each executor's runs.
 (
-    while sleep 2; do
+    while sleep 1; do
         printf '%s' '{"count":50,"ackmode":"ack_requeue_false","encoding":"auto"}' \
         | curl -fsS -K "$demo_curl" -H 'content-type: application/json' -X POST --data-binary @- "$api/queues/$vhost/demo-watch/get" 2>/dev/null \
         | jq -r '.[].payload | fromjson | (.messageType[0] | sub("urn:message:ZfsSync.Contracts:"; "")) as $t | .message as $m
             | if $t == "SyncInstructionIssued" then
                 "[demo] instruction issued: \($m.kind) \($m.syncGroup) \($m.source.hostId) -> \($m.target.hostId), attempt \($m.attempt), \($m.snapshotCount) snapshot(s): \($m.reason)",
-                "[demo]   \($m.target.hostId)'"'"'s executor runs: \($m.commands.pull)"
+                "[demo]   steps (\($m.target.hostId)'"'"'s executor runs them, reaching \($m.source.hostId) by ssh): \($m.steps | map(.pipeline | map("[\(.hostId)] " + (.argv | map(if test("/zfs$") then "zfs" else . end) | join(" "))) | join(" | ")) | join("; "))"
               elif $t == "SyncInstructionCompleted" then
                 "[demo] instruction completed: \($m.syncGroup) attempt \($m.attempt) by \($m.executedBy), \($m.bytesTransferred // "?") bytes"
               elif $t == "SyncInstructionFailed" then
