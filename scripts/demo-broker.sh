@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The demo's broker set-up, sourced by scripts/run.sh after scripts/services.sh: a vhost, one least-privilege user
-# per role (as rabbitmq/definitions.json, see docs/SECURITY.md) and a stand-in executor queue, through the management
-# API as the administrator. Secrets never go on a command line: curl reads the administrator's credentials from a
-# config file (-K, mode 600) and every request body, passwords included, from standard input.
-#   zfssync_demo_broker DEMO-DIR VHOST   sets demo_curl (the curl config), demo_api, demo_amqp_hostport and
-#                                        DEMO_PASSWORD_<role> (witness, nas1, backup1); passwords kept in DEMO-DIR.
+# per role (as rabbitmq/definitions.json, see docs/SECURITY.md) and the demo's own watch queue, through the
+# management API as the administrator. Secrets never go on a command line: curl reads credentials from config files
+# (-K, mode 600) and every request body, passwords included, from standard input.
+#   zfssync_demo_broker DEMO-DIR VHOST   sets demo_curl (the administrator's curl config), demo_api and
+#                                        demo_amqp_hostport; each user's password is kept in DEMO-DIR/USER.password,
+#                                        the operator's curl config in DEMO-DIR/demo-operator.curl and the
+#                                        management API's address in DEMO-DIR/api (scripts/demo-resolve.sh reads both).
 
 zs_demo_mgmt() { # zs_demo_mgmt METHOD PATH [JSON]: the JSON goes on standard input
     if [ $# -ge 3 ]; then
@@ -34,21 +36,36 @@ zfssync_demo_broker() {
     password=${userinfo#*:}
     (umask 077 && printf 'user = "%s:%s"\n' "$user" "$(printf '%s' "$password" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')" >"$demo_curl")
 
+    # A fresh vhost every run: nothing an earlier demo left (instructions in an executor's inbox, saga messages) survives.
+    curl -sS -K "$demo_curl" -X DELETE "$demo_api/vhosts/$zs_demo_vhost" >/dev/null 2>&1 || true
     zs_demo_mgmt PUT "/vhosts/$zs_demo_vhost" '{}'
     # The witness owns its queues and binds the clients' entry exchanges; `impersonator` lets it move faulted
     # messages that keep a reporter's user-id.
     zs_demo_user zfssync-witness impersonator '.*' '.*' '.*'
     # Each reporter may declare and write its own entry exchange reporter.USER, and read nothing.
     local host
-    for host in nas1 backup1; do
+    for host in nas1 backup1 offsite1; do
         zs_demo_user "demo-$host" '' "^reporter\\\\.demo-$host\$" "^reporter\\\\.demo-$host\$" '^$'
     done
+    # One executor user per receiving host: its own entry exchange and inbox, nothing else.
+    for host in backup1 offsite1; do
+        zs_demo_user "executor-$host" '' "^executor\\\\.executor-$host(\\\\.inbox)?\$" "^executor\\\\.executor-$host(\\\\.inbox)?\$" "^executor\\\\.executor-$host\\\\.inbox\$"
+    done
+    # The operator who resolves conflicts: its own entry exchange and inbox; `management` lets it publish through the
+    # management API (scripts/demo-resolve.sh), as a host without .NET would.
+    zs_demo_user demo-operator management '^operator\\.demo-operator(\\.inbox)?$' '^operator\\.demo-operator(\\.inbox)?$' '^operator\\.demo-operator\\.inbox$'
+    local operator_password
+    operator_password=$(cat "$zs_demo_dir/demo-operator.password")
+    (umask 077 && printf 'user = "demo-operator:%s"\n' "$operator_password" >"$zs_demo_dir/demo-operator.curl")
+    printf '%s\n' "$demo_api" >"$zs_demo_dir/api"
 
-    # A stand-in for an executor or chatops bot: a queue of its own bound to the instructions exchange, read by run.sh.
-    zs_demo_mgmt PUT "/exchanges/$zs_demo_vhost/ZfsSync.Contracts:SyncInstructionIssued" '{"type":"fanout","durable":true}'
-    zs_demo_mgmt PUT "/exchanges/$zs_demo_vhost/ZfsSync.Contracts:SyncConflictDetected" '{"type":"fanout","durable":true}'
-    zs_demo_mgmt PUT "/queues/$zs_demo_vhost/demo-executor" '{"durable":false,"auto_delete":false}'
-    zs_demo_mgmt DELETE "/queues/$zs_demo_vhost/demo-executor/contents" # what an earlier demo left unread
-    zs_demo_mgmt POST "/bindings/$zs_demo_vhost/e/ZfsSync.Contracts:SyncInstructionIssued/q/demo-executor" '{"routing_key":""}'
-    zs_demo_mgmt POST "/bindings/$zs_demo_vhost/e/ZfsSync.Contracts:SyncConflictDetected/q/demo-executor" '{"routing_key":""}'
+    # What run.sh prints: a queue of the demo's own (read by run.sh as the administrator) bound to what the witness and
+    # the executors publish.
+    local exchange
+    zs_demo_mgmt PUT "/queues/$zs_demo_vhost/demo-watch" '{"durable":false,"auto_delete":false}'
+    for exchange in SyncInstructionIssued SyncInstructionCompleted SyncInstructionFailed SyncInstructionExpired \
+        SyncConflictDetected SyncConflictResolved SyncConflictResolutionAccepted SyncConflictResolutionRejected SyncGroupStatusChanged; do
+        zs_demo_mgmt PUT "/exchanges/$zs_demo_vhost/ZfsSync.Contracts:$exchange" '{"type":"fanout","durable":true}'
+        zs_demo_mgmt POST "/bindings/$zs_demo_vhost/e/ZfsSync.Contracts:$exchange/q/demo-watch" '{"routing_key":""}'
+    done
 }

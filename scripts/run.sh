@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Runs the system on this machine: RabbitMQ and PostgreSQL on loopback (installed and started when missing), a
-# broker vhost with one user per role, the witness (embedded SQLite database), and two demo reporters whose `zfs` is
-# demo/fake-zfs.sh (this machine has no pools): nas1 takes a snapshot every minute, backup1 stays behind.
-# Ctrl-C stops the witness and the reporters; `. scripts/services.sh && zfssync_services_down` stops the servers.
-# Options (environment): ZFS_SYNC_DEMO_SNAPSHOT_SECONDS (60), ZFS_SYNC_DEMO_SECONDS (run that long, then stop; default: until Ctrl-C),
-# ZFS_SYNC_DEMO_METRICS_PORT (9470: the witness's health and metrics endpoint, on loopback).
+# Runs the whole loop on this machine: RabbitMQ and PostgreSQL on loopback (installed and started when missing), a
+# broker vhost with one user per role, the witness (embedded SQLite database), and an emulated fleet of three hosts
+# (tools/ZfsEmulator: this machine has no pools) with a reporter each and an executor (not in dry run) on each
+# receiving host: nas1 takes a snapshot every 20 s, backup1 starts behind and catches up, offsite1 has diverged and
+# raises a conflict, which `bash scripts/demo-resolve.sh …` (the exact line is printed) resolves.
+# Every run starts from fresh state. Ctrl-C stops everything; `. scripts/services.sh && zfssync_services_down` stops
+# the servers.
+# Options (environment): ZFS_SYNC_DEMO_SECONDS (run that long, then stop; default: until Ctrl-C),
+# ZFS_SYNC_DEMO_SNAPSHOT_SECONDS (20), ZFS_SYNC_DEMO_RESOLVE (a resolution, e.g. rollback-target: resolve the
+# conflict by itself 10 s after printing it), ZFS_SYNC_DEMO_METRICS_PORT (9470: the witness's health and metrics
+# endpoint, on loopback).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,12 +18,40 @@ cd "$root"
 zfssync_services_up
 
 demo="$ZFS_SYNC_STATE/demo"
+rm -rf "$demo" # every run starts from fresh state: fleet, databases, executors' claims, passwords
 mkdir -p "$demo"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-echo "[demo] building"
-dotnet build -c Release -v quiet -nologo src/Witness.Worker/Witness.Worker.csproj >"$demo/build.log" 2>&1 || { cat "$demo/build.log"; exit 1; }
-dotnet build -c Release -v quiet -nologo src/Reporter/Reporter.csproj >>"$demo/build.log" 2>&1 || { cat "$demo/build.log"; exit 1; }
+echo "[demo] building (log: $demo/build.log)"
+for project in src/Witness.Worker/Witness.Worker.csproj src/Reporter/Reporter.csproj src/Executor/Executor.csproj tools/ZfsEmulator/ZfsEmulator.csproj; do
+    dotnet build -c Release -v quiet -nologo "$project" >>"$demo/build.log" 2>&1 || { cat "$demo/build.log"; exit 1; }
+done
+
+# --- the emulated fleet --------------------------------------------------------------------------------------------
+emu="$root/tools/ZfsEmulator/bin/Release/net10.0"
+chmod 755 "$emu"/stand-ins/*
+export ZFSEMU_ROOT="$demo/fleet"
+mkdir -p "$ZFSEMU_ROOT"
+emu_zfs() { # emu_zfs HOST ARGS...: the emulated zfs on HOST
+    local host=$1
+    shift
+    ZFSEMU_HOST=$host ZFSEMU_CONTEXT=demo "$emu/stand-ins/zfs" "$@"
+}
+echo "[demo] setting up the emulated fleet in $ZFSEMU_ROOT: nas1 (emu-tank), backup1 (emu-backup), offsite1 (emu-offsite)"
+dotnet "$emu/ZfsSync.ZfsEmulator.dll" fleet add-host nas1 emu-tank
+dotnet "$emu/ZfsSync.ZfsEmulator.dll" fleet add-host backup1 emu-backup
+dotnet "$emu/ZfsSync.ZfsEmulator.dll" fleet add-host offsite1 emu-offsite
+emu_zfs nas1 create emu-tank/data
+for i in 1 2 3 4; do emu_zfs nas1 snapshot "emu-tank/data@demo-00$i"; done
+for host in backup1 offsite1; do
+    pool=emu-$([ "$host" = backup1 ] && echo backup || echo offsite)
+    emu_zfs "$host" create "$pool/nas1"
+    emu_zfs nas1 send emu-tank/data@demo-001 | emu_zfs "$host" receive -u "$pool/nas1/data"
+    emu_zfs nas1 send -i @demo-001 emu-tank/data@demo-002 | emu_zfs "$host" receive -u "$pool/nas1/data"
+done
+# offsite1 diverges: a snapshot of its own after the common base demo-002.
+emu_zfs offsite1 snapshot emu-offsite/nas1/data@offsite-local
+echo "[demo] nas1 has demo-001..004; backup1 and offsite1 stopped at demo-002; offsite1 then took offsite-local of its own"
 
 # --- broker: a vhost and one user per role, through the management API (admin from services.sh) -------------
 # shellcheck source=scripts/demo-broker.sh
@@ -26,7 +59,7 @@ dotnet build -c Release -v quiet -nologo src/Reporter/Reporter.csproj >>"$demo/b
 vhost=zfssync-demo
 zfssync_demo_broker "$demo" "$vhost"
 api=$demo_api
-amqp_hostport=$demo_amqp_hostport
+amqp="amqp://$demo_amqp_hostport/$vhost"
 
 pids=()
 stop() {
@@ -39,67 +72,141 @@ trap stop INT TERM EXIT
 
 echo "[demo] starting the witness (SQLite in $demo/witness-data); logs: $demo/witness.log"
 ZFS_SYNC_CONFIG="$root/demo/zfs_sync.yaml" \
-ZFS_SYNC_RabbitMq__Uri="amqp://$amqp_hostport/$vhost" \
+ZFS_SYNC_RabbitMq__Uri="$amqp" \
 ZFS_SYNC_RabbitMq__User=zfssync-witness \
 ZFS_SYNC_RabbitMq__Password="$(cat "$demo/zfssync-witness.password")" \
 ZFS_SYNC_Database__DataDirectory="$demo/witness-data" \
 ZFS_SYNC_Observability__Listen="127.0.0.1:${ZFS_SYNC_DEMO_METRICS_PORT:-9470}" \
+ZFS_SYNC_Hosts__0__ZfsPath="$emu/stand-ins/zfs" \
+ZFS_SYNC_Hosts__1__ZfsPath="$emu/stand-ins/zfs" \
+ZFS_SYNC_Hosts__2__ZfsPath="$emu/stand-ins/zfs" \
     dotnet src/Witness.Worker/bin/Release/net10.0/ZfsSync.Witness.Worker.dll --contentRoot "$root/src/Witness.Worker" >"$demo/witness.log" 2>&1 &
 pids+=($!)
 
-reporter() { # reporter HOST ROOT
-    echo "[demo] starting the reporter of $1 (fake zfs); logs: $demo/reporter-$1.log"
-    DEMO_HOST=$1 DEMO_STATE="$demo/zfs-$1" DEMO_SNAPSHOT_SECONDS="${ZFS_SYNC_DEMO_SNAPSHOT_SECONDS:-60}" \
-    ZFS_SYNC_Reporter__HostId="$1" \
-    ZFS_SYNC_Reporter__Roots__0="$2" \
-    ZFS_SYNC_Reporter__ZfsPath="$root/demo/fake-zfs.sh" \
-    ZFS_SYNC_Reporter__ZpoolPath="$root/demo/fake-zpool.sh" \
-    ZFS_SYNC_Reporter__StateDirectory="$demo/reporter-$1" \
-    ZFS_SYNC_Reporter__ReportInterval=00:00:10 \
-    ZFS_SYNC_Reporter__HeartbeatInterval=00:00:10 \
-    ZFS_SYNC_Reporter__FullReportInterval=00:02:00 \
-    ZFS_SYNC_RabbitMq__Uri="amqp://$amqp_hostport/$vhost" \
-    ZFS_SYNC_RabbitMq__User="demo-$1" \
-    ZFS_SYNC_RabbitMq__Password="$(cat "$demo/demo-$1.password")" \
-        dotnet src/Reporter/bin/Release/net10.0/ZfsSync.Reporter.dll --contentRoot "$root/src/Reporter" >"$demo/reporter-$1.log" 2>&1 &
-    pids+=($!)
-}
 # Reporters publish to exchanges; until the witness has declared and bound its queues, such a message has nowhere
 # to go. Wait for the witness's ingest queue (rabbitmq/definitions.json declares it up front in production).
 # The witness's /health/ready answers 200 once its bus and database are up.
 metrics="http://127.0.0.1:${ZFS_SYNC_DEMO_METRICS_PORT:-9470}"
 deadline=$((SECONDS + 120))
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" 2>/dev/null)" = 200 ] \
-    && curl -fsS -K "$demo_curl" "$api/queues/$vhost/inventory-ingest" >/dev/null 2>&1; do
+    && curl -fsS -K "$demo_curl" "$api/queues/$vhost/inventory-ingest" >/dev/null 2>&1 \
+    && curl -fsS -K "$demo_curl" "$api/queues/$vhost/executor.executor-offsite1.inbox" >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { tail -n 40 "$demo/witness.log"; echo "[demo] the witness did not start" >&2; exit 1; }
     kill -0 "${pids[0]}" 2>/dev/null || { tail -n 40 "$demo/witness.log"; echo "[demo] the witness exited" >&2; exit 1; }
     sleep 1
 done
 
-reporter nas1 tank
-reporter backup1 backup
-
-# Print what an executor would receive: each instruction's ready-to-run relay command, and conflicts.
+# What the demo prints: every instruction, outcome, conflict, resolution and group status the witness and the
+# executors publish (the demo's own queue, read as the administrator), and each executor's runs.
 (
-    while sleep 3; do
-        printf '%s' '{"count":20,"ackmode":"ack_requeue_false","encoding":"auto"}' \
-        | curl -fsS -K "$demo_curl" -H 'content-type: application/json' -X POST --data-binary @- "$api/queues/$vhost/demo-executor/get" 2>/dev/null \
-        | jq -r '.[].payload | fromjson | .message
-                 | if .instructionId then
-                     "[executor] \(.kind) \(.syncGroup) \(.dataset): \(.source.hostId) -> \(.target.hostId), attempt \(.attempt), \(.snapshotCount) snapshot(s)\n[executor]   \(.reason)\n[executor]   relay: \(.commands.relay)"
-                   else
-                     "[executor] CONFLICT \(.kind) \(.syncGroup) \(.dataset): \(.details) (allowed: \(.allowedResolutions | join(", ")))"
-                   end' 2>/dev/null || true
+    while sleep 1; do
+        printf '%s' '{"count":50,"ackmode":"ack_requeue_false","encoding":"auto"}' \
+        | curl -fsS -K "$demo_curl" -H 'content-type: application/json' -X POST --data-binary @- "$api/queues/$vhost/demo-watch/get" 2>/dev/null \
+        | jq -r '.[].payload | fromjson | (.messageType[0] | sub("urn:message:ZfsSync.Contracts:"; "")) as $t | .message as $m
+            | if $t == "SyncInstructionIssued" then
+                "[demo] instruction issued: \($m.kind) \($m.syncGroup) \($m.source.hostId) -> \($m.target.hostId), attempt \($m.attempt), \($m.snapshotCount) snapshot(s): \($m.reason)",
+                "[demo]   steps (\($m.target.hostId)'"'"'s executor runs them, reaching \($m.source.hostId) by ssh): \($m.steps | map(.pipeline | map("[\(.hostId)] " + (.argv | map(if test("/zfs$") then "zfs" else . end) | join(" "))) | join(" | ")) | join("; "))"
+              elif $t == "SyncInstructionCompleted" then
+                "[demo] instruction completed: \($m.syncGroup) attempt \($m.attempt) by \($m.executedBy), \($m.bytesTransferred // "?") bytes"
+              elif $t == "SyncInstructionFailed" then
+                "[demo] instruction failed: \($m.syncGroup) attempt \($m.attempt), exit \($m.exitCode): \($m.error | gsub("\n"; " | ") | .[0:300])"
+              elif $t == "SyncInstructionExpired" then
+                "[demo] instruction expired: \($m.syncGroup) attempt \($m.attempt) \($m.reason // "")"
+              elif $t == "SyncConflictDetected" then
+                "[demo] CONFLICT \($m.kind) in \($m.syncGroup): \($m.dataset) on \($m.targetHostId): \($m.details)",
+                "[demo]   allowed resolutions: \($m.allowedResolutions | join(", ")); to resolve it with the first, run:",
+                "[demo]   bash scripts/demo-resolve.sh \($m.syncGroup) \($m.conflictId) \($m.allowedResolutions[0])",
+                "@conflict \($m.syncGroup) \($m.conflictId)"
+              elif $t == "SyncConflictResolved" then
+                "[demo] conflict resolved: \($m.kind) in \($m.syncGroup) on \($m.targetHostId) with \($m.resolution) by \($m.resolvedBy)"
+              elif $t == "SyncConflictResolutionAccepted" then
+                "[demo] the witness accepted \($m.resolution) for \($m.syncGroup) (requested by \($m.requestedBy))"
+              elif $t == "SyncConflictResolutionRejected" then
+                "[demo] the witness rejected \($m.resolution) for \($m.syncGroup): \($m.reason)"
+              elif $t == "SyncGroupStatusChanged" then
+                "[demo] group \($m.syncGroup): \($m.status) (\($m.datasetsInSync)/\($m.datasetsTotal) dataset(s) in sync)"
+              else empty end' 2>/dev/null \
+        | while IFS= read -r line; do
+            case $line in
+                "@conflict "*)
+                    if [ -n "${ZFS_SYNC_DEMO_RESOLVE:-}" ]; then
+                        read -r _ group conflict <<<"$line"
+                        echo "[demo] (ZFS_SYNC_DEMO_RESOLVE) resolving it with $ZFS_SYNC_DEMO_RESOLVE in 10 s"
+                        (sleep 10 && bash "$root/scripts/demo-resolve.sh" "$group" "$conflict" "$ZFS_SYNC_DEMO_RESOLVE") &
+                    fi
+                    ;;
+                *) printf '%s\n' "$line" ;;
+            esac
+        done || true
+    done
+) &
+pids+=($!)
+
+reporter() { # reporter HOST POOL
+    echo "[demo] starting the reporter of $1 (emulated zfs); logs: $demo/reporter-$1.log"
+    ZFSEMU_HOST="$1" ZFSEMU_CONTEXT=reporter \
+    ZFS_SYNC_Reporter__HostId="$1" \
+    ZFS_SYNC_Reporter__Roots__0="$2" \
+    ZFS_SYNC_Reporter__ZfsPath="$emu/stand-ins/zfs" \
+    ZFS_SYNC_Reporter__ZpoolPath="$emu/stand-ins/zpool" \
+    ZFS_SYNC_Reporter__StateDirectory="$demo/reporter-$1" \
+    ZFS_SYNC_Reporter__ReportInterval=00:00:05 \
+    ZFS_SYNC_Reporter__HeartbeatInterval=00:00:10 \
+    ZFS_SYNC_Reporter__FullReportInterval=00:01:00 \
+    ZFS_SYNC_RabbitMq__Uri="$amqp" \
+    ZFS_SYNC_RabbitMq__User="demo-$1" \
+    ZFS_SYNC_RabbitMq__Password="$(cat "$demo/demo-$1.password")" \
+        dotnet src/Reporter/bin/Release/net10.0/ZfsSync.Reporter.dll --contentRoot "$root/src/Reporter" >"$demo/reporter-$1.log" 2>&1 &
+    pids+=($!)
+}
+reporter nas1 emu-tank
+reporter backup1 emu-backup
+reporter offsite1 emu-offsite
+
+executor() { # executor HOST: a pull executor on HOST, not in dry run, its zfs/ssh/sudo the emulator's
+    echo "[demo] starting the executor of $1 (pull, runs for real on the emulated fleet); logs: $demo/executor-$1.log, runs: $demo/executor-$1/runs.log"
+    PATH="$emu/stand-ins:$PATH" ZFSEMU_HOST="$1" \
+    ZFS_SYNC_RabbitMq__Uri="$amqp" \
+    ZFS_SYNC_RabbitMq__User="executor-$1" \
+    ZFS_SYNC_RabbitMq__PasswordFile="$demo/executor-$1.password" \
+    ZFS_SYNC_RabbitMq__WitnessUser=zfssync-witness \
+    ZFS_SYNC_Executor__Hosts__0="$1" \
+    ZFS_SYNC_Executor__Mode=Pull \
+    ZFS_SYNC_Executor__DryRun=false \
+    ZFS_SYNC_Executor__ZfsPath="$emu/stand-ins/zfs" \
+    ZFS_SYNC_Executor__SshPath="$emu/stand-ins/ssh" \
+    ZFS_SYNC_Executor__SudoPath="$emu/stand-ins/sudo" \
+    ZFS_SYNC_Executor__StateDirectory="$demo/executor-$1" \
+    ZFS_SYNC_Logging__Console__FormatterName=simple \
+    ZFS_SYNC_Logging__Console__FormatterOptions__SingleLine=true \
+        dotnet src/Executor/bin/Release/net10.0/ZfsSync.Executor.dll --contentRoot "$root/src/Executor" >"$demo/executor-$1.log" 2>&1 &
+    pids+=($!)
+    # Its runs, as it starts them.
+    (tail --pid=$$ -n +1 -F "$demo/executor-$1.log" 2>/dev/null \
+        | grep --line-buffered -E 'Running instruction|was cut|Refused' \
+        | sed -u -E "s/^[a-z]+: [A-Za-z.]+\[[0-9]+\] /[demo] executor of $1: /") &
+    pids+=($!)
+}
+executor backup1
+executor offsite1
+
+every=${ZFS_SYNC_DEMO_SNAPSHOT_SECONDS:-20}
+(
+    i=5
+    while sleep "$every"; do
+        name=$(printf 'demo-%03d' "$i")
+        emu_zfs nas1 snapshot "emu-tank/data@$name" && echo "[demo] nas1 took emu-tank/data@$name"
+        i=$((i + 1))
     done
 ) &
 pids+=($!)
 
 ready=$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" || true)
 echo "[demo] the witness's health: $metrics/health/live, $metrics/health/ready (now: HTTP $ready); Prometheus metrics: $metrics/metrics"
-echo "[demo] running; the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (administrator zfssync-admin, password in $ZFS_SYNC_STATE/rabbitmq-admin.password)"
-echo "[demo] following the witness log (Ctrl-C to stop)"
+echo "[demo] the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (administrator zfssync-admin, password in $ZFS_SYNC_STATE/rabbitmq-admin.password)"
+echo "[demo] running: nas1 snapshots every ${every} s (Ctrl-C to stop)"
 if [ -n "${ZFS_SYNC_DEMO_SECONDS:-}" ]; then
-    timeout "$ZFS_SYNC_DEMO_SECONDS" tail -n +1 -F "$demo/witness.log" || true
+    sleep "$ZFS_SYNC_DEMO_SECONDS"
 else
-    tail -n +1 -F "$demo/witness.log"
+    while true; do sleep 3600; done
 fi

@@ -220,11 +220,11 @@ public sealed class InstructionRunner(
             RunResult result;
             if (steps is null)
             {
-                result = await runner.RunShellAsync(InstructionPolicy.ShellCommand(instruction, InstructionPolicy.ModeOf(instruction, _options)), cancel.Token).ConfigureAwait(false);
+                result = await runner.RunShellAsync(InstructionPolicy.ShellCommand(instruction, InstructionPolicy.ModeOf(instruction, _options)), id, cancel.Token).ConfigureAwait(false);
             }
             else
             {
-                result = await runner.RunStepsAsync(steps, progress.Set, cancel.Token).ConfigureAwait(false);
+                result = await runner.RunStepsAsync(steps, progress.Set, id, cancel.Token).ConfigureAwait(false);
             }
 
             await progressStop.CancelAsync().ConfigureAwait(false);

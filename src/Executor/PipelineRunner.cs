@@ -20,15 +20,22 @@ public sealed partial class PipelineRunner(ExecutorOptions options)
 {
     private const int SigKill = 9;
 
+    /// <summary>The environment variable naming the attempt (<c>instructionId/attempt</c>) in every process a run starts.</summary>
+    public const string AttemptVariable = "ZFSSYNC_ATTEMPT";
+
     /// <summary>Runs the steps one after another; a failing step stops the rest.</summary>
-    public async Task<RunResult> RunStepsAsync(IReadOnlyList<IReadOnlyList<PlannedProcess>> steps, Action<long>? progress, CancellationToken bound)
+    public Task<RunResult> RunStepsAsync(IReadOnlyList<IReadOnlyList<PlannedProcess>> steps, Action<long>? progress, CancellationToken bound) =>
+        RunStepsAsync(steps, progress, null, bound);
+
+    /// <summary>As <see cref="RunStepsAsync(IReadOnlyList{IReadOnlyList{PlannedProcess}}, Action{long}?, CancellationToken)"/>, every process started with <see cref="AttemptVariable"/> set to <paramref name="attempt"/>.</summary>
+    public async Task<RunResult> RunStepsAsync(IReadOnlyList<IReadOnlyList<PlannedProcess>> steps, Action<long>? progress, string? attempt, CancellationToken bound)
     {
         ArgumentNullException.ThrowIfNull(steps);
         long total = 0;
         var counted = false;
         foreach (var step in steps)
         {
-            var result = await RunPipelineAsync([.. step.Select(p => p.Argv)], b => progress?.Invoke(total + b), bound).ConfigureAwait(false);
+            var result = await RunPipelineAsync([.. step.Select(p => p.Argv)], b => progress?.Invoke(total + b), attempt, bound).ConfigureAwait(false);
             if (result.Bytes is { } bytes && step.Count > 1)
             {
                 total += bytes;
@@ -45,11 +52,18 @@ public sealed partial class PipelineRunner(ExecutorOptions options)
     }
 
     /// <summary>Runs <c>/bin/sh -c <paramref name="command"/></c> in its own process group.</summary>
-    public Task<RunResult> RunShellAsync(string command, CancellationToken bound) =>
-        RunPipelineAsync([["/bin/sh", "-c", command]], null, bound);
+    public Task<RunResult> RunShellAsync(string command, CancellationToken bound) => RunShellAsync(command, null, bound);
+
+    /// <summary>As <see cref="RunShellAsync(string, CancellationToken)"/>, with <see cref="AttemptVariable"/> set to <paramref name="attempt"/>.</summary>
+    public Task<RunResult> RunShellAsync(string command, string? attempt, CancellationToken bound) =>
+        RunPipelineAsync([["/bin/sh", "-c", command]], null, attempt, bound);
 
     /// <summary>One pipeline: stage i's standard output into stage i+1's standard input.</summary>
-    public async Task<RunResult> RunPipelineAsync(IReadOnlyList<IReadOnlyList<string>> stages, Action<long>? progress, CancellationToken bound)
+    public Task<RunResult> RunPipelineAsync(IReadOnlyList<IReadOnlyList<string>> stages, Action<long>? progress, CancellationToken bound) =>
+        RunPipelineAsync(stages, progress, null, bound);
+
+    /// <summary>As <see cref="RunPipelineAsync(IReadOnlyList{IReadOnlyList{string}}, Action{long}?, CancellationToken)"/>, with <see cref="AttemptVariable"/> set to <paramref name="attempt"/>.</summary>
+    public async Task<RunResult> RunPipelineAsync(IReadOnlyList<IReadOnlyList<string>> stages, Action<long>? progress, string? attempt, CancellationToken bound)
     {
         ArgumentNullException.ThrowIfNull(stages);
         var processes = new List<Process>();
@@ -70,6 +84,11 @@ public sealed partial class PipelineRunner(ExecutorOptions options)
                 foreach (var arg in argv)
                 {
                     start.ArgumentList.Add(arg);
+                }
+
+                if (attempt is not null)
+                {
+                    start.Environment[AttemptVariable] = attempt;
                 }
 
                 var process = Process.Start(start) ?? throw new InvalidOperationException("setsid did not start");

@@ -6,9 +6,10 @@ using ZfsSync.TestInfrastructure;
 namespace ZfsSync.Convergence.Tests;
 
 /// <summary>
-/// The whole system on an emulated fleet: reporters whose zfs is the emulator, the witness, and a test executor running
-/// the rendered relay command lines through /bin/sh, ssh, sudo, mbuffer and pv, all on the real broker and PostgreSQL.
-/// Each scenario asserts every host's final emulated state and that nothing destructive ran without a resolution.
+/// The whole system on an emulated fleet: reporters whose zfs is the emulator, the witness, and the executor program
+/// on each receiving host (pull mode, the shell-free steps) running ssh, sudo, mbuffer and pv, all on the real broker
+/// and PostgreSQL. Each scenario asserts every host's final emulated state and that nothing destructive ran without a
+/// resolution.
 /// </summary>
 [Collection(Collections.A)]
 public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
@@ -55,7 +56,7 @@ public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
         await world.ConvergedAsync("nas1", "emu-tank/data", ToBackup);
         world.State("backup1").Find("emu-backup/nas1/data")!.Snapshots.Select(s => s.Guid)
             .ShouldBe(world.State("nas1").Find("emu-tank/data")!.Snapshots.Select(s => s.Guid));
-        world.Executor.Runs.ShouldAllBe(r => r.Exit == 0, world.Diagnostics());
+        world.Seen.Runs.ShouldAllBe(r => r.Exit == 0, world.Diagnostics());
         world.AssertNoDestructiveCommandWithoutResolution();
     }
 
@@ -65,12 +66,12 @@ public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
         await using var world = await NasAndBackupAsync(infrastructure, 2);
         world.PrimaryGroup("nas1", "emu-tank/data", new Dictionary<string, string> { ["backup1"] = "emu-backup/data" });
 
-        // The first connection to backup1 drops after 1500 bytes of the stream.
-        File.WriteAllText(Path.Combine(world.Fleet.HostDirectory("backup1"), "ssh-drop-after"), "1500");
+        // backup1's executor pulls: its first connection to nas1 (the send) drops after 1500 bytes of the stream.
+        File.WriteAllText(Path.Combine(world.Fleet.HostDirectory("nas1"), "ssh-drop-after"), "1500");
         await world.StartAllAsync();
 
         await world.ConvergedAsync("nas1", "emu-tank/data", new Dictionary<string, string> { ["backup1"] = "emu-backup/data" }, seconds: 240);
-        var runs = world.Executor.Runs.ToList();
+        var runs = world.Seen.Runs.ToList();
         runs[0].Exit.ShouldNotBe(0);
         runs[0].Stderr.ShouldContain("Partially received snapshot is saved.");
         runs.ShouldContain(r => r.Instruction.Kind == InstructionKind.Resume && r.Exit == 0, world.Diagnostics());
@@ -90,8 +91,8 @@ public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
         // Someone snapshots the target, and the source moves on: diverged.
         world.Zfs("backup1", "snapshot", "emu-backup/data@local-change");
         world.Zfs("nas1", "snapshot", "emu-tank/data@auto-003");
-        await world.UntilAsync(() => Task.FromResult(world.Executor.Conflicts.Any(c => c.Kind == ConflictKind.Diverged)), "the diverged conflict");
-        var conflict = world.Executor.Conflicts.First(c => c.Kind == ConflictKind.Diverged);
+        await world.UntilAsync(() => Task.FromResult(world.Seen.Conflicts.Any(c => c.Kind == ConflictKind.Diverged)), "the diverged conflict");
+        var conflict = world.Seen.Conflicts.First(c => c.Kind == ConflictKind.Diverged);
         var before = world.Fleet.ReadLog().Count(e => e.Context is not null && e.Context != "reporter");
         (await world.StatusAsync())!.Status.ShouldBe(SyncGroupStatus.Conflicted);
         world.State("backup1").Find("emu-backup/data")!.Snapshots.Select(s => s.Name).ShouldBe(["auto-001", "auto-002", "local-change"], "untouched while conflicted");
@@ -118,9 +119,9 @@ public sealed class ConvergenceScenarios(InfrastructureFixture infrastructure)
         world.Fleet.Write("nas1", state);
         await world.StartAllAsync();
 
-        await world.UntilAsync(() => Task.FromResult(world.Executor.Rejections.Any(r => r.HostId == "nas1")), "nas1's report to be rejected");
-        world.Executor.Rejections.First(r => r.HostId == "nas1").Reason.ShouldContain("invalid character");
-        world.Executor.Issued.ShouldBeEmpty("nothing was planned from a rejected report");
+        await world.UntilAsync(() => Task.FromResult(world.Seen.Rejections.Any(r => r.HostId == "nas1")), "nas1's report to be rejected");
+        world.Seen.Rejections.First(r => r.HostId == "nas1").Reason.ShouldContain("invalid character");
+        world.Seen.Issued.ShouldBeEmpty("nothing was planned from a rejected report");
         world.ExecutedCommands().ShouldBeEmpty();
         File.Exists(Path.Combine(world.Root, "witness", "pwned")).ShouldBeFalse();
         world.State("backup1").Find("emu-backup/nas1/data").ShouldBeNull();

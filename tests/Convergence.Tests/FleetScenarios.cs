@@ -76,8 +76,8 @@ public sealed class FleetScenarios(InfrastructureFixture infrastructure)
         world.PrimaryGroup("nas1", "emu-tank/data", ToBackup);
         await world.StartAllAsync();
 
-        await world.UntilAsync(() => Task.FromResult(world.Executor.Conflicts.Any(c => c.Kind == ConflictKind.NoCommonSnapshot)), "the no-common-snapshot conflict");
-        var conflict = world.Executor.Conflicts.First(c => c.Kind == ConflictKind.NoCommonSnapshot);
+        await world.UntilAsync(() => Task.FromResult(world.Seen.Conflicts.Any(c => c.Kind == ConflictKind.NoCommonSnapshot)), "the no-common-snapshot conflict");
+        var conflict = world.Seen.Conflicts.First(c => c.Kind == ConflictKind.NoCommonSnapshot);
         conflict.AllowedResolutions.ShouldContain(ConflictResolution.QuarantineTarget);
         world.ExecutedCommands().ShouldBeEmpty("nothing runs on an unresolved conflict");
 
@@ -113,19 +113,22 @@ public sealed class FleetScenarios(InfrastructureFixture infrastructure)
         world.Zfs("nas2", "snapshot", "emu-pool2/data@auto-004");
         await world.ConvergedAsync("nas2", "emu-pool2/data", new Dictionary<string, string> { ["nas1"] = "emu-tank/data" });
         world.State("nas1").Find("emu-tank/data")!.Snapshots.Select(s => s.Name).ShouldBe(["auto-001", "auto-002", "auto-003", "auto-004"]);
-        world.Executor.Issued.Last().Source.HostId.ShouldBe("nas2");
+        world.Seen.Issued.Last().Source.HostId.ShouldBe("nas2");
         world.AssertNoDestructiveCommandWithoutResolution();
     }
 
+    /// <summary>The one scenario in the shell form: the executor runs the rendered pull command through /bin/sh.</summary>
     [Fact]
-    public async Task Hostile_ssh_and_receive_values_converge_unchanged()
+    public async Task Hostile_ssh_and_receive_values_converge_unchanged_through_the_shell_form()
     {
         const string identity = "/tmp/zfssync keys/it's $(touch pwned) `id`";
         // A configuration key cannot hold ':' (it separates sections), so the hostile value goes into mountpoint.
         const string note = "/mnt/it's \"$(touch pwned)\" `id` $HOME;|&";
         await using var world = await ConvergenceWorld.CreateAsync(infrastructure);
-        world.AddHost(new EmulatedHost("nas1", "emu-tank") { Sudo = true, SshUser = "zfs.sync_user-1", SshPort = 65535 });
-        world.AddHost(new EmulatedHost("backup1", "emu-backup") { IdentityFile = identity, SshUser = "backup_op" });
+        // backup1's executor pulls, so the values that reach ssh are the source's; the target's are validated all the same.
+        world.AddHost(new EmulatedHost("nas1", "emu-tank") { Sudo = true, SshUser = "zfs.sync_user-1", SshPort = 65535, IdentityFile = identity });
+        world.AddHost(new EmulatedHost("backup1", "emu-backup") { IdentityFile = "/etc/zfssync/it's `id`", SshUser = "backup_op" });
+        world.UseShell = true;
         world.Zfs("nas1", "create", "emu-tank/data");
         world.Zfs("nas1", "snapshot", "emu-tank/data@auto-001");
         world.PrimaryGroup("nas1", "emu-tank/data", ToBackup);
@@ -135,8 +138,8 @@ public sealed class FleetScenarios(InfrastructureFixture infrastructure)
         await world.ConvergedAsync("nas1", "emu-tank/data", ToBackup);
         world.State("backup1").Find("emu-backup/data")!.Properties["mountpoint"].ShouldBe(note);
         var ssh = world.Fleet.ReadLog().Where(e => e.Tool == "ssh").ToList();
-        ssh.ShouldContain(e => e.Host == "backup1" && e.Error == $"user=backup_op port=- identity={identity}");
-        ssh.ShouldContain(e => e.Host == "nas1" && e.Error == "user=zfs.sync_user-1 port=65535 identity=-");
+        ssh.ShouldContain(e => e.Host == "nas1" && e.Error == $"user=zfs.sync_user-1 port=65535 identity={identity}", world.Diagnostics());
+        world.LogOf("executor-backup1").ShouldContain("(Pull, shell)");
         Directory.EnumerateFiles(world.Root, "pwned", SearchOption.AllDirectories).ShouldBeEmpty();
         world.AssertNoDestructiveCommandWithoutResolution();
     }

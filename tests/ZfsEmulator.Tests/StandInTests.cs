@@ -120,6 +120,45 @@ public sealed class StandInTests : IDisposable
     }
 
     [Fact]
+    public void Should_throttle_the_next_send_only_and_record_its_progress()
+    {
+        var src = _fleet.Store.HostDirectory("src");
+        File.WriteAllText(Path.Combine(src, "send-throttle"), "65536");
+        var send = PosixShell.Command([Zfs, "send", "emu-tank/with space@a"]);
+        var receive = PosixShell.Command([Zfs, "receive", "-u", "emu-backup/with space"]);
+        var r = Sh($"ssh src {PosixShell.Quote(send)} | ssh dst {PosixShell.Quote(receive)}");
+        r.Exit.ShouldBe(0, r.Stderr);
+        _fleet.State("dst").Find("emu-backup/with space")!.Snapshots.ShouldHaveSingleItem().Guid
+            .ShouldBe(_fleet.State("src").Find("emu-tank/with space")!.Snapshots[0].Guid, "a throttled stream is the whole stream");
+        File.Exists(Path.Combine(src, "send-throttle")).ShouldBeFalse("only the next send is throttled");
+        long.Parse(File.ReadAllText(Path.Combine(src, "send-progress")), System.Globalization.CultureInfo.InvariantCulture)
+            .ShouldBe(_fleet.State("src").Find("emu-tank/with space")!.Snapshots[0].Referenced, "every payload byte of the full stream");
+    }
+
+    [Fact]
+    public void Should_log_the_executors_attempt_as_the_context_unless_one_is_given()
+    {
+        Sh("ZFSEMU_HOST=src ZFSSYNC_ATTEMPT=1234/2 zfs list -H emu-tank").Exit.ShouldBe(0);
+        Sh("ZFSEMU_HOST=src ZFSSYNC_ATTEMPT=1234/2 ZFSEMU_CONTEXT=reporter zfs list -H emu-tank").Exit.ShouldBe(0);
+        _fleet.Store.ReadLog().Select(e => e.Context).ShouldBe(["1234/2", "reporter"]);
+    }
+
+    [Fact]
+    public void Should_add_a_host_with_its_pools_and_refuse_a_pool_that_could_be_real()
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "ZfsSync.ZfsEmulator.dll");
+        Sh($"dotnet {PosixShell.Quote(dll)} fleet add-host offsite1 emu-offsite").Exit.ShouldBe(0);
+        _fleet.State("offsite1").Pools.ShouldHaveSingleItem().Name.ShouldBe("emu-offsite");
+        var again = Sh($"dotnet {PosixShell.Quote(dll)} fleet add-host offsite1 emu-offsite");
+        again.Exit.ShouldBe(1);
+        again.Stderr.ShouldContain("host offsite1 exists");
+        var real = Sh($"dotnet {PosixShell.Quote(dll)} fleet add-host other tank");
+        real.Exit.ShouldBe(2);
+        real.Stderr.ShouldContain("emulated pool names start with 'emu'");
+        _fleet.Store.HostExists("other").ShouldBeFalse();
+    }
+
+    [Fact]
     public void Should_refuse_an_unknown_host_like_ssh()
     {
         var r = Sh("ssh -o BatchMode=yes nosuchhost true");

@@ -6,7 +6,7 @@ using ZfsSync.ZfsEmulator;
 // stand-ins/ pass it. ZFSEMU_ROOT is the fleet's directory; ZFSEMU_HOST the host a zfs/zpool runs on (ssh sets it).
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: ZfsSync.ZfsEmulator zfs|zpool|ssh ARGS...");
+    Console.Error.WriteLine("usage: ZfsSync.ZfsEmulator zfs|zpool|ssh|fleet ARGS...");
     return 2;
 }
 
@@ -18,7 +18,10 @@ if (string.IsNullOrEmpty(root) || !Directory.Exists(root))
 }
 
 var store = new FleetStore(root);
-var context = Environment.GetEnvironmentVariable("ZFSEMU_CONTEXT");
+// The caller's context for the command log: ZFSEMU_CONTEXT when set (the reporters set "reporter"), else the attempt
+// the executor program names in the environment of every process it starts (ZFSSYNC_ATTEMPT=instructionId/attempt).
+var context = Environment.GetEnvironmentVariable("ZFSEMU_CONTEXT") is { Length: > 0 } given ? given
+    : Environment.GetEnvironmentVariable("ZFSSYNC_ATTEMPT") is { Length: > 0 } attempt ? attempt : null;
 var rest = args.Skip(1).ToArray();
 return args[0] switch
 {
@@ -30,8 +33,36 @@ return args[0] switch
     }),
     "zpool" => RunLocal("zpool", (host, err) => Zpool.Run(store, host, rest, Console.Out, err)),
     "ssh" => Ssh.Run(store, rest, context),
+    "fleet" => Fleet(store, rest),
     _ => Unknown(args[0]),
 };
+
+// fleet add-host HOST POOL...: creates an emulated host with its pools (the demo sets up its fleet this way).
+static int Fleet(FleetStore store, string[] args)
+{
+    if (args.Length < 2 || args[0] != "add-host")
+    {
+        Console.Error.WriteLine("usage: ZfsSync.ZfsEmulator fleet add-host HOST POOL...");
+        return 2;
+    }
+
+    if (store.HostExists(args[1]))
+    {
+        Console.Error.WriteLine($"fleet: host {args[1]} exists");
+        return 1;
+    }
+
+    try
+    {
+        store.AddHost(args[1], args[2..]);
+        return 0;
+    }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine($"fleet: {e.Message}");
+        return 2;
+    }
+}
 
 int RunLocal(string tool, Func<string, StringWriter, int> run)
 {
@@ -71,7 +102,7 @@ int RunLocal(string tool, Func<string, StringWriter, int> run)
 
 static int Unknown(string personality)
 {
-    Console.Error.WriteLine($"unknown personality '{personality}' (zfs, zpool, ssh)");
+    Console.Error.WriteLine($"unknown personality '{personality}' (zfs, zpool, ssh, fleet)");
     return 2;
 }
 

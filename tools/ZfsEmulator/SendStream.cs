@@ -45,22 +45,35 @@ public static class SendStream
     public const string Magic = "ZFSEMU-STREAM 1";
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
-    public static void Write(Stream output, StreamHeader header, IReadOnlyList<StreamRecord> records)
+    /// <summary>
+    /// Writes the stream. With <paramref name="throttle"/>, the payload goes out at that many bytes per second (in
+    /// tenths), and <paramref name="progress"/> is told the bytes written so far after each piece.
+    /// </summary>
+    public static void Write(Stream output, StreamHeader header, IReadOnlyList<StreamRecord> records, long? throttle = null, Action<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         WriteLine(output, Magic);
         WriteLine(output, JsonSerializer.Serialize(header, Json));
         var chunk = new byte[64 * 1024];
         Array.Fill(chunk, (byte)'z');
+        var piece = throttle is { } rate ? (int)Math.Clamp(rate / 10, 1, chunk.Length) : chunk.Length;
+        long written = 0;
         foreach (var record in records)
         {
             WriteLine(output, "RECORD " + JsonSerializer.Serialize(record, Json));
             var remaining = record.Length - record.Offset;
             while (remaining > 0)
             {
-                var n = (int)Math.Min(remaining, chunk.Length);
+                var n = (int)Math.Min(remaining, piece);
                 output.Write(chunk, 0, n);
                 remaining -= n;
+                if (throttle is not null)
+                {
+                    output.Flush();
+                    written += n;
+                    progress?.Invoke(written);
+                    Thread.Sleep(100); // the throttle itself: a tenth of the rate per tenth of a second
+                }
             }
 
             WriteLine(output, "END");

@@ -281,7 +281,10 @@ public sealed record CommandLogEntry
     public int Exit { get; init; }
     public string Error { get; init; } = "";
 
-    /// <summary><c>ZFSEMU_CONTEXT</c> of the caller (the test executor sets the instruction id and attempt).</summary>
+    /// <summary>
+    /// <c>ZFSEMU_CONTEXT</c> of the caller, else its <c>ZFSSYNC_ATTEMPT</c> (the executor program sets
+    /// <c>instructionId/attempt</c> in the environment of every process it starts).
+    /// </summary>
     public string? Context { get; init; }
 
     public string Describe() => $"{Host}: {Tool} {string.Join(' ', Argv)} -> {Exit.ToString(CultureInfo.InvariantCulture)}";

@@ -563,7 +563,21 @@ public sealed class ZfsCommand(FleetStore store, string host)
             return;
         }
 
-        SendStream.Write(stdout, header, records);
+        // A throttle the test asked for (the host's send-throttle file: bytes per second) applies to this one send.
+        var throttleFile = Path.Combine(store.HostDirectory(host), "send-throttle");
+        long? throttle = null;
+        try
+        {
+            var text = File.ReadAllText(throttleFile);
+            File.Delete(throttleFile);
+            throttle = long.Parse(text.Trim(), CultureInfo.InvariantCulture);
+        }
+        catch (FileNotFoundException)
+        {
+        }
+
+        var progressFile = Path.Combine(store.HostDirectory(host), "send-progress");
+        SendStream.Write(stdout, header, records, throttle, throttle is null ? null : written => File.WriteAllText(progressFile, written.ToString(CultureInfo.InvariantCulture)));
     }
 
     private static string FromNameOf(HostState state, string dataset, ulong guid)

@@ -22,87 +22,82 @@ public sealed record EmulatedHost(string Id, string Pool)
     public bool Sudo { get; init; }
 }
 
-/// <summary>What the test executor saw and did.</summary>
-public sealed class ExecutorLog
+/// <summary>An outcome an executor reported (observed on the witness's shared outcome exchanges).</summary>
+public sealed record Outcome(Guid InstructionId, int Attempt, int Exit, string Stderr, string ExecutedBy, long? Bytes);
+
+/// <summary>What the test process saw on the broker: instructions, the executors' outcomes, conflicts, rejections.</summary>
+public sealed class Observations
 {
     public ConcurrentQueue<SyncInstructionIssued> Issued { get; } = new();
-    public ConcurrentQueue<(SyncInstructionIssued Instruction, int Exit, string Stderr)> Runs { get; } = new();
+    public ConcurrentQueue<Outcome> Outcomes { get; } = new();
     public ConcurrentQueue<SyncConflictDetected> Conflicts { get; } = new();
     public ConcurrentQueue<InventoryRejected> Rejections { get; } = new();
 
-    /// <summary>When set, instructions are recorded but not run (a scenario that changes the fleet between steps).</summary>
-    public bool Paused { get; set; }
+    /// <summary>The outcomes in the order they were reported, each with the instruction attempt it is for (once that was seen).</summary>
+    public IReadOnlyList<(SyncInstructionIssued Instruction, int Exit, string Stderr)> Runs =>
+    [
+        .. Outcomes
+            .Select(o => (Instruction: Issued.FirstOrDefault(i => i.InstructionId == o.InstructionId && i.Attempt == o.Attempt), o.Exit, o.Stderr))
+            .Where(r => r.Instruction is not null)
+            .Select(r => (r.Instruction!, r.Exit, r.Stderr)),
+    ];
 }
 
 /// <summary>
-/// The test executor: runs each instruction's <c>relay</c> command line with <c>/bin/sh -c</c> (so ssh, sudo, mbuffer and
-/// pv are the stand-ins and the Debian programs on PATH) and publishes its outcome, as an executor would. Every emulated
-/// command it causes carries <c>ZFSEMU_CONTEXT=instructionId/attempt</c> in the emulator's log.
+/// The test's observer on the vhost (as its administrator): every instruction the witness issues, every outcome the
+/// executor programs report, conflicts and rejected reports. It runs nothing.
 /// </summary>
-public sealed class TestExecutor(ExecutorLog log, ConvergenceWorld world) :
+public sealed class Observer(Observations seen) :
     IConsumer<SyncInstructionIssued>,
+    IConsumer<SyncInstructionCompleted>,
+    IConsumer<SyncInstructionFailed>,
     IConsumer<SyncConflictDetected>,
     IConsumer<InventoryRejected>
 {
-    public async Task Consume(ConsumeContext<SyncInstructionIssued> context)
+    public Task Consume(ConsumeContext<SyncInstructionIssued> context)
     {
-        var instruction = context.Message;
-        log.Issued.Enqueue(instruction);
-        if (log.Paused)
-        {
-            return;
-        }
+        seen.Issued.Enqueue(context.Message);
+        return Task.CompletedTask;
+    }
 
-        var (exit, stderr) = await world.RunShellAsync(instruction.Commands.Relay, $"{instruction.InstructionId}/{instruction.Attempt}");
-        log.Runs.Enqueue((instruction, exit, stderr));
-        if (exit == 0)
-        {
-            await context.Publish(new SyncInstructionCompleted
-            {
-                InstructionId = instruction.InstructionId,
-                Attempt = instruction.Attempt,
-                SyncGroup = instruction.SyncGroup,
-                ExecutedBy = "test-executor",
-                CompletedAt = DateTimeOffset.UtcNow,
-            });
-        }
-        else
-        {
-            await context.Publish(new SyncInstructionFailed
-            {
-                InstructionId = instruction.InstructionId,
-                Attempt = instruction.Attempt,
-                SyncGroup = instruction.SyncGroup,
-                ExecutedBy = "test-executor",
-                FailedAt = DateTimeOffset.UtcNow,
-                ExitCode = exit,
-                Error = stderr.Length > 2000 ? stderr[..2000] : stderr,
-            });
-        }
+    public Task Consume(ConsumeContext<SyncInstructionCompleted> context)
+    {
+        var m = context.Message;
+        seen.Outcomes.Enqueue(new Outcome(m.InstructionId, m.Attempt, 0, "", m.ExecutedBy, m.BytesTransferred));
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<SyncInstructionFailed> context)
+    {
+        var m = context.Message;
+        seen.Outcomes.Enqueue(new Outcome(m.InstructionId, m.Attempt, m.ExitCode, m.Error, m.ExecutedBy, null));
+        return Task.CompletedTask;
     }
 
     public Task Consume(ConsumeContext<SyncConflictDetected> context)
     {
-        log.Conflicts.Enqueue(context.Message);
+        seen.Conflicts.Enqueue(context.Message);
         return Task.CompletedTask;
     }
 
     public Task Consume(ConsumeContext<InventoryRejected> context)
     {
-        log.Rejections.Enqueue(context.Message);
+        seen.Rejections.Enqueue(context.Message);
         return Task.CompletedTask;
     }
 }
 
 /// <summary>
 /// A fleet of emulated hosts with a witness process, one reporter process per host (their <c>zfs</c> is the emulator),
-/// and this test process as executor and operator, on a test vhost and a test PostgreSQL database.
+/// one <c>zfssync-executor</c> process per receiving host (pull mode, its own broker user, zfs/ssh/sudo the
+/// emulator's), and this test process as observer and operator, on a test vhost and a test PostgreSQL database.
 /// </summary>
 public sealed class ConvergenceWorld : IAsyncDisposable
 {
     public const string Group = "emu-group";
     private readonly List<(string Name, Process Process)> _processes = [];
     private readonly InfrastructureFixture _infrastructure;
+    private readonly Dictionary<string, TestBrokerUser> _executorUsers = new(StringComparer.Ordinal);
     private IHost? _client;
 
     private ConvergenceWorld(InfrastructureFixture infrastructure, TestVhost vhost, TestDatabase database)
@@ -129,8 +124,17 @@ public sealed class ConvergenceWorld : IAsyncDisposable
     public FleetStore Fleet { get; }
     public string StandIns { get; }
     public string ZfsPath => Path.Combine(StandIns, "zfs");
-    public ExecutorLog Executor { get; } = new();
+    public Observations Seen { get; } = new();
     public List<EmulatedHost> Hosts { get; } = [];
+
+    /// <summary>The hosts that get an executor at <see cref="StartAllAsync"/>; by default the group's members but its <c>Source</c>.</summary>
+    public List<string>? ExecutorHosts { get; set; }
+
+    /// <summary>The executors run the rendered pull command through <c>/bin/sh</c> instead of the steps.</summary>
+    public bool UseShell { get; set; }
+
+    /// <summary>The executors stay in dry run (their default).</summary>
+    public bool DryRun { get; set; }
 
     /// <summary>The witness's sync group and other settings (configuration keys below the root), set by the scenario.</summary>
     public Dictionary<string, string?> Settings { get; } = new(StringComparer.Ordinal);
@@ -200,6 +204,12 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             ["ClientTopology:Reporters:0"] = _infrastructure.RabbitMq.AdminUser,
             ["Operators:0"] = _infrastructure.RabbitMq.AdminUser, // the test resolves conflicts as that user
         };
+        var e = 0;
+        foreach (var user in _executorUsers.Values)
+        {
+            settings[$"ClientTopology:Executors:{e++}"] = user.Name;
+        }
+
         for (var i = 0; i < Hosts.Count; i++)
         {
             var h = Hosts[i];
@@ -210,6 +220,8 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             settings[$"Hosts:{i}:Ssh:IdentityFile"] = h.IdentityFile;
             settings[$"Hosts:{i}:Sudo"] = h.Sudo ? "true" : "false";
             settings[$"Hosts:{i}:ZfsPath"] = ZfsPath;
+            // Once the witness knows each host's executor user (Hosts[].Executor), this is where it is set:
+            // if (_executorUsers.TryGetValue(h.Id, out var executor)) settings[$"Hosts:{i}:Executor"] = executor.Name;
         }
 
         foreach (var (key, value) in Settings)
@@ -284,13 +296,100 @@ public sealed class ConvergenceWorld : IAsyncDisposable
         Start("reporter-" + host.Id, ProgramDll("Reporter", "ZfsSync.Reporter.dll"), environment);
     }
 
+    /// <summary>Creates the executor users, starts the witness, one reporter per host and one executor per receiving host.</summary>
     public async Task StartAllAsync()
     {
+        var executorHosts = ExecutorHosts ?? [.. Settings.Where(kv => kv.Key.StartsWith("SyncGroups:0:Members:", StringComparison.Ordinal))
+            .Select(kv => kv.Value!).Where(h => !Settings.TryGetValue("SyncGroups:0:Source", out var source) || source != h)];
+        foreach (var host in executorHosts)
+        {
+            await ExecutorUserAsync(host);
+        }
+
         await StartWitnessAsync();
         foreach (var host in Hosts)
         {
             StartReporter(host.Id);
         }
+
+        foreach (var host in executorHosts)
+        {
+            await StartExecutorAsync(host);
+        }
+    }
+
+    /// <summary>
+    /// The broker user of a host's executors (<c>executor-HOST-…</c>), with the permissions rabbitmq/definitions.json
+    /// gives an executor: its own entry exchange and inbox, nothing else. Create it before the witness starts (the
+    /// witness lists it under <c>ClientTopology:Executors</c>).
+    /// </summary>
+    public async Task<TestBrokerUser> ExecutorUserAsync(string hostId)
+    {
+        if (_executorUsers.TryGetValue(hostId, out var existing))
+        {
+            return existing;
+        }
+
+        var user = await Vhost.CreateUserAsync("executor-" + hostId);
+        var name = System.Text.RegularExpressions.Regex.Escape(user.Name);
+        await Vhost.Broker.SetPermissionsAsync(Vhost.Name, user.Name, $@"^executor\.{name}(\.inbox)?$", $@"^executor\.{name}(\.inbox)?$", $@"^executor\.{name}\.inbox$");
+        _executorUsers[hostId] = user;
+        return user;
+    }
+
+    /// <summary>The state directory (attempts.db, runs.log) the executors of a host share.</summary>
+    public string ExecutorStateDirectory(string hostId) => Path.Combine(Root, "executor-state-" + hostId);
+
+    /// <summary>
+    /// Starts a <c>zfssync-executor</c> process for a host in pull mode, once the witness has declared its inbox:
+    /// its own broker user, zfs/ssh/sudo the emulator's (<c>ZFSEMU_HOST</c> is the host it runs on), its state
+    /// directory shared by every executor of the host. <paramref name="instance"/> names a second process's log.
+    /// </summary>
+    public async Task<Process> StartExecutorAsync(string hostId, string instance = "", bool? dryRun = null)
+    {
+        var host = Hosts.Single(h => h.Id == hostId);
+        var user = await ExecutorUserAsync(hostId);
+        await Poll.UntilAsync(async () => await Vhost.QueueMessageCountAsync(ClientTopology.InboxQueue(ClientTopology.ExecutorRole, user.Name)) >= 0,
+            $"the witness to declare {user.Name}'s inbox", TimeSpan.FromSeconds(180));
+        var environment = new Dictionary<string, string>
+        {
+            ["ZFS_SYNC_RabbitMq__Uri"] = new UriBuilder(Vhost.AmqpUri) { UserName = "", Password = "" }.Uri.ToString(),
+            ["ZFS_SYNC_RabbitMq__User"] = user.Name,
+            ["ZFS_SYNC_RabbitMq__Password"] = user.Password,
+            ["ZFS_SYNC_RabbitMq__WitnessUser"] = _infrastructure.RabbitMq.AdminUser,
+            ["ZFS_SYNC_Executor__Hosts__0"] = host.Id,
+            ["ZFS_SYNC_Executor__Mode"] = "Pull",
+            ["ZFS_SYNC_Executor__DryRun"] = (dryRun ?? DryRun) ? "true" : "false",
+            ["ZFS_SYNC_Executor__UseShell"] = UseShell ? "true" : "false",
+            ["ZFS_SYNC_Executor__ZfsPath"] = ZfsPath,
+            ["ZFS_SYNC_Executor__SshPath"] = Path.Combine(StandIns, "ssh"),
+            ["ZFS_SYNC_Executor__SudoPath"] = Path.Combine(StandIns, "sudo"),
+            ["ZFS_SYNC_Executor__StateDirectory"] = ExecutorStateDirectory(host.Id),
+            ["ZFSEMU_ROOT"] = Fleet.Root,
+            ["ZFSEMU_HOST"] = host.SshHost,
+        };
+        return Start("executor-" + host.Id + instance, ProgramDll("Executor", "ZfsSync.Executor.dll"), environment);
+    }
+
+    /// <summary>A process this world started, by name (<c>witness</c>, <c>reporter-nas1</c>, <c>executor-backup1</c>, …).</summary>
+    public Process ProcessOf(string name) => _processes.Last(p => p.Name == name).Process;
+
+    /// <summary>Publishes an instruction again as the witness would (its user-id): every executor inbox and the observer get it.</summary>
+    public Task PublishAsWitnessAsync(SyncInstructionIssued instruction) =>
+        Bus.Publish(instruction, context =>
+        {
+            if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
+            {
+                rabbit.BasicProperties.UserId = _infrastructure.RabbitMq.AdminUser;
+            }
+        });
+
+    /// <summary><c>kill -9</c> of one process (not its children: the executor's runs are in process groups of their own).</summary>
+    public static async Task KillAsync(Process process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        process.Kill(entireProcessTree: false);
+        await process.WaitForExitAsync();
     }
 
     private Process Start(string name, string dll, Dictionary<string, string> environment)
@@ -350,34 +449,14 @@ public sealed class ConvergenceWorld : IAsyncDisposable
         return File.Exists(path) ? File.ReadAllText(path) : "";
     }
 
-    /// <summary>Runs a command line as the executor does: /bin/sh -c, the stand-ins first on PATH.</summary>
-    public async Task<(int Exit, string Stderr)> RunShellAsync(string commandLine, string context)
-    {
-        var start = new ProcessStartInfo("/bin/sh") { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(commandLine);
-        start.Environment["PATH"] = StandIns + ":" + Environment.GetEnvironmentVariable("PATH");
-        start.Environment["ZFSEMU_ROOT"] = Fleet.Root;
-        start.Environment["ZFSEMU_CONTEXT"] = context;
-        start.Environment.Remove("ZFSEMU_HOST");
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        await stdout;
-        return (process.ExitCode, await stderr);
-    }
-
     private async Task StartClientAsync()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddSingleton(Executor);
-        builder.Services.AddSingleton(this);
+        builder.Services.AddSingleton(Seen);
         builder.Services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         builder.Services.AddMassTransit(x =>
         {
-            x.AddConsumer<TestExecutor>(c => c.ConcurrentMessageLimit = 1);
+            x.AddConsumer<Observer>();
             x.AddRequestClient<ResolveSyncConflict>(RequestTimeout.After(s: 30));
             x.AddRequestClient<GetSyncGroupStatus>(RequestTimeout.After(s: 30));
             x.UsingRabbitMq((context, cfg) =>
@@ -460,7 +539,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
     /// </summary>
     public void AssertNoDestructiveCommandWithoutResolution()
     {
-        var resolved = Executor.Issued.Where(i => i.Resolution is not null).Select(i => $"{i.InstructionId}/{i.Attempt}").ToHashSet(StringComparer.Ordinal);
+        var resolved = Seen.Issued.Where(i => i.Resolution is not null).Select(i => $"{i.InstructionId}/{i.Attempt}").ToHashSet(StringComparer.Ordinal);
         foreach (var entry in Fleet.ReadLog().Where(e => e.Tool == "zfs" && ZfsCommand.IsDestructive(e.Argv)))
         {
             resolved.ShouldContain(entry.Context ?? "", $"a destructive command ran without a recorded resolution: {entry.Describe()} (context {entry.Context ?? "none"})");
@@ -473,14 +552,26 @@ public sealed class ConvergenceWorld : IAsyncDisposable
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"fleet: {Fleet.Root}");
-        foreach (var run in Executor.Runs)
+        foreach (var instruction in Seen.Issued)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"ran {run.Instruction.Kind} {run.Instruction.Target.HostId} attempt {run.Instruction.Attempt}: exit {run.Exit} {run.Stderr.Trim()}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"issued {instruction.InstructionId}/{instruction.Attempt} {instruction.Kind} -> {instruction.Target.HostId}");
         }
 
-        foreach (var conflict in Executor.Conflicts)
+        foreach (var outcome in Seen.Outcomes)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"outcome {outcome.InstructionId}/{outcome.Attempt} by {outcome.ExecutedBy}: exit {outcome.Exit} {outcome.Stderr.Trim()}");
+        }
+
+        foreach (var conflict in Seen.Conflicts)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"conflict {conflict.Kind}: {conflict.Details}");
+        }
+
+        foreach (var host in _executorUsers.Keys)
+        {
+            var runs = Path.Combine(ExecutorStateDirectory(host), "runs.log");
+            text.AppendLine(CultureInfo.InvariantCulture, $"--- runs.log of {host}'s executors");
+            text.AppendLine(File.Exists(runs) ? File.ReadAllText(runs).TrimEnd() : "(none)");
         }
 
         foreach (var (name, _) in _processes)
