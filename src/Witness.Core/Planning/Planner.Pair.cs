@@ -548,6 +548,20 @@ public sealed partial class Planner
                 return;
             }
 
+            // An instruction into this target completed after the target's inventory was received: that inventory
+            // predates the receive, so any decision made from it (a new source snapshot's incremental from a stale base,
+            // a destructive step of a resolution again) would act on what the target no longer is. Wait for the next.
+            var receivedAt = targetInventory!.ReceivedAt;
+            var unseen = records.Where(r => r.CompletedAt > receivedAt).MaxBy(r => r.CompletedAt);
+            if (unseen is not null)
+            {
+                AddStatus(
+                    DatasetSyncStatus.Syncing,
+                    $"instruction {unseen.Instruction.InstructionId} into {target}:{targetName} completed after {target}'s last inventory; waiting for the next inventory to show it",
+                    issue.From, lag: issue.Lag, instructions: [unseen.Instruction.InstructionId]);
+                return;
+            }
+
             var attempt = 1;
             // The latest attempt of this decision; failures are gathered from every record of it, so that a store that
             // keeps one record per attempt and one that keeps one per decision are read alike.

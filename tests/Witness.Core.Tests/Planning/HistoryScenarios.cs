@@ -132,6 +132,65 @@ public class When_an_instruction_is_outstanding
         result.Instructions.ShouldBeEmpty();
         result.Statuses.ShouldHaveSingleItem().Status.ShouldBe(DatasetSyncStatus.Syncing);
     }
+
+    [Fact]
+    public void Should_not_plan_a_new_snapshot_from_a_target_inventory_older_than_a_completion()
+    {
+        var scenario = Behind();
+        var issued = scenario.Plan().SingleInstruction();
+        scenario.Records.Add(Record(issued, Now.AddMinutes(-10)) with { CompletedAt = Now.AddSeconds(-30) });
+        scenario.ReceivedAt["backup1"] = Now.AddMinutes(-1);
+        scenario.Source(History.A, History.B, History.C);
+        scenario.ChangedAt["nas1"] = Now.AddSeconds(-5);
+        var result = scenario.Plan();
+
+        result.Instructions.ShouldBeEmpty("backup1's inventory was taken before the completed receive");
+        var status = result.Statuses.ShouldHaveSingleItem();
+        status.Status.ShouldBe(DatasetSyncStatus.Syncing);
+        status.Detail!.ShouldContain("completed after backup1's last inventory");
+        status.OutstandingInstructions.ShouldBe([issued.InstructionId]);
+    }
+
+    [Fact]
+    public void Should_plan_the_new_snapshot_once_the_target_reported_after_the_completion()
+    {
+        var scenario = new Scenario().Source(History.A, History.B, History.C).Target(History.OnTarget(History.A), History.OnTarget(History.B));
+        var earlier = Behind().Plan().SingleInstruction();
+        scenario.Records.Add(Record(earlier, Now.AddMinutes(-10)) with { CompletedAt = Now.AddMinutes(-2) });
+        scenario.ReceivedAt["backup1"] = Now.AddMinutes(-1);
+        scenario.ChangedAt["backup1"] = Now.AddMinutes(-1);
+        scenario.ChangedAt["nas1"] = Now.AddSeconds(-5);
+
+        var next = scenario.Plan().SingleInstruction();
+        next.From!.Guid.ShouldBe(History.B.Guid, "from what the target now holds");
+        next.To.Guid.ShouldBe(History.C.Guid);
+    }
+}
+
+public class When_a_resolution_was_carried_out
+{
+    private static readonly SnapshotInfo Local = Snap("local-1", 950, 700);
+
+    [Fact]
+    public void Should_not_issue_the_destructive_step_again_from_the_inventory_taken_before_it()
+    {
+        var scenario = new Scenario().Source(History.A, History.B, History.C, History.D)
+            .Target(History.OnTarget(History.A), History.OnTarget(History.B), Local);
+        var conflict = scenario.Plan().SingleConflict();
+        scenario.Resolutions.Add(new RecordedResolution { ConflictId = conflict.ConflictId, Resolution = ConflictResolution.RollbackTarget, ResolvedAt = Now.AddMinutes(-5), ResolvedBy = "alice" });
+        var rollback = scenario.Plan().SingleInstruction();
+        rollback.Kind.ShouldBe(InstructionKind.RollbackAndIncremental);
+        scenario.Records.Add(new InstructionRecord { Instruction = rollback, CompletedAt = Now.AddSeconds(-20) });
+        scenario.ReceivedAt["backup1"] = Now.AddMinutes(-1);
+
+        // A new source snapshot arrives before backup1 reported the rolled-back, received state.
+        scenario.Source(History.A, History.B, History.C, History.D, Snap("e", 1050, 705));
+        scenario.ChangedAt["nas1"] = Now.AddSeconds(-5);
+        var result = scenario.Plan();
+
+        result.Instructions.ShouldBeEmpty("the target must not be rolled back a second time");
+        result.Statuses.ShouldHaveSingleItem().Status.ShouldBe(DatasetSyncStatus.Syncing);
+    }
 }
 
 public class When_an_operator_resolved_a_conflict
