@@ -43,10 +43,9 @@ public static class DatabaseMigrator
             return await MigrateUnlockedAsync(db, logger, cancellationToken);
         }
 
-        // Replicas starting together: EF Core's own migration lock is held per migration's transaction, so with more
-        // than one pending migration a second replica could read the history between two of them and apply the next
-        // one again. One session-level advisory lock around the whole sequence makes the others wait and find nothing
-        // pending.
+        // Replicas starting together: with EF Core's own migration lock alone, two replicas on an empty database with
+        // two migrations both applied the second one ("column already exists"). One session-level advisory lock
+        // around the whole sequence makes the others wait and then find nothing pending.
         await db.Database.OpenConnectionAsync(cancellationToken);
         try
         {
