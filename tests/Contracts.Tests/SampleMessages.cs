@@ -69,6 +69,7 @@ internal static class SampleMessages
         Resolution = ConflictResolution.RollbackTarget,
         IssuedAt = At,
         ExpiresAt = At.AddHours(6),
+        Execution = new InstructionExecution { Mode = ExecutionMode.Relay, HostId = "relay1" },
     };
 
     private static ConflictEvidence[] Evidence() =>

@@ -107,6 +107,21 @@ public class SerializationTests
         json["resolution"]!.GetValue<string>().ShouldBe("rollback-target");
         json["from"]!["isBookmark"]!.GetValue<bool>().ShouldBeTrue();
         json["steps"]![1]!["pipeline"]![0]!["argv"]![0]!.GetValue<string>().ShouldBe("zfs");
+        json["execution"]!["mode"]!.GetValue<string>().ShouldBe("relay");
+        json["execution"]!["hostId"]!.GetValue<string>().ShouldBe("relay1");
+    }
+
+    [Fact]
+    public void Should_read_an_instruction_of_an_older_witness_without_execution_and_keep_its_id()
+    {
+        var json = JsonNode.Parse(JsonSerializer.Serialize(SampleMessages.Instruction(), MassTransitOptions))!.AsObject();
+        json.Remove("execution");
+
+        var older = json.Deserialize<SyncInstructionIssued>(MassTransitOptions)!;
+
+        older.Execution.ShouldBeNull();
+        older.InstructionId.ShouldBe(SampleMessages.Instruction().InstructionId);
+        Should.Throw<JsonException>(() => JsonNode.Parse("""{"mode":"sideways","hostId":"x"}""")!.Deserialize<InstructionExecution>(MassTransitOptions));
     }
 
     /// <summary>

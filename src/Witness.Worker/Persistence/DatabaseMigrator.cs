@@ -31,12 +31,42 @@ public static class DatabaseMigrator
     public const string MigrateCommandHint = "run the witness with the argument 'migrate' (after a backup)";
 
     private const long AdoptionLockKey = 0x7A66_7373_796E_6302; // "zfssync\x02"
+    private const long MigrationLockKey = 0x7A66_7373_796E_6303; // "zfssync\x03"
 
     /// <summary>Adopts a database made before migrations, refuses a newer one, applies the pending migrations.</summary>
     public static async Task<MigrationOutcome> MigrateAsync(WitnessDbContext db, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(logger);
+        if (!db.Database.IsNpgsql())
+        {
+            return await MigrateUnlockedAsync(db, logger, cancellationToken);
+        }
+
+        // Replicas starting together: with EF Core's own migration lock alone, two replicas on an empty database with
+        // two migrations both applied the second one ("column already exists"). One session-level advisory lock
+        // around the whole sequence makes the others wait and then find nothing pending.
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken);
+            try
+            {
+                return await MigrateUnlockedAsync(db, logger, cancellationToken);
+            }
+            finally
+            {
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None);
+            }
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    private static async Task<MigrationOutcome> MigrateUnlockedAsync(WitnessDbContext db, ILogger logger, CancellationToken cancellationToken)
+    {
         var adopted = await AdoptPreMigrationDatabaseAsync(db, logger, cancellationToken);
         var known = db.Database.GetMigrations().ToList();
         var applied = await AppliedMigrationsAsync(db, cancellationToken);

@@ -87,6 +87,33 @@ public sealed class When_a_program_starts_with_a_bad_configuration : IDisposable
     }
 
     [Fact]
+    public async Task Should_have_the_witness_refuse_a_relay_group_without_a_declared_relay_host_and_a_bad_executor_user()
+    {
+        var (exitCode, errors, output) = await RunAsync("ZfsSync.Witness.Worker.dll", new()
+        {
+            ["ZFS_SYNC_Database__DataDirectory"] = _directory,
+            ["ZFS_SYNC_Hosts__0__Id"] = "nas1",
+            ["ZFS_SYNC_Hosts__0__Executor"] = "executor nas1",
+            ["ZFS_SYNC_Hosts__1__Id"] = "backup1",
+            ["ZFS_SYNC_SyncGroups__0__Name"] = "g",
+            ["ZFS_SYNC_SyncGroups__0__Source"] = "nas1",
+            ["ZFS_SYNC_SyncGroups__0__Members__0"] = "nas1",
+            ["ZFS_SYNC_SyncGroups__0__Members__1"] = "backup1",
+            ["ZFS_SYNC_SyncGroups__0__Datasets__0__Path"] = "tank/data",
+            ["ZFS_SYNC_SyncGroups__0__Execution"] = "Relay",
+            ["ZFS_SYNC_SyncGroups__0__RelayHost"] = "relay1",
+        });
+
+        exitCode.ShouldBe(2, string.Join('\n', errors) + output);
+        errors.ShouldBe(
+            [
+                "zfssync-witness: invalid configuration: Hosts:0:Executor: \"executor nas1\" is not a broker user name we accept ([A-Za-z0-9][A-Za-z0-9._@-]{0,127}); leave it out or name the host's executor user",
+                "zfssync-witness: invalid configuration: SyncGroups:0:RelayHost: \"relay1\" is not declared under Hosts",
+            ],
+            ignoreOrder: true);
+    }
+
+    [Fact]
     public async Task Should_have_the_witness_name_a_value_of_the_wrong_type()
     {
         var (exitCode, errors, output) = await RunAsync("ZfsSync.Witness.Worker.dll", new()
