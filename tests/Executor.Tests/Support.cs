@@ -17,6 +17,7 @@ public sealed class StubZfs : IDisposable
         File.WriteAllText(Path, $$"""
             #!/bin/sh
             echo "$*" >> '{{Calls}}'
+            [ -z "${ZFSSYNC_ATTEMPT:-}" ] || echo "$ZFSSYNC_ATTEMPT" >> '{{Calls}}.attempt'
             case "$1" in
               send) head -c 300000 /dev/zero ;;
               receive) cat > /dev/null ;;
@@ -38,6 +39,9 @@ public sealed class StubZfs : IDisposable
     public string State { get; }
 
     public string[] CallLines => File.Exists(Calls) ? File.ReadAllLines(Calls) : [];
+
+    /// <summary>The <c>ZFSSYNC_ATTEMPT</c> each call saw in its environment (calls without it record nothing).</summary>
+    public string[] AttemptLines => File.Exists(Calls + ".attempt") ? File.ReadAllLines(Calls + ".attempt") : [];
 
     public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
 }
