@@ -80,8 +80,10 @@ public sealed class ExecutorScenarios(InfrastructureFixture infrastructure)
             () => Task.FromResult(File.Exists(progress) && long.TryParse(File.ReadAllText(progress), out var sent) && sent >= 8192),
             "the throttled send to be under way");
         await ConvergenceWorld.KillAsync(world.ProcessOf("executor-backup1"));
-        var cut = world.Seen.Issued.First();
-        world.Seen.Outcomes.ShouldBeEmpty("a killed executor reports nothing");
+        // The attempt under way is the one whose ssh to nas1 carries its context (ZFSSYNC_ATTEMPT).
+        var running = world.Fleet.ReadLog().First(e => e.Tool == "ssh" && e.Host == "nas1" && e.Context is not null).Context;
+        var cut = world.Seen.Issued.First(i => $"{i.InstructionId}/{i.Attempt}" == running);
+        world.Seen.Outcomes.ShouldNotContain(o => o.InstructionId == cut.InstructionId, "a killed executor reports nothing");
 
         await world.StartExecutorAsync("backup1", "-restarted");
         await world.UntilAsync(() => Task.FromResult(world.Seen.Outcomes.Any(o => o.InstructionId == cut.InstructionId && o.Attempt == cut.Attempt)), "the cut attempt's report");

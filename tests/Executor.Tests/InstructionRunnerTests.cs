@@ -27,6 +27,7 @@ public sealed class When_the_executor_gets_an_instruction : IDisposable
         completed.InstructionId.ShouldBe(instruction.InstructionId);
         completed.BytesTransferred.ShouldBe(300000);
         File.ReadAllText(Path.Combine(_zfs.State, "runs.log")).ShouldContain("completed");
+        _zfs.AttemptLines.ShouldBe([$"{instruction.InstructionId}/1", $"{instruction.InstructionId}/1"], "every process of the run names its attempt in ZFSSYNC_ATTEMPT");
     }
 
     [Fact]

@@ -20,6 +20,7 @@ public sealed class StubZfs : IDisposable
         File.WriteAllText(Path, $$"""
             #!/bin/sh
             echo "$*" >> '{{Calls}}'
+            [ -z "${ZFSSYNC_ATTEMPT:-}" ] || echo "$ZFSSYNC_ATTEMPT" >> '{{Calls}}.attempt'
             case "$1" in
               list) if [ "$5" = fail ]; then echo "cannot open 'fail': dataset does not exist" >&2; exit 1; fi ;;
               send) head -c 300000 /dev/zero ;;
@@ -44,6 +45,9 @@ public sealed class StubZfs : IDisposable
     public string State { get; }
 
     public string[] CallLines => File.Exists(Calls) ? File.ReadAllLines(Calls) : [];
+
+    /// <summary>The <c>ZFSSYNC_ATTEMPT</c> each call saw in its environment (calls without it record nothing).</summary>
+    public string[] AttemptLines => File.Exists(Calls + ".attempt") ? File.ReadAllLines(Calls + ".attempt") : [];
 
     public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
 }
