@@ -204,12 +204,6 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             ["ClientTopology:Reporters:0"] = _infrastructure.RabbitMq.AdminUser,
             ["Operators:0"] = _infrastructure.RabbitMq.AdminUser, // the test resolves conflicts as that user
         };
-        var e = 0;
-        foreach (var user in _executorUsers.Values)
-        {
-            settings[$"ClientTopology:Executors:{e++}"] = user.Name;
-        }
-
         for (var i = 0; i < Hosts.Count; i++)
         {
             var h = Hosts[i];
@@ -220,8 +214,10 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             settings[$"Hosts:{i}:Ssh:IdentityFile"] = h.IdentityFile;
             settings[$"Hosts:{i}:Sudo"] = h.Sudo ? "true" : "false";
             settings[$"Hosts:{i}:ZfsPath"] = ZfsPath;
-            // Once the witness knows each host's executor user (Hosts[].Executor), this is where it is set:
-            // if (_executorUsers.TryGetValue(h.Id, out var executor)) settings[$"Hosts:{i}:Executor"] = executor.Name;
+            if (_executorUsers.TryGetValue(h.Id, out var executor))
+            {
+                settings[$"Hosts:{i}:Executor"] = executor.Name; // its inbox alone gets the host's instructions
+            }
         }
 
         foreach (var (key, value) in Settings)
@@ -321,7 +317,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
     /// <summary>
     /// The broker user of a host's executors (<c>executor-HOST-…</c>), with the permissions rabbitmq/definitions.json
     /// gives an executor: its own entry exchange and inbox, nothing else. Create it before the witness starts (the
-    /// witness lists it under <c>ClientTopology:Executors</c>).
+    /// witness names it as the host's <c>Hosts[].Executor</c>).
     /// </summary>
     public async Task<TestBrokerUser> ExecutorUserAsync(string hostId)
     {
