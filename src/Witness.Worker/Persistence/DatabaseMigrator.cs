@@ -20,7 +20,8 @@ public sealed record MigrationOutcome(IReadOnlyList<string> Pending, bool Adopte
 /// see <see cref="WitnessMigrationsAssembly"/>). A database created by the versions before migrations (with
 /// <c>EnsureCreated</c>) has the baseline migration's schema but no history: it is adopted in place, the baseline marked
 /// applied without touching a row, then migrated forward. A database that a newer version migrated is refused.
-/// Concurrent replicas are serialised by EF Core's own migration lock; the adoption (ours) by a PostgreSQL advisory lock.
+/// Concurrent replicas are serialised by EF Core's own migration lock and, on PostgreSQL, by a session advisory lock
+/// around the whole step (EF Core's is released between migrations there); the adoption by a PostgreSQL advisory lock.
 /// </summary>
 public static class DatabaseMigrator
 {
@@ -32,11 +33,41 @@ public static class DatabaseMigrator
 
     private const long AdoptionLockKey = 0x7A66_7373_796E_6302; // "zfssync\x02"
 
+    private const long MigrationLockKey = 0x7A66_7373_796E_6303; // "zfssync\x03"
+
     /// <summary>Adopts a database made before migrations, refuses a newer one, applies the pending migrations.</summary>
     public static async Task<MigrationOutcome> MigrateAsync(WitnessDbContext db, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(logger);
+        if (!db.Database.IsNpgsql() || !await db.GetService<IRelationalDatabaseCreator>().ExistsAsync(cancellationToken))
+        {
+            return await MigrateUnlockedAsync(db, logger, cancellationToken);
+        }
+
+        // EF Core's PostgreSQL migration lock is released with each migration's transaction, so two replicas starting
+        // together could both apply the second of two pending migrations: the whole step runs under a session lock.
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken);
+            try
+            {
+                return await MigrateUnlockedAsync(db, logger, cancellationToken);
+            }
+            finally
+            {
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None);
+            }
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    private static async Task<MigrationOutcome> MigrateUnlockedAsync(WitnessDbContext db, ILogger logger, CancellationToken cancellationToken)
+    {
         var adopted = await AdoptPreMigrationDatabaseAsync(db, logger, cancellationToken);
         var known = db.Database.GetMigrations().ToList();
         var applied = await AppliedMigrationsAsync(db, cancellationToken);
