@@ -10,6 +10,7 @@ namespace ZfsSync.Executor.Tests;
 /// bytes stuck; the witness's hung expiry kills every process of the run.
 /// </summary>
 [Collection(EmulatorEnvironment.Collection)]
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class When_the_ssh_connection_of_a_transfer_stalls : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("zfsemu-executor-").FullName;

@@ -88,7 +88,7 @@ public sealed class StandInTests : IDisposable
         File.WriteAllText(Path.Combine(_fleet.Store.HostDirectory("dst"), "ssh-stall-after"), "1000");
         var output = Path.Combine(_fleet.Root, "stalled.out");
         var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
-        foreach (var arg in new[] { "/bin/sh", "-c", $"head -c 50000 /dev/zero | ssh dst cat > {PosixShell.Quote(output)}" })
+        foreach (var arg in new[] { "/bin/sh", "-c", $"ssh dst head -c 50000 /dev/zero < /dev/null > {PosixShell.Quote(output)}" })
         {
             start.ArgumentList.Add(arg);
         }

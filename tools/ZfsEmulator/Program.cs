@@ -368,6 +368,11 @@ namespace ZfsSync.ZfsEmulator
             up.Wait();
             remote.WaitForExit();
             var budgetLeft = Interlocked.Read(ref budget);
+            if (budgetLeft <= 0 && stall)
+            {
+                Thread.Sleep(Timeout.Infinite); // the rest was withheld: the connection hangs until it is killed
+            }
+
             if (budgetLeft <= 0)
             {
                 Console.Error.WriteLine($"Connection to {host} closed by remote host.");

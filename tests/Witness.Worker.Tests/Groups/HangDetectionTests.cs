@@ -253,6 +253,28 @@ public sealed class When_a_running_witness_sees_a_transfer_stall(InfrastructureF
     [Fact]
     public async Task Should_record_progress_through_its_own_queue_and_expire_the_stalled_attempt_as_hung()
     {
+        // zfssync_witness_instructions_total{event="hung"}, as the witness's meter reports it.
+        long hungEvents = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == WitnessMetrics.MeterName && instrument.Name == "zfssync.witness.instructions")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "event" && Equals(tag.Value, "hung"))
+                {
+                    Interlocked.Add(ref hungEvents, value);
+                }
+            }
+        });
+        listener.Start();
+
         await using var world = await WitnessWorld.CreateAsync(infrastructure, ["nas1", "backup1"]);
         await world.StartWitnessAsync(new Dictionary<string, string?>
         {
@@ -295,5 +317,6 @@ public sealed class When_a_running_witness_sees_a_transfer_stall(InfrastructureF
         var first = (await world.AttemptsAsync()).Single(a => a.Attempt == 1);
         first.Outcome.ShouldBe(InstructionOutcomes.Expired);
         first.Error.ShouldNotBeNull().ShouldStartWith("hung:");
+        await Poll.UntilAsync(() => Task.FromResult(Interlocked.Read(ref hungEvents) >= 1), "the hung event counted");
     }
 }
