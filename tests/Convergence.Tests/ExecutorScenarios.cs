@@ -7,7 +7,8 @@ namespace ZfsSync.Convergence.Tests;
 /// <summary>
 /// The executor program's own guarantees on the emulated fleet: two executors of one host run each attempt once, an
 /// executor killed mid-transfer reports the cut attempt when it starts again and the re-issued attempt resumes from
-/// the receive's token, and a dry run runs and reports nothing.
+/// the receive's token, a transfer whose ssh stalls is expired as hung, killed and resumed, and a dry run runs and
+/// reports nothing.
 /// </summary>
 [Collection(Collections.A)]
 public sealed class ExecutorScenarios(InfrastructureFixture infrastructure)
@@ -97,6 +98,27 @@ public sealed class ExecutorScenarios(InfrastructureFixture infrastructure)
         commands.ShouldContain(e => e.Context == $"{cut.InstructionId}/{cut.Attempt}" && e.Argv[0] == "receive" && e.Error.Contains("Partially received snapshot is saved.", StringComparison.Ordinal),
             "the receive of the cut attempt kept its partial state");
         commands.ShouldContain(e => e.Argv[0] == "send" && e.Argv.Contains("-t"));
+        world.State("backup1").Find("emu-backup/data")!.Snapshots.Select(s => s.Name).ShouldBe(["auto-001", "auto-002"]);
+        world.AssertNoDestructiveCommandWithoutResolution();
+    }
+
+    [Fact]
+    public async Task A_transfer_whose_ssh_stalls_is_expired_as_hung_killed_and_resumed()
+    {
+        await using var world = await NasAndBackupAsync(infrastructure, 2);
+        world.Settings["SyncGroups:0:HangAfter"] = "00:00:04";
+        world.ExecutorEnvironment["ZFS_SYNC_Executor__ProgressInterval"] = "00:00:01";
+        // The next ssh connection to nas1 (the executor's `ssh nas1 zfs send …`) passes 4 KB, then hangs until killed.
+        File.WriteAllText(Path.Combine(world.Fleet.HostDirectory("nas1"), "ssh-stall-after"), "4096");
+        await world.StartAllAsync();
+
+        await world.ConvergedAsync("nas1", "emu-tank/data", ToBackup, seconds: 240);
+        var stalled = world.Seen.Issued.First();
+        var outcome = world.Seen.Outcomes.First(o => o.InstructionId == stalled.InstructionId && o.Attempt == stalled.Attempt);
+        outcome.Stderr.ShouldContain("the witness expired the attempt (hung:", Case.Sensitive, world.Diagnostics());
+        world.LogOf("witness").ShouldContain("hung: no bytes for 00:00:04", Case.Sensitive, "the witness said why it expired the attempt");
+        world.Seen.Runs.ShouldContain(r => r.Instruction.Kind == InstructionKind.Resume && r.Exit == 0, world.Diagnostics());
+        world.ExecutedCommands().ShouldContain(e => e.Argv[0] == "send" && e.Argv.Contains("-t"), "the next attempt resumed from the receive's token");
         world.State("backup1").Find("emu-backup/data")!.Snapshots.Select(s => s.Name).ShouldBe(["auto-001", "auto-002"]);
         world.AssertNoDestructiveCommandWithoutResolution();
     }

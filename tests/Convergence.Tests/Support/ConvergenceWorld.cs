@@ -364,21 +364,40 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             ["ZFSEMU_ROOT"] = Fleet.Root,
             ["ZFSEMU_HOST"] = host.SshHost,
         };
+        foreach (var (key, value) in ExecutorEnvironment)
+        {
+            environment[key] = value;
+        }
+
         return Start("executor-" + host.Id + instance, ProgramDll("Executor", "ZfsSync.Executor.dll"), environment);
     }
+
+    /// <summary>Extra environment of every executor this world starts (<c>ZFS_SYNC_Executor__ProgressInterval</c>, …).</summary>
+    public Dictionary<string, string> ExecutorEnvironment { get; } = new(StringComparer.Ordinal);
 
     /// <summary>A process this world started, by name (<c>witness</c>, <c>reporter-nas1</c>, <c>executor-backup1</c>, …).</summary>
     public Process ProcessOf(string name) => _processes.Last(p => p.Name == name).Process;
 
-    /// <summary>Publishes an instruction again as the witness would (its user-id): every executor inbox and the observer get it.</summary>
-    public Task PublishAsWitnessAsync(SyncInstructionIssued instruction) =>
-        Bus.Publish(instruction, context =>
+    /// <summary>
+    /// Publishes an instruction again as the witness would (its user-id): to the shared exchange (the observer) and to
+    /// the executing host's exchange (that host's executor inbox).
+    /// </summary>
+    public async Task PublishAsWitnessAsync(SyncInstructionIssued instruction)
+    {
+        ArgumentNullException.ThrowIfNull(instruction);
+        void Sign(SendContext context)
         {
             if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
             {
                 rabbit.BasicProperties.UserId = _infrastructure.RabbitMq.AdminUser;
             }
-        });
+        }
+
+        await Bus.Publish(instruction, (PublishContext c) => Sign(c));
+        var host = instruction.Execution?.HostId ?? instruction.Target.HostId;
+        var endpoint = await Bus.GetSendEndpoint(new Uri($"exchange:{ClientTopology.HostExchange(host)}?type={ClientTopology.HostExchangeType}"));
+        await endpoint.Send(instruction, (SendContext c) => Sign(c));
+    }
 
     /// <summary><c>kill -9</c> of one process (not its children: the executor's runs are in process groups of their own).</summary>
     public static async Task KillAsync(Process process)
