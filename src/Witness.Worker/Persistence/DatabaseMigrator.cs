@@ -20,7 +20,8 @@ public sealed record MigrationOutcome(IReadOnlyList<string> Pending, bool Adopte
 /// see <see cref="WitnessMigrationsAssembly"/>). A database created by the versions before migrations (with
 /// <c>EnsureCreated</c>) has the baseline migration's schema but no history: it is adopted in place, the baseline marked
 /// applied without touching a row, then migrated forward. A database that a newer version migrated is refused.
-/// Concurrent replicas are serialised by EF Core's own migration lock; the adoption (ours) by a PostgreSQL advisory lock.
+/// Concurrent replicas are serialised by a PostgreSQL session advisory lock around the whole step (EF Core's own lock
+/// covers one migration at a time); the adoption by a transaction advisory lock.
 /// </summary>
 public static class DatabaseMigrator
 {
@@ -31,24 +32,47 @@ public static class DatabaseMigrator
     public const string MigrateCommandHint = "run the witness with the argument 'migrate' (after a backup)";
 
     private const long AdoptionLockKey = 0x7A66_7373_796E_6302; // "zfssync\x02"
+    private const long MigrationLockKey = 0x7A66_7373_796E_6303; // "zfssync\x03"
 
     /// <summary>Adopts a database made before migrations, refuses a newer one, applies the pending migrations.</summary>
     public static async Task<MigrationOutcome> MigrateAsync(WitnessDbContext db, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(logger);
-        var adopted = await AdoptPreMigrationDatabaseAsync(db, logger, cancellationToken);
-        var known = db.Database.GetMigrations().ToList();
-        var applied = await AppliedMigrationsAsync(db, cancellationToken);
-        RefuseNewer(known, applied);
-        var pending = known.Except(applied, StringComparer.Ordinal).ToList();
-        if (pending.Count > 0)
+
+        // EF Core's own lock on PostgreSQL lasts one migration's transaction: with two or more pending migrations a
+        // second replica could start on the next one while the first is still applying. A session lock serialises the
+        // whole step; whoever comes second finds nothing pending.
+        var npgsql = db.Database.IsNpgsql();
+        if (npgsql)
         {
-            logger.LogInformation("Migrating the database ({Provider}): {Migrations}", db.Database.ProviderName, string.Join(", ", pending));
+            await db.Database.OpenConnectionAsync(cancellationToken);
+            await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken);
         }
 
-        await db.Database.MigrateAsync(cancellationToken);
-        return new MigrationOutcome(pending, adopted, known[^1]);
+        try
+        {
+            var adopted = await AdoptPreMigrationDatabaseAsync(db, logger, cancellationToken);
+            var known = db.Database.GetMigrations().ToList();
+            var applied = await AppliedMigrationsAsync(db, cancellationToken);
+            RefuseNewer(known, applied);
+            var pending = known.Except(applied, StringComparer.Ordinal).ToList();
+            if (pending.Count > 0)
+            {
+                logger.LogInformation("Migrating the database ({Provider}): {Migrations}", db.Database.ProviderName, string.Join(", ", pending));
+            }
+
+            await db.Database.MigrateAsync(cancellationToken);
+            return new MigrationOutcome(pending, adopted, known[^1]);
+        }
+        finally
+        {
+            if (npgsql)
+            {
+                await db.Database.ExecuteSqlRawAsync($"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None);
+                await db.Database.CloseConnectionAsync();
+            }
+        }
     }
 
     /// <summary>
