@@ -124,8 +124,12 @@ public sealed class CliWorld : IAsyncDisposable
 
     public static SnapshotInfo Snap(int n, int txgBase = 100) => new()
     {
-        Name = $"auto-{n}", Guid = (ulong)(10_000 + n), CreateTxg = (ulong)(txgBase + n),
-        CreatedAt = DateTimeOffset.UtcNow.AddHours(-10 + n), UsedBytes = 4096, ReferencedBytes = 1 << 20,
+        Name = $"auto-{n}",
+        Guid = (ulong)(10_000 + n),
+        CreateTxg = (ulong)(txgBase + n),
+        CreatedAt = DateTimeOffset.UtcNow.AddHours(-10 + n),
+        UsedBytes = 4096,
+        ReferencedBytes = 1 << 20,
     };
 
     public static SnapshotInventoryReported Report(string hostId, params DatasetInventory[] datasets) => new()

@@ -176,8 +176,17 @@ internal static class SampleMessages
         yield return new GetFleetStatistics();
         yield return new FleetStatistics
         {
-            GeneratedAt = At, HostsOnline = 3, HostsLate = 1, HostsOffline = 2, GroupsWaiting = 1, GroupsInSync = 5, GroupsOutOfSync = 2, GroupsConflicted = 1,
-            GroupsDegraded = 2, OpenConflicts = 1, OutstandingInstructions = 4,
+            GeneratedAt = At,
+            HostsOnline = 3,
+            HostsLate = 1,
+            HostsOffline = 2,
+            GroupsWaiting = 1,
+            GroupsInSync = 5,
+            GroupsOutOfSync = 2,
+            GroupsConflicted = 1,
+            GroupsDegraded = 2,
+            OpenConflicts = 1,
+            OutstandingInstructions = 4,
             Hosts = [new HostVolume { HostId = "nas1", Datasets = 3, Snapshots = 120, SnapshotBytes = long.MaxValue }],
             Lag = new LagDistribution { InSync = 7, UpToOneHour = 2, UpToOneDay = 1, OverOneDay = 1, Unknown = 1, MaxLagSeconds = 90_000 },
         };
