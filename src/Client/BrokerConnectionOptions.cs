@@ -26,7 +26,7 @@ public sealed class BrokerConnectionOptions
     /// <summary>The broker user of the witness: messages in the inbox whose validated <c>user-id</c> is another are dropped.</summary>
     public string WitnessUser { get; set; } = "zfssync-witness";
 
-    /// <summary>A cluster's nodes as <c>host:port</c> (empty: the URI's host only): the bus connects to the first that answers.</summary>
+    /// <summary>A cluster's nodes as <c>host:port</c> (empty: the URI's host only): the bus connects to a listed node that answers, and to another when that connection drops.</summary>
     public List<string> ClusterNodes { get; set; } = [];
 
     /// <summary>Whether the witness declares inbox queues as quorum queues (must match, or the broker refuses the declaration).</summary>

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -18,10 +19,16 @@ public static class ProgramStartup
     /// <summary>The exit status of a program whose configuration is invalid.</summary>
     public const int ConfigurationError = 2;
 
+    /// <summary>The exit status of a program a background service of which failed (the host stopped because of it).</summary>
+    public const int BackgroundServiceFailed = 1;
+
     /// <summary>
     /// Configures, builds and runs the host; 0 when it stopped normally, 2 (with one line per bad key) when its
-    /// configuration is invalid. The host's own "Hosting failed to start" log entry (a stack trace) is silenced: a
-    /// configuration error is printed as above, any other start failure still ends the program with its exception.
+    /// configuration is invalid, 1 when it stopped because a background service failed (one line per failed service:
+    /// a supervisor such as systemd's <c>Restart=on-failure</c> must see the failure, never a clean exit). The host's
+    /// own error entries ("Hosting failed to start", a stack trace) are silenced: a configuration error is printed as
+    /// above, any other start failure still ends the program with its exception; its critical entry — a background
+    /// service failed and the host is stopping, with the exception — is kept.
     /// </summary>
     public static async Task<int> RunAsync(string program, Func<HostApplicationBuilder> configure, TextWriter? error = null)
     {
@@ -30,10 +37,19 @@ public static class ProgramStartup
         try
         {
             var builder = configure();
-            builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+            builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
             using var host = builder.Build();
+            // The host's own instances (singletons), resolved before it runs: RunAsync disposes the service provider.
+            var background = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
             await host.RunAsync().ConfigureAwait(false);
-            return 0;
+            var failed = background.Where(s => s.ExecuteTask is { IsFaulted: true }).ToList();
+            foreach (var service in failed)
+            {
+                var cause = service.ExecuteTask!.Exception!.GetBaseException();
+                await error.WriteLineAsync($"{program}: {service.GetType().Name} failed, the program stopped: {cause.GetType().Name}: {LogText.Escape(cause.Message)}").ConfigureAwait(false);
+            }
+
+            return failed.Count > 0 ? BackgroundServiceFailed : 0;
         }
         catch (Exception e) when (StartupErrors.TryGetConfigurationErrors(e, out var errors))
         {

@@ -8,7 +8,8 @@ namespace ZfsSync.Shared;
 /// <summary>
 /// <c>RabbitMq:ClusterNodes</c>: the nodes of a RabbitMQ cluster as <c>host:port</c> (a host name or IPv4 address, a
 /// port 1–65535). Empty (the default): the program connects to <c>RabbitMq:Uri</c>'s host only. Listed: every
-/// connection goes to the first node that answers, in order, and a connection that drops reconnects to the next; the
+/// connection goes to a listed node that answers (the clients try the list in their own order: RabbitMQ.Client
+/// shuffles it), and a connection that drops reconnects to another; the
 /// URI still gives the scheme, virtual host and (with TLS) the certificate name. Linked into every program that
 /// connects to RabbitMQ.
 /// </summary>

@@ -197,7 +197,7 @@ public sealed class ClientTopologyMaintainer(
             factory.Password = rabbit.Password;
         }
 
-        // With RabbitMq:ClusterNodes, the first node that answers; automatic recovery walks the same list.
+        // With RabbitMq:ClusterNodes, a listed node that answers; automatic recovery walks the same list.
         var connection = await factory.CreateConnectionAsync(ZfsSync.Shared.BrokerClusterNodes.Endpoints(factory, rabbit.ClusterNodes), cancellationToken).ConfigureAwait(false);
         connection.RecoverySucceededAsync += (_, _) =>
         {

@@ -37,9 +37,8 @@ public sealed class FaultWorld : IAsyncDisposable
         _ports = cluster is null ? [fixture.Broker.Port] : [.. cluster.Nodes.Select(n => n.Port)];
         Vhost = vhost;
         ConnectionString = connectionString;
-        // On a cluster the stream connects to the second node first (as a reporter listing the nodes in another order
-        // would): killing the witness's node then interrupts the queues' leaders, not the stream's connection.
-        Nas1 = new HostPublisher(AmqpUri("nas1-user"), "nas1-user", [.. _ports.Skip(1), .. _ports.Take(1)]);
+        // On a cluster each connection goes to one of the nodes (the client shuffles the list), as a reporter's would.
+        Nas1 = new HostPublisher(AmqpUri("nas1-user"), "nas1-user", _ports);
         Backup1 = new HostPublisher(AmqpUri("backup1-user"), "backup1-user", _ports);
     }
 
@@ -75,7 +74,7 @@ public sealed class FaultWorld : IAsyncDisposable
     public Uri AmqpUri(string user) =>
         new($"amqp://{Uri.EscapeDataString(user)}:{_fixture.Passwords[user]}@127.0.0.1:{_ports[0]}/{Uri.EscapeDataString(Vhost)}");
 
-    /// <summary>A connection of the test's own as <paramref name="user"/>, to the first node that answers.</summary>
+    /// <summary>A connection of the test's own as <paramref name="user"/>, to one of the nodes that answers.</summary>
     public Task<IConnection> ConnectAsync(string user) =>
         new ConnectionFactory { Uri = AmqpUri(user) }.CreateConnectionAsync([.. _ports.Select(p => new AmqpTcpEndpoint("127.0.0.1", p))]);
 
@@ -396,7 +395,7 @@ public sealed class FaultWorld : IAsyncDisposable
     }
 
     /// <summary>
-    /// The cluster node the witness processes are connected to (the AMQP port in the broker's connection names:
+    /// The cluster node most of the witness's connections are on (the AMQP port in the broker's connection names:
     /// <c>127.0.0.1:40000 -&gt; 127.0.0.1:5673</c>), asked of any node still running.
     /// </summary>
     /// <param name="ask">A node that is running; default the last.</param>

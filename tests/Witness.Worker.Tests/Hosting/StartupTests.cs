@@ -3,6 +3,7 @@ using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ZfsSync.Reporter.Hosting;
 using ZfsSync.Witness.Worker.Hosting;
@@ -191,5 +192,63 @@ public sealed class When_the_programs_configure_MassTransit
         var settings = new Dictionary<string, string?> { ["MassTransit:UsageTelemetry"] = setting, ["Database:DataDirectory"] = Path.GetTempPath() };
         TelemetryEnabled(b => b.AddWitness(), settings).ShouldBe(expected, "witness");
         TelemetryEnabled(b => b.AddReporter(), settings).ShouldBe(expected, "reporter");
+    }
+}
+
+/// <summary>
+/// A background service that fails stops the host: the program must say so and exit non-zero (systemd's
+/// <c>Restart=on-failure</c> restarts only a failure), and the host's critical log entry with the exception is kept.
+/// </summary>
+public sealed class When_a_background_service_of_a_program_fails
+{
+    private sealed class Failing : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            await Task.Yield();
+            throw new InvalidOperationException("sweep\nfailed");
+        }
+    }
+
+    /// <summary>Every log entry of the host: level, category, exception.</summary>
+    private sealed class Entries : ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Category, Exception? Exception)> Logged { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(Entries entries, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                entries.Logged.Enqueue((logLevel, category, exception));
+        }
+    }
+
+    [Fact]
+    public async Task Should_exit_1_with_one_line_naming_the_service_and_keep_the_host_s_critical_entry()
+    {
+        var entries = new Entries();
+        using var error = new StringWriter();
+
+        var exitCode = await ZfsSync.Hosting.ProgramStartup.RunAsync("zfssync-test", () =>
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Logging.AddProvider(entries);
+            builder.Services.AddHostedService<Failing>();
+            return builder;
+        }, error);
+
+        exitCode.ShouldBe(ZfsSync.Hosting.ProgramStartup.BackgroundServiceFailed);
+        error.ToString().Trim().ShouldBe("zfssync-test: Failing failed, the program stopped: InvalidOperationException: sweep\\u000afailed");
+        entries.Logged.ShouldContain(e => e.Level == LogLevel.Critical && e.Exception is InvalidOperationException);
+        entries.Logged.ShouldNotContain(e => e.Category == "Microsoft.Extensions.Hosting.Internal.Host" && e.Level == LogLevel.Error);
     }
 }
