@@ -52,6 +52,13 @@ public sealed class ExecutorOptions
 
     /// <summary>How often a running attempt sends <c>SyncInstructionProgressed</c> (its bytes so far) to the witness.</summary>
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// When a run is cut (its bound, the witness's expiry, shutdown), every stage but the last is killed at once and the
+    /// last one, the receive, sees its input end, as after a dropped connection: <c>zfs receive -s</c> then saves its
+    /// partial state, which the next attempt resumes. It gets this long to exit before it is killed too.
+    /// </summary>
+    public TimeSpan ReceiveGrace { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>One line per bad key.</summary>
@@ -87,6 +94,11 @@ public sealed class ExecutorOptionsValidator : IValidateOptions<ExecutorOptions>
         if (string.IsNullOrWhiteSpace(options.ZfsPath))
         {
             errors.Add("Executor:ZfsPath is required");
+        }
+
+        if (options.ReceiveGrace < TimeSpan.Zero || options.ReceiveGrace > TimeSpan.FromMinutes(10))
+        {
+            errors.Add("Executor:ReceiveGrace must be between 00:00:00 and 00:10:00");
         }
 
         if (options.ProgressInterval <= TimeSpan.Zero)

@@ -14,7 +14,8 @@ public sealed record RunResult(int ExitCode, long? Bytes, string StderrTail, str
 /// <summary>
 /// Runs pipelines without a shell: every process in its own process group (started through <c>setsid</c>), the
 /// executor owning the pipes between the stages and counting the bytes; at the bound or on cancellation every
-/// group is killed with SIGKILL.
+/// group is killed with SIGKILL (a pipeline's last stage, the receive, first gets its input closed and
+/// <see cref="ExecutorOptions.ReceiveGrace"/> to save its partial state and exit).
 /// </summary>
 public sealed partial class PipelineRunner(ExecutorOptions options)
 {
@@ -126,7 +127,7 @@ public sealed partial class PipelineRunner(ExecutorOptions options)
             catch (OperationCanceledException)
             {
                 killed = "killed at its bound";
-                KillAll(processes);
+                await CutAsync(processes).ConfigureAwait(false);
             }
 
             // Let the stderr readers take what the exited processes wrote last (bounded: a grandchild may hold it open).
@@ -230,6 +231,30 @@ public sealed partial class PipelineRunner(ExecutorOptions options)
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Cuts a pipeline: every stage but the last is killed at once; the last one (the receive) then reads the end of
+    /// its input, as after a dropped connection, so that <c>zfs receive -s</c> saves its partial state for a resume.
+    /// It is killed too if it has not exited within <see cref="ExecutorOptions.ReceiveGrace"/>.
+    /// </summary>
+    private async Task CutAsync(List<Process> processes)
+    {
+        if (processes.Count > 1)
+        {
+            KillAll(processes[..^1]);
+            using var grace = new CancellationTokenSource(options.ReceiveGrace);
+            try
+            {
+                await processes[^1].WaitForExitAsync(grace.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // It did not end by itself: killed below.
+            }
+        }
+
+        KillAll(processes);
     }
 
     private static void KillAll(List<Process> processes)

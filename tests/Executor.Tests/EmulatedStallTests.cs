@@ -59,6 +59,7 @@ public sealed class When_the_ssh_connection_of_a_transfer_stalls : IDisposable
         var instruction = Instructions.Transfer() with
         {
             Kind = InstructionKind.Full,
+            Target = new InstructionEndpoint { HostId = "backup1", Dataset = "emu-backup/data" }, // the pull check finds its pool here
             Steps =
             [
                 new InstructionStep

@@ -106,15 +106,15 @@ public sealed class When_the_executor_reads_its_inbox(InfrastructureFixture infr
         var started = await _witness.ProbeAsync(typeof(SyncInstructionStarted));
         var failed = await _witness.ProbeAsync(typeof(SyncInstructionFailed));
         var stalled = Instructions.Transfer(sendVerb: "stall");
-        await _witness.PublishSignedAsync(stalled);
+        await _witness.SendSignedToHostAsync("backup1", stalled);
         await Poll.UntilAsync(async () => await _witness.Channel.BasicGetAsync(started, autoAck: true) is not null, "the start of the stalled run");
         await Poll.UntilAsync(() => Task.FromResult(File.Exists(_zfs.Calls + ".child")), "the stalled sender's child");
 
         // An expiry not signed by the witness kills nothing; the witness's does.
-        await WitnessStandIn.PublishAsync(_witness.Channel, ClientTopology.SharedExchange<SyncInstructionExpired>(), "",
+        await WitnessStandIn.PublishAsync(_witness.Channel, ClientTopology.HostExchange("backup1"), "",
             new SyncInstructionExpired { InstructionId = stalled.InstructionId, Attempt = 1, SyncGroup = stalled.SyncGroup, ExpiredAt = DateTimeOffset.UtcNow, Reason = "hung: forged" },
             userId: null);
-        await _witness.PublishSignedAsync(new SyncInstructionExpired
+        await _witness.SendSignedToHostAsync("backup1", new SyncInstructionExpired
         {
             InstructionId = stalled.InstructionId,
             Attempt = 1,

@@ -13,7 +13,7 @@ namespace ZfsSync.Executor.Tests;
 
 /// <summary>
 /// The executor program as deployed (its own process, configured by <c>ZFS_SYNC_</c> variables) on the real broker
-/// as executor1: it serves /health/ready and /metrics, answers its <c>healthcheck</c> subcommand, announces a run's
+/// as executor-backup1: it serves /health/ready and /metrics, answers its <c>healthcheck</c> subcommand, announces a run's
 /// start and progress through its entry, and its metrics show the run it did.
 /// </summary>
 [Collection(InfrastructureFixture.Collection)]
@@ -27,9 +27,9 @@ public sealed class When_the_executor_program_runs(InfrastructureFixture infrast
     public async Task Should_serve_ready_and_metrics_of_a_real_run_announce_start_and_progress_and_answer_the_healthcheck_command()
     {
         await using var vhost = await infrastructure.CreateVhostAsync();
-        var executor = await vhost.CreateUserAsDefinedAsync("executor1");
+        var executor = await vhost.CreateUserAsDefinedAsync("executor-backup1");
         await using var witness = await WitnessStandIn.StartAsync(vhost);
-        await witness.DeclareClientAsync(ClientTopology.ExecutorRole, executor.Name, ClientTopology.ExecutorSends, ClientTopology.ExecutorReads);
+        await witness.DeclareExecutorAsync(executor.Name, "backup1");
         var started = await witness.ProbeAsync(typeof(SyncInstructionStarted));
         var progressed = await witness.ProbeAsync(typeof(SyncInstructionProgressed));
         var completed = await witness.ProbeAsync(typeof(SyncInstructionCompleted));
@@ -75,7 +75,7 @@ public sealed class When_the_executor_program_runs(InfrastructureFixture infrast
             said.ShouldStartWith("healthy:");
 
             var instruction = Instructions.Transfer(sendVerb: "slowsend");
-            await witness.PublishSignedAsync(instruction);
+            await witness.SendSignedToHostAsync("backup1", instruction);
             var got = await NextAsync(witness.Channel, completed, "the completed outcome");
             got.BasicProperties.UserId.ShouldBe(executor.Name);
             ((long?)JsonNode.Parse(Encoding.UTF8.GetString(got.Body.Span))!["message"]!["bytesTransferred"]).ShouldBe(8 * 65536);
