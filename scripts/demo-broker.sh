@@ -4,9 +4,8 @@
 # management API as the administrator. Secrets never go on a command line: curl reads credentials from config files
 # (-K, mode 600) and every request body, passwords included, from standard input.
 #   zfssync_demo_broker DEMO-DIR VHOST   sets demo_curl (the administrator's curl config), demo_api and
-#                                        demo_amqp_hostport; each user's password is kept in DEMO-DIR/USER.password,
-#                                        the operator's curl config in DEMO-DIR/demo-operator.curl and the
-#                                        management API's address in DEMO-DIR/api (scripts/demo-resolve.sh reads both).
+#                                        demo_amqp_hostport; each user's password is kept in DEMO-DIR/USER.password
+#                                        (mode 600).
 
 zs_demo_mgmt() { # zs_demo_mgmt METHOD PATH [JSON]: the JSON goes on standard input
     if [ $# -ge 3 ]; then
@@ -51,13 +50,11 @@ zfssync_demo_broker() {
     for host in backup1 offsite1; do
         zs_demo_user "executor-$host" '' "^executor\\\\.executor-$host(\\\\.inbox)?\$" "^executor\\\\.executor-$host(\\\\.inbox)?\$" "^executor\\\\.executor-$host\\\\.inbox\$"
     done
-    # The operator who resolves conflicts: its own entry exchange and inbox; `management` lets it publish through the
-    # management API (scripts/demo-resolve.sh), as a host without .NET would.
-    zs_demo_user demo-operator management '^operator\\.demo-operator(\\.inbox)?$' '^operator\\.demo-operator(\\.inbox)?$' '^operator\\.demo-operator\\.inbox$'
-    local operator_password
-    operator_password=$(cat "$zs_demo_dir/demo-operator.password")
-    (umask 077 && printf 'user = "demo-operator:%s"\n' "$operator_password" >"$zs_demo_dir/demo-operator.curl")
-    printf '%s\n' "$demo_api" >"$zs_demo_dir/api"
+    # The operator who resolves conflicts with `zfssync` (docs/CLI.md): exactly what rabbitmq/definitions.json gives
+    # operator1: its entry exchange, inbox and `watch` queues, and read on the event exchanges for `watch`.
+    zs_demo_user demo-operator '' '^operator\\.demo-operator(\\.inbox|\\.watch\\.[0-9a-f]{32})?$' \
+        '^operator\\.demo-operator(\\.inbox|\\.watch\\.[0-9a-f]{32})?$' \
+        '^(operator\\.demo-operator(\\.inbox|\\.watch\\.[0-9a-f]{32})|ZfsSync\\.Contracts:(SyncInstructionIssued|SyncInstructionExpired|SyncInstructionCompleted|SyncInstructionFailed|SyncConflictDetected|SyncConflictResolved|SyncGroupStatusChanged|HostStatusChanged))$'
 
     # What run.sh prints: a queue of the demo's own (read by run.sh as the administrator) bound to what the witness and
     # the executors publish.

@@ -3,13 +3,13 @@
 # broker vhost with one user per role, the witness (embedded SQLite database), and an emulated fleet of three hosts
 # (tools/ZfsEmulator: this machine has no pools) with a reporter each and an executor (not in dry run) on each
 # receiving host: nas1 takes a snapshot every 20 s, backup1 starts behind and catches up, offsite1 has diverged and
-# raises a conflict, which `bash scripts/demo-resolve.sh …` (the exact line is printed) resolves.
+# raises a conflict, which the operator's CLI `zfssync resolve …` (the exact line is printed) resolves.
 # Every run starts from fresh state. Ctrl-C stops everything; `. scripts/services.sh && zfssync_services_down` stops
 # the servers.
 # Options (environment): ZFS_SYNC_DEMO_SECONDS (run that long, then stop; default: until Ctrl-C),
 # ZFS_SYNC_DEMO_SNAPSHOT_SECONDS (20), ZFS_SYNC_DEMO_RESOLVE (a resolution, e.g. rollback-target: resolve the
 # conflict by itself 10 s after printing it), ZFS_SYNC_DEMO_METRICS_PORT (9470: the witness's health and metrics
-# endpoint, on loopback).
+# endpoint, on loopback; the executors of backup1 and offsite1 serve theirs on the next two ports).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -23,7 +23,7 @@ mkdir -p "$demo"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 echo "[demo] building (log: $demo/build.log)"
-for project in src/Witness.Worker/Witness.Worker.csproj src/Reporter/Reporter.csproj src/Executor/Executor.csproj tools/ZfsEmulator/ZfsEmulator.csproj; do
+for project in src/Witness.Worker/Witness.Worker.csproj src/Reporter/Reporter.csproj src/Executor/Executor.csproj src/Cli/Cli.csproj tools/ZfsEmulator/ZfsEmulator.csproj; do
     dotnet build -c Release -v quiet -nologo "$project" >>"$demo/build.log" 2>&1 || { cat "$demo/build.log"; exit 1; }
 done
 
@@ -60,6 +60,16 @@ vhost=zfssync-demo
 zfssync_demo_broker "$demo" "$vhost"
 api=$demo_api
 amqp="amqp://$demo_amqp_hostport/$vhost"
+
+# The operator's CLI (docs/CLI.md) as demo-operator: its configuration names the password file (mode 600), and
+# $demo/zfssync runs it with that configuration.
+cli_config="$demo/cli.yaml"
+(umask 077 && printf 'RabbitMq:\n  Uri: %s\n  User: demo-operator\n  PasswordFile: %s\n  WitnessUser: zfssync-witness\n' \
+    "$amqp" "$demo/demo-operator.password" >"$cli_config")
+zfssync="$demo/zfssync"
+printf '#!/bin/sh\n# zfssync as the demo operator (scripts/run.sh wrote this)\nZFS_SYNC_CONFIG=%q exec dotnet %q "$@"\n' \
+    "$cli_config" "$root/src/Cli/bin/Release/net10.0/ZfsSync.Cli.dll" >"$zfssync"
+chmod 700 "$zfssync"
 
 pids=()
 stop() {
@@ -102,7 +112,7 @@ done
     while sleep 1; do
         printf '%s' '{"count":50,"ackmode":"ack_requeue_false","encoding":"auto"}' \
         | curl -fsS -K "$demo_curl" -H 'content-type: application/json' -X POST --data-binary @- "$api/queues/$vhost/demo-watch/get" 2>/dev/null \
-        | jq -r '.[].payload | fromjson | (.messageType[0] | sub("urn:message:ZfsSync.Contracts:"; "")) as $t | .message as $m
+        | jq -r --arg z "$zfssync" '.[].payload | fromjson | (.messageType[0] | sub("urn:message:ZfsSync.Contracts:"; "")) as $t | .message as $m
             | if $t == "SyncInstructionIssued" then
                 "[demo] instruction issued: \($m.kind) \($m.syncGroup) \($m.source.hostId) -> \($m.target.hostId), attempt \($m.attempt), \($m.snapshotCount) snapshot(s): \($m.reason)",
                 "[demo]   steps (\($m.target.hostId)'"'"'s executor runs them, reaching \($m.source.hostId) by ssh): \($m.steps | map(.pipeline | map("[\(.hostId)] " + (.argv | map(if test("/zfs$") then "zfs" else . end) | join(" "))) | join(" | ")) | join("; "))"
@@ -115,7 +125,7 @@ done
               elif $t == "SyncConflictDetected" then
                 "[demo] CONFLICT \($m.kind) in \($m.syncGroup): \($m.dataset) on \($m.targetHostId): \($m.details)",
                 "[demo]   allowed resolutions: \($m.allowedResolutions | join(", ")); to resolve it with the first, run:",
-                "[demo]   bash scripts/demo-resolve.sh \($m.syncGroup) \($m.conflictId) \($m.allowedResolutions[0])",
+                "[demo]   \($z) resolve \($m.conflictId) \($m.allowedResolutions[0])    (or: \($z) conflicts)",
                 "@conflict \($m.syncGroup) \($m.conflictId)"
               elif $t == "SyncConflictResolved" then
                 "[demo] conflict resolved: \($m.kind) in \($m.syncGroup) on \($m.targetHostId) with \($m.resolution) by \($m.resolvedBy)"
@@ -132,7 +142,7 @@ done
                     if [ -n "${ZFS_SYNC_DEMO_RESOLVE:-}" ]; then
                         read -r _ group conflict <<<"$line"
                         echo "[demo] (ZFS_SYNC_DEMO_RESOLVE) resolving it with $ZFS_SYNC_DEMO_RESOLVE in 10 s"
-                        (sleep 10 && bash "$root/scripts/demo-resolve.sh" "$group" "$conflict" "$ZFS_SYNC_DEMO_RESOLVE") &
+                        (sleep 10 && "$zfssync" resolve "$conflict" "$ZFS_SYNC_DEMO_RESOLVE" --group "$group" --note "demo (ZFS_SYNC_DEMO_RESOLVE)" | sed -u 's/^/[demo] zfssync: /') &
                     fi
                     ;;
                 *) printf '%s\n' "$line" ;;
@@ -163,7 +173,7 @@ reporter nas1 emu-tank
 reporter backup1 emu-backup
 reporter offsite1 emu-offsite
 
-executor() { # executor HOST: a pull executor on HOST, not in dry run, its zfs/ssh/sudo the emulator's
+executor() { # executor HOST PORT: a pull executor on HOST, not in dry run, its zfs/ssh/sudo the emulator's, health/metrics on PORT
     echo "[demo] starting the executor of $1 (pull, runs for real on the emulated fleet); logs: $demo/executor-$1.log, runs: $demo/executor-$1/runs.log"
     PATH="$emu/stand-ins:$PATH" ZFSEMU_HOST="$1" \
     ZFS_SYNC_RabbitMq__Uri="$amqp" \
@@ -177,6 +187,7 @@ executor() { # executor HOST: a pull executor on HOST, not in dry run, its zfs/s
     ZFS_SYNC_Executor__SshPath="$emu/stand-ins/ssh" \
     ZFS_SYNC_Executor__SudoPath="$emu/stand-ins/sudo" \
     ZFS_SYNC_Executor__StateDirectory="$demo/executor-$1" \
+    ZFS_SYNC_Observability__Listen="127.0.0.1:$2" \
     ZFS_SYNC_Logging__Console__FormatterName=simple \
     ZFS_SYNC_Logging__Console__FormatterOptions__SingleLine=true \
         dotnet src/Executor/bin/Release/net10.0/ZfsSync.Executor.dll --contentRoot "$root/src/Executor" >"$demo/executor-$1.log" 2>&1 &
@@ -187,8 +198,9 @@ executor() { # executor HOST: a pull executor on HOST, not in dry run, its zfs/s
         | sed -u -E "s/^[a-z]+: [A-Za-z.]+\[[0-9]+\] /[demo] executor of $1: /") &
     pids+=($!)
 }
-executor backup1
-executor offsite1
+base_port=${ZFS_SYNC_DEMO_METRICS_PORT:-9470}
+executor backup1 $((base_port + 1))
+executor offsite1 $((base_port + 2))
 
 every=${ZFS_SYNC_DEMO_SNAPSHOT_SECONDS:-20}
 (
@@ -204,6 +216,7 @@ pids+=($!)
 ready=$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" || true)
 echo "[demo] the witness's health: $metrics/health/live, $metrics/health/ready (now: HTTP $ready); Prometheus metrics: $metrics/metrics"
 echo "[demo] the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (administrator zfssync-admin, password in $ZFS_SYNC_STATE/rabbitmq-admin.password)"
+echo "[demo] the operator's CLI, as demo-operator (in a second terminal): $zfssync status | hosts | conflicts | instructions --form pull | stats | watch"
 echo "[demo] running: nas1 snapshots every ${every} s (Ctrl-C to stop)"
 if [ -n "${ZFS_SYNC_DEMO_SECONDS:-}" ]; then
     sleep "$ZFS_SYNC_DEMO_SECONDS"

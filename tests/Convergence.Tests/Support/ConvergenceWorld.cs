@@ -363,6 +363,8 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             ["ZFS_SYNC_Executor__StateDirectory"] = ExecutorStateDirectory(host.Id),
             ["ZFSEMU_ROOT"] = Fleet.Root,
             ["ZFSEMU_HOST"] = host.SshHost,
+            // Scenarios run side by side: none may hold the health/metrics endpoint's fixed default port.
+            ["ZFS_SYNC_Observability__Enabled"] = "false",
         };
         foreach (var (key, value) in ExecutorEnvironment)
         {

@@ -349,9 +349,12 @@ public sealed class MigrationTests(InfrastructureFixture infrastructure)
         return result;
     }
 
+    /// <summary>New columns a later migration fills from the row's own data (checked by the test that adopts the fixture).</summary>
+    private static readonly HashSet<string> DerivedColumns = new(StringComparer.Ordinal) { "RequestedByName" };
+
     /// <summary>
     /// The dump with only the columns the baseline rows had: a later migration's new columns must be NULL in the
-    /// adopted rows (nothing else of the row may change).
+    /// adopted rows, but for <see cref="DerivedColumns"/> (nothing else of the row may change).
     /// </summary>
     private static Dictionary<string, List<string>> BaselineColumnsOf(Dictionary<string, List<string>> after, Dictionary<string, List<string>> before) =>
         after.ToDictionary(t => t.Key, t =>
@@ -362,7 +365,7 @@ public sealed class MigrationTests(InfrastructureFixture infrastructure)
             return columns is null ? t.Value : [.. t.Value.Select(row =>
             {
                 var cells = row.Split(" | ");
-                cells.Where(c => !columns.Contains(c[..c.IndexOf('=', StringComparison.Ordinal)])).ShouldAllBe(c => c.EndsWith("=NULL", StringComparison.Ordinal), $"new columns of {t.Key}");
+                cells.Where(c => !columns.Contains(c[..c.IndexOf('=', StringComparison.Ordinal)]) && !DerivedColumns.Contains(c[..c.IndexOf('=', StringComparison.Ordinal)])).ShouldAllBe(c => c.EndsWith("=NULL", StringComparison.Ordinal), $"new columns of {t.Key}");
                 return string.Join(" | ", cells.Where(c => columns.Contains(c[..c.IndexOf('=', StringComparison.Ordinal)])));
             })];
         });
