@@ -14,7 +14,7 @@ namespace ZfsSync.Cli.Tests;
 
 /// <summary>
 /// A running witness (built with <c>AddWitness</c>) on a test vhost and PostgreSQL database, broker users with exactly
-/// the permissions rabbitmq/definitions.json gives operator1, executor1 and nas1, an administrator's bus that reports
+/// the permissions rabbitmq/definitions.json gives operator1, executor-backup1 and nas1, an administrator's bus that reports
 /// as the hosts would, and <see cref="RunAsync"/>, which runs <c>zfssync</c> in-process as one of the users.
 /// </summary>
 public sealed class CliWorld : IAsyncDisposable
@@ -61,7 +61,7 @@ public sealed class CliWorld : IAsyncDisposable
         var viewer = await vhost.CreateUserAsync("viewer");
         var (configure, write, read) = BrokerDefinitions.Load().PermissionsOf("operator1", viewer.Name);
         await vhost.Broker.SetPermissionsAsync(vhost.Name, viewer.Name, configure, write, read);
-        var executor = await vhost.CreateUserAsDefinedAsync("executor1");
+        var executor = await vhost.CreateUserAsDefinedAsync("executor-backup1");
         var reporter = await vhost.CreateUserAsDefinedAsync("nas1");
         var settings = new Dictionary<string, string?>
         {
