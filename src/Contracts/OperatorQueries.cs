@@ -180,3 +180,84 @@ public sealed record LagDistribution
     /// <summary>The largest lag in seconds, or null when no pair has one.</summary>
     public long? MaxLagSeconds { get; init; }
 }
+
+/// <summary>
+/// Request: one group's timeline, newest first. Answered with <see cref="SyncGroupHistory"/>, or with
+/// <see cref="QueryRejected"/> for a group the witness does not know or an <c>after</c> token it did not issue.
+/// </summary>
+public sealed record GetSyncGroupHistory
+{
+    public string SyncGroup { get; init; } = "";
+
+    /// <summary>Only entries at or after this time; null: everything still retained.</summary>
+    public DateTimeOffset? Since { get; init; }
+
+    /// <summary>Only entries of these kinds; null or empty: every kind.</summary>
+    public IReadOnlyList<HistoryEntryKind>? Kinds { get; init; }
+
+    /// <summary>Entries per answer (default 100, at most 500; <see cref="Paging"/>).</summary>
+    public int? PageSize { get; init; }
+
+    public string? After { get; init; }
+}
+
+public sealed record SyncGroupHistory
+{
+    public string SyncGroup { get; init; } = "";
+
+    /// <summary>Newest first.</summary>
+    public IReadOnlyList<HistoryEntry> Entries { get; init; } = [];
+
+    public string? NextAfter { get; init; }
+    public DateTimeOffset GeneratedAt { get; init; }
+}
+
+[JsonConverter(typeof(KebabCaseEnumConverter<HistoryEntryKind>))]
+public enum HistoryEntryKind
+{
+    /// <summary>An instruction attempt was issued (<see cref="HistoryEntry.InstructionId"/>, <see cref="HistoryEntry.Attempt"/>).</summary>
+    InstructionIssued,
+    InstructionCompleted,
+    InstructionFailed,
+    InstructionExpired,
+    ConflictDetected,
+    ConflictResolved,
+    ConflictCleared,
+
+    /// <summary>The group's status changed (<see cref="HistoryEntry.Status"/> is the new one).</summary>
+    StatusChanged,
+
+    /// <summary>How far one dataset's target was behind (<see cref="HistoryEntry.LagSnapshots"/>, <see cref="HistoryEntry.LagSeconds"/>).</summary>
+    LagSample,
+
+    /// <summary>An operator paused the group: it issues nothing until resumed.</summary>
+    Paused,
+    Resumed,
+}
+
+/// <summary>One event of a group's timeline; the fields that do not apply to its <see cref="Kind"/> are null.</summary>
+public sealed record HistoryEntry
+{
+    public DateTimeOffset At { get; init; }
+    public HistoryEntryKind Kind { get; init; }
+    public string? Dataset { get; init; }
+    public string? TargetHostId { get; init; }
+    public Guid? InstructionId { get; init; }
+    public int? Attempt { get; init; }
+    public InstructionKind? InstructionKind { get; init; }
+    public Guid? ConflictId { get; init; }
+    public ConflictKind? ConflictKind { get; init; }
+    public ConflictResolution? Resolution { get; init; }
+
+    /// <summary>The group's new status (<see cref="HistoryEntryKind.StatusChanged"/>).</summary>
+    public SyncGroupStatus? Status { get; init; }
+
+    public int? LagSnapshots { get; init; }
+    public long? LagSeconds { get; init; }
+
+    /// <summary>The validated broker user who acted (a resolution, a pause), when one did.</summary>
+    public string? By { get; init; }
+
+    /// <summary>What happened, in words (an outcome's error, a conflict's details, a pause's reason).</summary>
+    public string? Detail { get; init; }
+}

@@ -46,14 +46,32 @@ public sealed class When_the_reporter_reports_to_a_TLS_only_broker : IDisposable
         (await QueueDepthAsync(node, "heartbeat", cancel.Token)).ShouldBe(0);
 
         // Trusting the broker's CA: the heartbeat and the report arrive in the witness's queues.
-        (await RunReporterAsync(node, password, node.CaCertificatePath, TimeSpan.FromSeconds(60), cancel.Token)).ShouldBe(0);
-        await Poll.UntilAsync(async () => await QueueDepthAsync(node, "inventory-ingest", cancel.Token) >= 1, "the report in inventory-ingest");
+        // The reporter keeps running until its first report is in the queue too: the healthcheck passes on the
+        // heartbeat alone, and a reporter stopped right then may not have sent the report yet.
+        var reported = false;
+        (await RunReporterAsync(
+            node,
+            password,
+            node.CaCertificatePath,
+            TimeSpan.FromSeconds(90),
+            cancel.Token,
+            async () => reported = await QueueDepthAsync(node, "inventory-ingest", cancel.Token) >= 1)).ShouldBe(0);
+        reported.ShouldBeTrue("the report arrived in inventory-ingest while the reporter ran");
         (await QueueDepthAsync(node, "heartbeat", cancel.Token)).ShouldBeGreaterThanOrEqualTo(1);
         File.Exists(Path.Combine(state, ReporterHealthCheck.FileName)).ShouldBeTrue();
     }
 
-    /// <summary>Runs the reporter until its healthcheck passes (a heartbeat delivered) or <paramref name="within"/> ends; returns the healthcheck's exit code.</summary>
-    private async Task<int> RunReporterAsync(TlsRabbitMqNode node, string password, string caCertificatePath, TimeSpan within, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the reporter until its healthcheck passes (a heartbeat delivered) and <paramref name="until"/> holds, or
+    /// <paramref name="within"/> ends; returns the healthcheck's exit code.
+    /// </summary>
+    private async Task<int> RunReporterAsync(
+        TlsRabbitMqNode node,
+        string password,
+        string caCertificatePath,
+        TimeSpan within,
+        CancellationToken cancellationToken,
+        Func<Task<bool>>? until = null)
     {
         var extra = new Dictionary<string, string?> { ["RabbitMq:Tls:CaCertificatePath"] = caCertificatePath };
         using var host = ReporterHost.Build(_zfs, node.AmqpsUri("zfssync"), "nas1", password, extra: extra);
@@ -68,7 +86,7 @@ public sealed class When_the_reporter_reports_to_a_TLS_only_broker : IDisposable
             async () =>
             {
                 code = await ReporterHealthCheck.RunAsync(configuration, DateTimeOffset.UtcNow, TextWriter.Null);
-                return code == 0;
+                return code == 0 && (until is null || await until());
             },
             within);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
