@@ -11,10 +11,12 @@ using ZfsSync.Witness.Worker.Persistence.Outbox;
 namespace ZfsSync.Witness.Worker.Consumers;
 
 /// <summary>
-/// Records a host's heartbeat: last seen (by the witness's clock), platform, pool health and the reporter's last
-/// error. A host that was late or offline is back online at once. Heartbeats from undeclared hosts are counted and
-/// logged (rate-limited), never stored or announced, unless <c>Ingest:RejectUnknownHosts</c> is off (then they are
-/// recorded); those failing the <c>ReportsAs</c> sender check are logged and dropped.
+/// Records hosts' heartbeats, a batch at a time in one transaction: last seen (by the witness's clock), platform,
+/// pool health and the reporter's last error. A host that was late or offline is back online at once. Heartbeats
+/// from undeclared hosts are counted and logged (rate-limited), never stored or announced, unless
+/// <c>Ingest:RejectUnknownHosts</c> is off (then they are recorded); those with an invalid host id or failing the
+/// <c>ReportsAs</c> sender check are logged and dropped on their own, never faulting the rest of the batch.
+/// Several heartbeats of one host in a batch are recorded as its last one; hosts are locked in id order.
 /// </summary>
 public sealed class HeartbeatConsumer(
     WitnessDbContext db,
@@ -22,32 +24,78 @@ public sealed class HeartbeatConsumer(
     IOptionsMonitor<WitnessOptions> options,
     UnknownHostHeartbeats unknownHosts,
     TimeProvider time,
-    ILogger<HeartbeatConsumer> logger) : IConsumer<Heartbeat>
+    ILogger<HeartbeatConsumer> logger) : IConsumer<Batch<Heartbeat>>
 {
     private const int MaxTextLength = 2000;
 
-    public async Task Consume(ConsumeContext<Heartbeat> context)
+    /// <summary>The batch options (<c>Ingest:HeartbeatBatchSize</c>, <c>Ingest:HeartbeatBatchTimeLimit</c>).</summary>
+    public static void ConfigureBatch(IRegistrationContext context, IConsumerConfigurator<HeartbeatConsumer> consumer)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var heartbeat = context.Message;
-        if (!InventoryValidator.IsValidHostId(heartbeat.HostId))
+        ArgumentNullException.ThrowIfNull(consumer);
+        var ingest = context.GetRequiredService<IOptions<WitnessOptions>>().Value.Ingest;
+        consumer.Options<BatchOptions>(o => o
+            .SetMessageLimit(ingest.HeartbeatBatchSize)
+            .SetTimeLimit(ingest.HeartbeatBatchTimeLimit)
+            .SetConcurrencyLimit(1));
+    }
+
+    public async Task Consume(ConsumeContext<Batch<Heartbeat>> context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var config = options.CurrentValue;
+        var declaredHosts = new Dictionary<string, ZfsHostOptions>(StringComparer.Ordinal);
+        foreach (var h in config.Hosts)
         {
-            logger.LogWarning("Ignored a heartbeat with an invalid host id {HostId}", InventoryIngestConsumer.SafeHostId(heartbeat.HostId));
+            declaredHosts.TryAdd(h.Id, h);
+        }
+
+        var accepted = new SortedDictionary<string, (Heartbeat Heartbeat, bool Declared)>(StringComparer.Ordinal);
+        foreach (var item in context.Message)
+        {
+            if (Accept(item, config, declaredHosts) is { } entry)
+            {
+                accepted[entry.Heartbeat.HostId] = entry; // batch order is arrival order: the last one wins
+            }
+        }
+
+        if (accepted.Count == 0)
+        {
             return;
         }
 
-        var config = options.CurrentValue;
-        var declared = config.Hosts.FirstOrDefault(h => h.Id == heartbeat.HostId);
+        var now = time.GetUtcNow();
+        await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken);
+        foreach (var (hostId, (heartbeat, declared)) in accepted)
+        {
+            var host = await HostRows.LockAsync(db, hostId, declared, context.CancellationToken);
+            Apply(host, heartbeat, declared, now);
+        }
+
+        await db.SaveChangesAsync(context.CancellationToken);
+        await transaction.CommitAsync(context.CancellationToken);
+    }
+
+    private (Heartbeat Heartbeat, bool Declared)? Accept(ConsumeContext<Heartbeat> item, WitnessOptions config, Dictionary<string, ZfsHostOptions> declaredHosts)
+    {
+        var heartbeat = item.Message;
+        if (heartbeat is null || !InventoryValidator.IsValidHostId(heartbeat.HostId))
+        {
+            logger.LogWarning("Ignored a heartbeat with an invalid host id {HostId}", InventoryIngestConsumer.SafeHostId(heartbeat?.HostId));
+            return null;
+        }
+
+        declaredHosts.TryGetValue(heartbeat.HostId, out var declared);
         if (declared is null && config.Ingest.RejectUnknownHosts)
         {
             unknownHosts.Dropped(heartbeat.HostId);
-            return;
+            return null;
         }
 
-        if (declared is not null && SenderCheck.Check(declared, InventoryIngestConsumer.SenderUserId(context), "heartbeat") is { } refusal)
+        if (declared is not null && SenderCheck.Check(declared, InventoryIngestConsumer.SenderUserId(item), "heartbeat") is { } refusal)
         {
             logger.LogWarning("Ignored a heartbeat: {Reason}", refusal);
-            return;
+            return null;
         }
 
         if (declared is null)
@@ -55,10 +103,12 @@ public sealed class HeartbeatConsumer(
             logger.LogWarning("Heartbeat from host {HostId}, which is not declared under Hosts: recorded (Ingest:RejectUnknownHosts is off), but it belongs to no sync group", heartbeat.HostId);
         }
 
-        var now = time.GetUtcNow();
-        await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken);
-        var host = await HostRows.LockAsync(db, heartbeat.HostId, declared is not null, context.CancellationToken);
-        host.Configured = declared is not null;
+        return (heartbeat, declared is not null);
+    }
+
+    private void Apply(HostRecord host, Heartbeat heartbeat, bool declared, DateTimeOffset now)
+    {
+        host.Configured = declared;
         host.LastSeenAt = now;
         host.HeartbeatIntervalSeconds = Math.Clamp(heartbeat.IntervalSeconds, 0, 86_400);
         host.Os = Clip(heartbeat.Os, 32);
@@ -80,8 +130,6 @@ public sealed class HeartbeatConsumer(
         }
 
         host.Version++;
-        await db.SaveChangesAsync(context.CancellationToken);
-        await transaction.CommitAsync(context.CancellationToken);
     }
 
     private static string? Clip(string? value, int max)

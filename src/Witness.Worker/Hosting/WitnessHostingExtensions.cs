@@ -145,14 +145,16 @@ public static class WitnessHostingExtensions
             x.DisableUsageTelemetryUnlessEnabled(configuration);
             x.SetKebabCaseEndpointNameFormatter();
             x.AddConsumer<InventoryIngestConsumer, InventoryIngestConsumerDefinition>();
-            x.AddConsumer<HeartbeatConsumer>();
+            x.AddConsumer<HeartbeatConsumer>(HeartbeatConsumer.ConfigureBatch);
             x.AddSyncGroupSaga();
-            x.AddConfigureEndpointsCallback((context, _, endpoint) =>
+            x.AddConfigureEndpointsCallback((context, name, endpoint) =>
             {
-                var rabbit = context.GetRequiredService<IOptions<WitnessOptions>>().Value.RabbitMq;
+                var witness = context.GetRequiredService<IOptions<WitnessOptions>>().Value;
+                var rabbit = witness.RabbitMq;
                 if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbitEndpoint)
                 {
-                    rabbitEndpoint.PrefetchCount = rabbit.PrefetchCount;
+                    // A batch is never larger than the prefetch: the heartbeat endpoint takes at least a batch.
+                    rabbitEndpoint.PrefetchCount = name == "heartbeat" ? Math.Max(rabbit.PrefetchCount, witness.Ingest.HeartbeatBatchSize) : rabbit.PrefetchCount;
                     if (rabbit.QuorumQueues)
                     {
                         rabbitEndpoint.SetQuorumQueue();

@@ -218,6 +218,16 @@ public sealed class IngestOptions
     public bool RejectUnknownHosts { get; set; } = true;
 
     /// <summary>
+    /// Heartbeats are consumed in batches of at most this many (one transaction a batch); the heartbeat endpoint's
+    /// prefetch is raised to at least this.
+    /// </summary>
+    [Range(1, 1000)]
+    public int HeartbeatBatchSize { get; set; } = 100;
+
+    /// <summary>How long a batch of heartbeats waits for more after its first one before it is consumed.</summary>
+    public TimeSpan HeartbeatBatchTimeLimit { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
     /// How far a report's <c>capturedAt</c> and <c>sequence</c> may lie ahead of the witness's clock; a snapshot
     /// created further in the future is an anomaly and counts for no lag.
     /// </summary>

@@ -33,16 +33,18 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
         {
             Hosts = [new ZfsHostOptions { Id = "nas1" }, new ZfsHostOptions { Id = "guarded", ReportsAs = "guarded-user" }],
             Liveness = new LivenessOptions { SweepInterval = TimeSpan.FromSeconds(15), OfflineAfter = TimeSpan.FromMinutes(10) },
+            Ingest = new IngestOptions { HeartbeatBatchSize = 3, HeartbeatBatchTimeLimit = TimeSpan.FromMilliseconds(200) },
         };
         _provider = new ServiceCollection()
             .AddSingleton<TimeProvider>(_time)
             .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
+            .AddSingleton(Options.Create(options))
             .AddSingleton<ITransactionalOutbox>(_outbox)
             .AddDbContext<WitnessDbContext>(o => WitnessHostingExtensions.ConfigureProvider(o, _database.Options, Path.GetTempPath()))
             .AddLogging()
             .AddSingleton<LivenessSweeper>()
             .AddSingleton<UnknownHostHeartbeats>()
-            .AddMassTransitTestHarness(x => x.AddConsumer<HeartbeatConsumer>())
+            .AddMassTransitTestHarness(x => x.AddConsumer<HeartbeatConsumer>(HeartbeatConsumer.ConfigureBatch))
             .BuildServiceProvider(true);
         _harness = _provider.GetRequiredService<ITestHarness>();
         await _harness.Start();
@@ -57,7 +59,17 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
 
     private async Task HeartbeatAsync(string hostId, int interval = 30, string? reporterError = null)
     {
-        var heartbeat = new Heartbeat
+        var heartbeat = NewHeartbeat(hostId, interval, reporterError);
+        await _harness.Bus.Publish(heartbeat);
+        (await ConsumedAsync(heartbeat)).ShouldBeTrue();
+    }
+
+    private Task<bool> ConsumedAsync(Heartbeat heartbeat) =>
+        _harness.GetConsumerHarness<HeartbeatConsumer>().Consumed.Any<Batch<Heartbeat>>(x =>
+            x.Context.Message.Any(m => m.Message.SentAt == heartbeat.SentAt && m.Message.HostId == heartbeat.HostId));
+
+    private Heartbeat NewHeartbeat(string hostId, int interval = 30, string? reporterError = null) =>
+        new()
         {
             HostId = hostId,
             SentAt = _time.GetUtcNow(),
@@ -67,10 +79,6 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
             Pools = [new PoolHealth { Name = "tank", Health = "ONLINE" }],
             ReporterError = reporterError,
         };
-        await _harness.Bus.Publish(heartbeat);
-        (await _harness.GetConsumerHarness<HeartbeatConsumer>().Consumed.Any<Heartbeat>(x => ReferenceEquals(x.Context.Message, heartbeat) || x.Context.Message.SentAt == heartbeat.SentAt && x.Context.Message.HostId == hostId))
-            .ShouldBeTrue();
-    }
 
     private async Task<HostRecord?> HostAsync(string hostId)
     {
@@ -160,6 +168,25 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
         host.Configured.ShouldBeFalse();
         host.Status.ShouldBe(HostStatus.Online);
         (await HostAsync("nas1")).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task Should_apply_a_batch_whose_bad_heartbeats_are_dropped_on_their_own()
+    {
+        var guarded = NewHeartbeat("guarded"); // no validated user id: refused
+        var invalid = NewHeartbeat("Not A Host!"); // invalid host id
+        var good = NewHeartbeat("nas1", reporterError: "pool busy");
+        await _harness.Bus.PublishBatch([guarded, invalid, good]);
+
+        (await ConsumedAsync(good)).ShouldBeTrue();
+        (await _harness.GetConsumerHarness<HeartbeatConsumer>().Consumed.Any<Batch<Heartbeat>>(x =>
+            x.Context.Message.Length == 3)).ShouldBeTrue(); // the three came as one batch
+        (await _harness.Published.Any<Fault<Batch<Heartbeat>>>()).ShouldBeFalse();
+        var host = (await HostAsync("nas1")).ShouldNotBeNull();
+        host.Status.ShouldBe(HostStatus.Online);
+        host.ReporterError.ShouldBe("pool busy");
+        (await HostAsync("guarded")).ShouldBeNull();
+        Transitions("nas1").ShouldBe([(HostStatus.Online, HostStatus.Offline)]);
     }
 
     [Fact]
