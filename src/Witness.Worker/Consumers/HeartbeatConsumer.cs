@@ -66,10 +66,10 @@ public sealed class HeartbeatConsumer(
 
         var now = time.GetUtcNow();
         await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken);
+        var hosts = await HostRows.LockManyAsync(db, accepted.Select(a => (a.Key, a.Value.Declared)).ToList(), context.CancellationToken);
         foreach (var (hostId, (heartbeat, declared)) in accepted)
         {
-            var host = await HostRows.LockAsync(db, hostId, declared, context.CancellationToken);
-            Apply(host, heartbeat, declared, now);
+            Apply(hosts[hostId], heartbeat, declared, now);
         }
 
         await db.SaveChangesAsync(context.CancellationToken);

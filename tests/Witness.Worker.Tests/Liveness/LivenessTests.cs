@@ -31,9 +31,9 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
         _database = await WitnessTestDatabase.CreateAsync(infrastructure, "postgresql");
         var options = _options = new WitnessOptions
         {
-            Hosts = [new ZfsHostOptions { Id = "nas1" }, new ZfsHostOptions { Id = "guarded", ReportsAs = "guarded-user" }],
+            Hosts = [new ZfsHostOptions { Id = "nas1" }, new ZfsHostOptions { Id = "nas2" }, new ZfsHostOptions { Id = "guarded", ReportsAs = "guarded-user" }],
             Liveness = new LivenessOptions { SweepInterval = TimeSpan.FromSeconds(15), OfflineAfter = TimeSpan.FromMinutes(10) },
-            Ingest = new IngestOptions { HeartbeatBatchSize = 3, HeartbeatBatchTimeLimit = TimeSpan.FromMilliseconds(200) },
+            Ingest = new IngestOptions { HeartbeatBatchSize = 4, HeartbeatBatchTimeLimit = TimeSpan.FromMilliseconds(200) },
         };
         _provider = new ServiceCollection()
             .AddSingleton<TimeProvider>(_time)
@@ -176,15 +176,17 @@ public sealed class When_heartbeats_come_and_stop(InfrastructureFixture infrastr
         var guarded = NewHeartbeat("guarded"); // no validated user id: refused
         var invalid = NewHeartbeat("Not A Host!"); // invalid host id
         var good = NewHeartbeat("nas1", reporterError: "pool busy");
-        await _harness.Bus.PublishBatch([guarded, invalid, good]);
+        var other = NewHeartbeat("nas2");
+        await _harness.Bus.PublishBatch([guarded, invalid, good, other]);
 
         (await ConsumedAsync(good)).ShouldBeTrue();
         (await _harness.GetConsumerHarness<HeartbeatConsumer>().Consumed.Any<Batch<Heartbeat>>(x =>
-            x.Context.Message.Length == 3)).ShouldBeTrue(); // the three came as one batch
+            x.Context.Message.Length == 4)).ShouldBeTrue(); // the four came as one batch
         (await _harness.Published.Any<Fault<Batch<Heartbeat>>>()).ShouldBeFalse();
         var host = (await HostAsync("nas1")).ShouldNotBeNull();
         host.Status.ShouldBe(HostStatus.Online);
         host.ReporterError.ShouldBe("pool busy");
+        (await HostAsync("nas2")).ShouldNotBeNull().Status.ShouldBe(HostStatus.Online);
         (await HostAsync("guarded")).ShouldBeNull();
         Transitions("nas1").ShouldBe([(HostStatus.Online, HostStatus.Offline)]);
     }
