@@ -153,7 +153,7 @@ public sealed class BrowserTests(InfrastructureFixture infrastructure)
             }
 
             // The operator signs in, chooses, confirms; the witness records alice's name beside the dashboard's broker user.
-            driver.FindElement(By.LinkText("Sign in")).Click();
+            driver.FindElement(By.CssSelector("main a[href^='/signin']")).Click();
             driver.FindElement(By.Id("username")).SendKeys("alice");
             driver.FindElement(By.Id("password")).SendKeys("s3cret pass");
             driver.FindElement(By.Id("signin")).Click();
@@ -213,13 +213,22 @@ public sealed class BrowserTests(InfrastructureFixture infrastructure)
 
     private static SnapshotInfo Snap(int n, int txgBase = 100) => new()
     {
-        Name = $"auto-{n}", Guid = (ulong)(10_000 + n), CreateTxg = (ulong)(txgBase + n), CreatedAt = DateTimeOffset.UtcNow.AddHours(-10 + n), UsedBytes = 4096, ReferencedBytes = 1 << 20,
+        Name = $"auto-{n}",
+        Guid = (ulong)(10_000 + n),
+        CreateTxg = (ulong)(txgBase + n),
+        CreatedAt = DateTimeOffset.UtcNow.AddHours(-10 + n),
+        UsedBytes = 4096,
+        ReferencedBytes = 1 << 20,
     };
 
     private static SnapshotInventoryReported Report(string hostId, params DatasetInventory[] datasets) => new()
     {
-        HostId = hostId, ReportId = Guid.NewGuid(), Sequence = Interlocked.Increment(ref _sequence), CapturedAt = DateTimeOffset.UtcNow,
-        Roots = [.. datasets.Select(d => d.Name.Split('/')[0]).Distinct()], Datasets = datasets,
+        HostId = hostId,
+        ReportId = Guid.NewGuid(),
+        Sequence = Interlocked.Increment(ref _sequence),
+        CapturedAt = DateTimeOffset.UtcNow,
+        Roots = [.. datasets.Select(d => d.Name.Split('/')[0]).Distinct()],
+        Datasets = datasets,
     };
 
     private static DatasetInventory Dataset(string name, params SnapshotInfo[] snapshots) => new() { Name = name, Encryption = "off", WrittenBytes = 0, Snapshots = snapshots };

@@ -11,7 +11,12 @@ public sealed class RenderingTests
 
     private static HistoryEntry Lag(int minutes, string dataset, string target, long seconds) => new()
     {
-        At = T0.AddMinutes(minutes), Kind = HistoryEntryKind.LagSample, Dataset = dataset, TargetHostId = target, LagSnapshots = (int)(seconds / 60), LagSeconds = seconds,
+        At = T0.AddMinutes(minutes),
+        Kind = HistoryEntryKind.LagSample,
+        Dataset = dataset,
+        TargetHostId = target,
+        LagSnapshots = (int)(seconds / 60),
+        LagSeconds = seconds,
     };
 
     [Fact]
@@ -61,8 +66,14 @@ public sealed class RenderingTests
 
     private static ConflictEntry Conflict() => new()
     {
-        ConflictId = Guid.Parse("5f0c2a44-1111-4222-8333-444455556666"), SyncGroup = "g1", Dataset = "tank/data", Kind = ConflictKind.Diverged,
-        SourceHostId = "nas1", TargetHostId = "backup1", Details = "diverged after @a", State = ConflictState.Open,
+        ConflictId = Guid.Parse("5f0c2a44-1111-4222-8333-444455556666"),
+        SyncGroup = "g1",
+        Dataset = "tank/data",
+        Kind = ConflictKind.Diverged,
+        SourceHostId = "nas1",
+        TargetHostId = "backup1",
+        Details = "diverged after @a",
+        State = ConflictState.Open,
         AllowedResolutions = [ConflictResolution.RollbackTarget, ConflictResolution.Ignore],
         Evidence = [new ConflictEvidence { HostId = "nas1", Dataset = "tank/data", Name = "b", Guid = 2 }, new ConflictEvidence { HostId = "backup1", Dataset = "tank/data", Name = "x", Guid = 3 }],
     };
@@ -113,7 +124,9 @@ public sealed class RenderingTests
     {
         var group = new SyncGroupStatusEntry
         {
-            SyncGroup = "g1", Status = SyncGroupStatus.OutOfSync, DatasetsTotal = 2,
+            SyncGroup = "g1",
+            Status = SyncGroupStatus.OutOfSync,
+            DatasetsTotal = 2,
             Datasets =
             [
                 new DatasetStatusEntry { Dataset = "tank/a", TargetHostId = "backup1", Status = DatasetSyncStatus.Behind, LagSnapshots = 3, LagSeconds = 180 },
@@ -122,8 +135,13 @@ public sealed class RenderingTests
         };
         var instruction = new SyncInstructionIssued
         {
-            InstructionId = Guid.NewGuid(), SyncGroup = "g1", Dataset = "tank/a", Source = new InstructionEndpoint { HostId = "nas1" }, Target = new InstructionEndpoint { HostId = "backup1" },
-            To = new SnapshotReference { Name = "s3" }, Commands = new InstructionCommands { Pull = "ssh nas1 'zfs send tank/a@s3' | zfs receive tank/a", Push = "zfs send tank/a@s3 | ssh backup1 'zfs receive tank/a'" },
+            InstructionId = Guid.NewGuid(),
+            SyncGroup = "g1",
+            Dataset = "tank/a",
+            Source = new InstructionEndpoint { HostId = "nas1" },
+            Target = new InstructionEndpoint { HostId = "backup1" },
+            To = new SnapshotReference { Name = "s3" },
+            Commands = new InstructionCommands { Pull = "ssh nas1 'zfs send tank/a@s3' | zfs receive tank/a", Push = "zfs send tank/a@s3 | ssh backup1 'zfs receive tank/a'" },
         };
         var doc = new HtmlParser().ParseDocument(Html.Page("g1", Pages.Group(group, new OutstandingInstructions { Instructions = [instruction] }, new ConflictsReport(), history: null), null, ""));
         var cell = doc.QuerySelector("table.matrix tbody tr td")!;
