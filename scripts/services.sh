@@ -47,6 +47,9 @@ zfssync_install_packages() {
     command -v dash >/dev/null 2>&1 || missing+=(dash)
     command -v mbuffer >/dev/null 2>&1 || missing+=(mbuffer)
     command -v pv >/dev/null 2>&1 || missing+=(pv)
+    # The dashboard's browser tests (tests/Dashboard.Tests) drive Debian's chromium through its chromedriver.
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         command -v apt-get >/dev/null 2>&1 || zs_die "missing ${missing[*]} and no apt-get: install them by hand"
         zs_log "installing ${missing[*]} (apt-get)"

@@ -115,6 +115,7 @@ public static class ClientBus
                 e.Handler<ConflictsReport>(c => client.Answer(c));
                 e.Handler<FleetStatistics>(c => client.Answer(c));
                 e.Handler<QueryRejected>(c => client.Answer(c));
+                e.Handler<SyncGroupHistory>(c => client.Answer(c));
             }
 
             configure?.Invoke(e);
