@@ -4,6 +4,7 @@
 #   docker build --target reporter -t zfssync/reporter .
 #   docker build --target executor -t zfssync/executor .   (once src/Executor is in the checkout)
 #   docker build --target cli      -t zfssync/cli .        (once src/Cli is in the checkout)
+#   docker build --target dashboard --build-arg PROGRAM=dashboard -t zfssync/dashboard .
 # The build stage runs scripts/build-release.sh, the same script CI runs. Every image runs as the non-root user
 # "app" of the .NET images, writes only to its declared volume (run it with --read-only and a tmpfs on /tmp) and has a
 # HEALTHCHECK through the program's own `healthcheck` subcommand (no curl in the image).
@@ -70,6 +71,19 @@ ENV DOTNET_NOLOGO=1
 USER $APP_UID
 HEALTHCHECK NONE
 ENTRYPOINT ["dotnet", "/app/ZfsSync.Cli.dll"]
+
+# --- the web dashboard: ASP.NET Core; listening beyond loopback, so viewing needs a signed-in user -----------------
+# (Dashboard:RequireSignInToView defaults to true when the listen address is not loopback; docs/DASHBOARD.md).
+FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION} AS dashboard
+WORKDIR /app
+COPY --from=build /out/dashboard/ /app/
+ENV DOTNET_NOLOGO=1 \
+    ZFS_SYNC_Dashboard__Listen=http://0.0.0.0:8080
+USER $APP_UID
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["dotnet", "/app/ZfsSync.Dashboard.dll", "healthcheck"]
+ENTRYPOINT ["dotnet", "/app/ZfsSync.Dashboard.dll"]
 
 # --- the compose demo's one-shot broker setup: rabbitmqctl, jq, openssl and our definitions script ----------------
 FROM rabbitmq:3.13-management AS broker-setup

@@ -5,7 +5,7 @@
 #
 #   scripts/build-release.sh [OUT] [PROGRAM...]
 #
-# OUT defaults to artifacts/release. PROGRAM is one of witness, reporter, executor, cli; default: every program whose
+# OUT defaults to artifacts/release. PROGRAM is one of witness, reporter, executor, cli, dashboard; default: every program whose
 # project exists in this checkout. Naming a program whose project is missing is an error.
 # Run a program: dotnet OUT/witness/ZfsSync.Witness.Worker.dll (needs the ASP.NET Core runtime; the reporter and
 # the CLI need only the .NET runtime).
@@ -21,13 +21,14 @@ project_of() {
         reporter) echo src/Reporter/Reporter.csproj ;;
         executor) echo src/Executor/Executor.csproj ;;
         cli) echo src/Cli/Cli.csproj ;;
-        *) echo "build-release: unknown program '$1' (witness, reporter, executor, cli)" >&2; return 1 ;;
+        dashboard) echo src/Dashboard/Dashboard.csproj ;;
+        *) echo "build-release: unknown program '$1' (witness, reporter, executor, cli, dashboard)" >&2; return 1 ;;
     esac
 }
 
 programs=("$@")
 if [ ${#programs[@]} -eq 0 ]; then
-    for program in witness reporter executor cli; do
+    for program in witness reporter executor cli dashboard; do
         [ -f "$root/$(project_of "$program")" ] && programs+=("$program")
     done
 fi

@@ -50,11 +50,15 @@ zfssync_demo_broker() {
     for host in backup1 offsite1; do
         zs_demo_user "executor-$host" '' "^executor\\\\.executor-$host(\\\\.inbox)?\$" "^executor\\\\.executor-$host(\\\\.inbox)?\$" "^executor\\\\.executor-$host\\\\.inbox\$"
     done
-    # The operator who resolves conflicts with `zfssync` (docs/CLI.md): exactly what rabbitmq/definitions.json gives
-    # operator1: its entry exchange, inbox and `watch` queues, and read on the event exchanges for `watch`.
-    zs_demo_user demo-operator '' '^operator\\.demo-operator(\\.inbox|\\.watch\\.[0-9a-f]{32})?$' \
-        '^operator\\.demo-operator(\\.inbox|\\.watch\\.[0-9a-f]{32})?$' \
-        '^(operator\\.demo-operator(\\.inbox|\\.watch\\.[0-9a-f]{32})|ZfsSync\\.Contracts:(SyncInstructionIssued|SyncInstructionExpired|SyncInstructionCompleted|SyncInstructionFailed|SyncConflictDetected|SyncConflictResolved|SyncGroupStatusChanged|HostStatusChanged))$'
+    # The operator who resolves conflicts with `zfssync` (docs/CLI.md), and the dashboard's broker user (an operator
+    # too, docs/DASHBOARD.md): exactly what rabbitmq/definitions.json gives operator1: its entry exchange, inbox and
+    # `watch` queues, and read on the event exchanges for `watch`.
+    local operator
+    for operator in demo-operator demo-dashboard; do
+        zs_demo_user "$operator" '' "^operator\\\\.$operator(\\\\.inbox|\\\\.watch\\\\.[0-9a-f]{32})?\$" \
+            "^operator\\\\.$operator(\\\\.inbox|\\\\.watch\\\\.[0-9a-f]{32})?\$" \
+            "^(operator\\\\.$operator(\\\\.inbox|\\\\.watch\\\\.[0-9a-f]{32})|ZfsSync\\\\.Contracts:(SyncInstructionIssued|SyncInstructionExpired|SyncInstructionCompleted|SyncInstructionFailed|SyncConflictDetected|SyncConflictResolved|SyncGroupStatusChanged|HostStatusChanged))\$"
+    done
 
     # What run.sh prints: a queue of the demo's own (read by run.sh as the administrator) bound to what the witness and
     # the executors publish.

@@ -9,7 +9,8 @@
 # Options (environment): ZFS_SYNC_DEMO_SECONDS (run that long, then stop; default: until Ctrl-C),
 # ZFS_SYNC_DEMO_SNAPSHOT_SECONDS (20), ZFS_SYNC_DEMO_RESOLVE (a resolution, e.g. rollback-target: resolve the
 # conflict by itself 10 s after printing it), ZFS_SYNC_DEMO_METRICS_PORT (9470: the witness's health and metrics
-# endpoint, on loopback; the executors of backup1 and offsite1 serve theirs on the next two ports).
+# endpoint, on loopback; the executors of backup1 and offsite1 serve theirs on the next two ports),
+# ZFS_SYNC_DEMO_DASHBOARD_PORT (8080: the web dashboard, on loopback; sign in as admin to resolve).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -23,7 +24,7 @@ mkdir -p "$demo"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 echo "[demo] building (log: $demo/build.log)"
-for project in src/Witness.Worker/Witness.Worker.csproj src/Reporter/Reporter.csproj src/Executor/Executor.csproj src/Cli/Cli.csproj tools/ZfsEmulator/ZfsEmulator.csproj; do
+for project in src/Witness.Worker/Witness.Worker.csproj src/Reporter/Reporter.csproj src/Executor/Executor.csproj src/Cli/Cli.csproj src/Dashboard/Dashboard.csproj tools/ZfsEmulator/ZfsEmulator.csproj; do
     dotnet build -c Release -v quiet -nologo "$project" >>"$demo/build.log" 2>&1 || { cat "$demo/build.log"; exit 1; }
 done
 
@@ -202,6 +203,23 @@ base_port=${ZFS_SYNC_DEMO_METRICS_PORT:-9470}
 executor backup1 $((base_port + 1))
 executor offsite1 $((base_port + 2))
 
+# The web dashboard (docs/DASHBOARD.md) as the broker user demo-dashboard, an operator; one person who may sign
+# in, admin, with a fresh password (mode 600) whose hash is in the dashboard's users file.
+dashboard_port=${ZFS_SYNC_DEMO_DASHBOARD_PORT:-8080}
+dashboard_dll="$root/src/Dashboard/bin/Release/net10.0/ZfsSync.Dashboard.dll"
+(umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$demo/dashboard-admin.password")
+dashboard_hash=$(dotnet "$dashboard_dll" hash-password <"$demo/dashboard-admin.password")
+(umask 077 && printf '{"Dashboard":{"Users":[{"Name":"admin","PasswordHash":"%s"}]}}\n' "$dashboard_hash" >"$demo/dashboard-users.json")
+echo "[demo] starting the dashboard on http://127.0.0.1:$dashboard_port; logs: $demo/dashboard.log"
+ZFS_SYNC_Dashboard__Listen="http://127.0.0.1:$dashboard_port" \
+ZFS_SYNC_Dashboard__UsersFile="$demo/dashboard-users.json" \
+ZFS_SYNC_RabbitMq__Uri="$amqp" \
+ZFS_SYNC_RabbitMq__User=demo-dashboard \
+ZFS_SYNC_RabbitMq__PasswordFile="$demo/demo-dashboard.password" \
+ZFS_SYNC_RabbitMq__WitnessUser=zfssync-witness \
+    dotnet "$dashboard_dll" >"$demo/dashboard.log" 2>&1 &
+pids+=($!)
+
 every=${ZFS_SYNC_DEMO_SNAPSHOT_SECONDS:-20}
 (
     i=5
@@ -217,6 +235,8 @@ ready=$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" || true)
 echo "[demo] the witness's health: $metrics/health/live, $metrics/health/ready (now: HTTP $ready); Prometheus metrics: $metrics/metrics"
 echo "[demo] the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (administrator zfssync-admin, password in $ZFS_SYNC_STATE/rabbitmq-admin.password)"
 echo "[demo] the operator's CLI, as demo-operator (in a second terminal): $zfssync status | hosts | conflicts | instructions --form pull | stats | watch"
+dashboard_up=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$dashboard_port/" || true)
+echo "[demo] the dashboard: http://127.0.0.1:$dashboard_port/ (now: HTTP $dashboard_up); to resolve, sign in as admin, password in $demo/dashboard-admin.password"
 echo "[demo] running: nas1 snapshots every ${every} s (Ctrl-C to stop)"
 if [ -n "${ZFS_SYNC_DEMO_SECONDS:-}" ]; then
     sleep "$ZFS_SYNC_DEMO_SECONDS"

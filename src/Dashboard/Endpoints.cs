@@ -13,6 +13,9 @@ internal static class Endpoints
 {
     public static void Map(WebApplication app)
     {
+        // Liveness for the container's HEALTHCHECK (the healthcheck subcommand): the process serves HTTP. Open
+        // without sign-in; it says nothing about the fleet.
+        app.MapGet("/health", () => Results.Text("ok\n", "text/plain"));
         app.MapGet("/", (HttpContext ctx, WitnessGateway w) => Render(ctx, "Fleet", async ct =>
         {
             var stats = w.FleetAsync(ct);

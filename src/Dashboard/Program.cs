@@ -20,12 +20,59 @@ if (args.Length > 0 && args[0] == "hash-password")
     return 0;
 }
 
+if (args.Length > 0 && args[0] == "healthcheck")
+{
+    // For a container's HEALTHCHECK: exit 0 when this dashboard's /health answers 200 on its listen address.
+    return await DashboardHealthCheck.RunAsync(args[1..]);
+}
+
 var app = DashboardApp.Build(args);
 await app.RunAsync();
 return 0;
 
 namespace ZfsSync.Dashboard
 {
+    public static class DashboardHealthCheck
+    {
+        public static async Task<int> RunAsync(string[] args)
+        {
+            var configuration = new ConfigurationBuilder().AddEnvironmentVariables("ZFS_SYNC_").AddCommandLine(args).Build();
+            var options = configuration.GetSection(DashboardOptions.SectionName).Get<DashboardOptions>() ?? new DashboardOptions();
+            var url = LocalUrl(options.Listen);
+            if (url is null)
+            {
+                await Console.Error.WriteLineAsync($"healthcheck: Dashboard:Listen is not an address: {options.Listen}");
+                return 2;
+            }
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            try
+            {
+                using var response = await http.GetAsync(new Uri(url, "/health"));
+                Console.WriteLine($"healthcheck: {url} answered {(int)response.StatusCode}");
+                return response.IsSuccessStatusCode ? 0 : 1;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                Console.WriteLine($"healthcheck: {url} did not answer: {e.Message}");
+                return 1;
+            }
+        }
+
+        /// <summary>The address to ask: the listen address, a wildcard host (0.0.0.0, [::], *, +) replaced by loopback.</summary>
+        public static Uri? LocalUrl(string listen)
+        {
+            var text = listen.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal);
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
+            {
+                return null;
+            }
+
+            var host = uri.Host is "0.0.0.0" or "[::]" or "::" ? "127.0.0.1" : uri.Host;
+            return new UriBuilder(uri) { Host = host, Path = "/" }.Uri;
+        }
+    }
+
     public static class Passwords
     {
         private static readonly PasswordHasher<string> Hasher = new();
@@ -105,7 +152,7 @@ namespace ZfsSync.Dashboard
                 }
 
                 var path = context.Request.Path;
-                if (options.SignInRequiredToView() && context.User.Identity?.IsAuthenticated != true && !path.StartsWithSegments("/signin") && !path.StartsWithSegments("/assets"))
+                if (options.SignInRequiredToView() && context.User.Identity?.IsAuthenticated != true && !path.StartsWithSegments("/signin") && !path.StartsWithSegments("/assets") && !path.StartsWithSegments("/health"))
                 {
                     context.Response.Redirect("/signin?returnUrl=" + Uri.EscapeDataString(path + context.Request.QueryString));
                     return;

@@ -6,6 +6,11 @@ namespace ZfsSync.Dashboard;
 /// <summary>Every question the dashboard asks the witness, through the broker with the client library.</summary>
 public sealed class WitnessGateway(ZfsSyncClient client, Microsoft.Extensions.Options.IOptions<DashboardOptions> options)
 {
+    /// <summary>How long the dashboard stops asking for history after a history query went unanswered.</summary>
+    public static readonly TimeSpan HistoryQuietPeriod = TimeSpan.FromMinutes(2);
+
+    private long _historyQuietUntilTicks;
+
     private TimeSpan Bound => options.Value.QueryTimeout;
 
     public Task<SyncGroupStatusReport> GroupsAsync(string? group, CancellationToken ct) =>
@@ -29,6 +34,13 @@ public sealed class WitnessGateway(ZfsSyncClient client, Microsoft.Extensions.Op
     /// </summary>
     public async Task<SyncGroupHistory?> HistoryAsync(string group, CancellationToken ct)
     {
+        // A witness that does not answer the history query (an older version) would hold every group page for the
+        // whole query timeout: after one unanswered query the page says "history unavailable" at once for a while.
+        if (DateTimeOffset.UtcNow.UtcTicks < Interlocked.Read(ref _historyQuietUntilTicks))
+        {
+            return null;
+        }
+
         try
         {
             var answer = await client.RequestAsync<GetSyncGroupHistory, object>(new GetSyncGroupHistory { SyncGroup = group, Since = DateTimeOffset.UtcNow.AddDays(-1), PageSize = Paging.MaxPageSize }, Bound, ct).ConfigureAwait(false);
@@ -36,6 +48,7 @@ public sealed class WitnessGateway(ZfsSyncClient client, Microsoft.Extensions.Op
         }
         catch (ZfsSyncClientTimeoutException)
         {
+            Interlocked.Exchange(ref _historyQuietUntilTicks, DateTimeOffset.UtcNow.Add(HistoryQuietPeriod).UtcTicks);
             return null;
         }
     }

@@ -12,13 +12,13 @@ namespace ZfsSync.Contracts.Tests;
 public sealed partial class When_deploying_with_the_repository_files
 {
     private static readonly string Root = RepositoryRoot();
-    private static readonly string[] Programs = ["witness", "reporter", "executor", "cli"];
+    private static readonly string[] Programs = ["witness", "reporter", "executor", "cli", "dashboard"];
 
     [Fact]
     public void Should_compose_broker_database_witness_reporters_and_executor_from_our_images_with_health_checks()
     {
         var services = Map(Compose()["services"]);
-        services.Keys.ShouldBe(["rabbitmq", "broker-setup", "postgres", "witness", "reporter-nas1", "reporter-backup1", "executor"], ignoreOrder: true);
+        services.Keys.ShouldBe(["rabbitmq", "broker-setup", "postgres", "witness", "reporter-nas1", "reporter-backup1", "executor", "dashboard"], ignoreOrder: true);
         Scalar(Map(services["rabbitmq"])["image"]).ShouldStartWith("rabbitmq:3.13-management");
         Scalar(Map(services["postgres"])["image"]).ShouldStartWith("postgres:");
 
@@ -28,6 +28,7 @@ public sealed partial class When_deploying_with_the_repository_files
             ("witness", "zfssync/witness:latest", "witness"),
             ("reporter-nas1", "zfssync/reporter:latest", "reporter"),
             ("executor", "zfssync/executor:latest", "executor"),
+            ("dashboard", "zfssync/dashboard:latest", "dashboard"),
             ("broker-setup", "zfssync/broker-setup:latest", "broker-setup"),
         })
         {
@@ -53,7 +54,7 @@ public sealed partial class When_deploying_with_the_repository_files
             string.Join(' ', test).ShouldNotContain("curl", Case.Insensitive, $"{name}: no curl in our images");
         }
 
-        foreach (var (name, program) in new[] { ("witness", "ZfsSync.Witness.Worker.dll"), ("reporter-nas1", "ZfsSync.Reporter.dll"), ("executor", "ZfsSync.Executor.dll") })
+        foreach (var (name, program) in new[] { ("witness", "ZfsSync.Witness.Worker.dll"), ("reporter-nas1", "ZfsSync.Reporter.dll"), ("executor", "ZfsSync.Executor.dll"), ("dashboard", "ZfsSync.Dashboard.dll") })
         {
             List(Map(Map(services[name])["healthcheck"])["test"]).ShouldBe(["CMD", "dotnet", $"/app/{program}", "healthcheck"], name);
             Scalar(Map(services[name])["read_only"]).ShouldBe("true", $"{name} runs on a read-only root filesystem");
