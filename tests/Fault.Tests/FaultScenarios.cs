@@ -83,10 +83,11 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
             ["ZFS_SYNC_Resilience__TransientFaultBudget"] = TimeSpan.FromSeconds(budget).ToString("c", CultureInfo.InvariantCulture),
             ["ZFS_SYNC_Resilience__KillSwitchRestartTimeout"] = "00:00:10",
         });
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await Task.Delay(TimeSpan.FromSeconds(3)); // load before the fault
 
         await fixture.Postgres.StopServerAsync(CancellationToken.None);
-        await Task.Delay(TimeSpan.FromSeconds(budget + 15)); // longer than the budget
+        // The outage lasts until the budget has run out for some messages: they reach an _error queue.
+        await Poll.UntilAsync(async () => (await world.ErrorQueuesAsync()).Values.Sum(v => (long)v) > 0, "messages dead-lettered past the budget", TimeSpan.FromSeconds(budget + 60), TimeSpan.FromMilliseconds(500));
         await fixture.Postgres.StartServerAsync(CancellationToken.None);
         await stop.CancelAsync();
         await stream;
@@ -129,7 +130,7 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
             restarts.Add(watch.Elapsed.TotalSeconds);
         }
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await Task.Delay(TimeSpan.FromSeconds(2)); // load after the last restart
         await stop.CancelAsync();
         await stream;
         var drained = await world.WaitAllAccountedAsync(TimeSpan.FromMinutes(2));
