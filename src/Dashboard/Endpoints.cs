@@ -16,6 +16,9 @@ internal static class Endpoints
         // Liveness for the container's HEALTHCHECK (the healthcheck subcommand): the process serves HTTP. Open
         // without sign-in; it says nothing about the fleet.
         app.MapGet("/health", () => Results.Text("ok\n", "text/plain"));
+
+        // The state colours (StateColours.Pairs, each pair at least 4.5:1) as a stylesheet of the app's own.
+        app.MapGet("/assets/states.css", () => Results.Text(StateColours.Css(), "text/css; charset=utf-8"));
         app.MapGet("/", (HttpContext ctx, WitnessGateway w) => Render(ctx, "Fleet", async ct =>
         {
             var stats = w.FleetAsync(ct);

@@ -56,7 +56,7 @@ public sealed class Html
     {
         var h = new Html();
         h.Raw("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
-            .Raw("<title>").Text(title).Raw(" · ZFS Sync</title><link rel=\"stylesheet\" href=\"/assets/site.css\"><script src=\"/assets/live.js\" defer></script></head><body>")
+            .Raw("<title>").Text(title).Raw(" · ZFS Sync</title><link rel=\"stylesheet\" href=\"/assets/site.css\"><link rel=\"stylesheet\" href=\"/assets/states.css\"><script src=\"/assets/live.js\" defer></script></head><body>")
             .Raw("<header><nav aria-label=\"Main\"><a href=\"/\">Fleet</a> ");
         if (user is null)
         {

@@ -91,7 +91,7 @@ public static class Pages
                     }
 
                     var id = $"cmd-{i.InstructionId:N}-{form}";
-                    h.Raw("<h4>").Text(form).Raw("</h4><pre><code id=\"").Text(id).Raw("\">").Text(text).Raw("</code></pre><button type=\"button\" data-copy=\"").Text(id).Raw("\">Copy ").Text(form).Raw(" command</button>");
+                    h.Raw("<h3>").Text(form).Raw("</h3><pre><code id=\"").Text(id).Raw("\">").Text(text).Raw("</code></pre><button type=\"button\" data-copy=\"").Text(id).Raw("\">Copy ").Text(form).Raw(" command</button>");
                 }
             }
 

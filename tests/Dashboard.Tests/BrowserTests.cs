@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using MassTransit;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -17,12 +17,15 @@ namespace ZfsSync.Dashboard.Tests;
 
 /// <summary>
 /// The dashboard in Debian's chromium (headless, through /usr/bin/chromedriver), against a witness on the real
-/// broker and PostgreSQL. Screenshots of each page go to tests/Dashboard.Tests/screenshots (git-ignored).
+/// broker and PostgreSQL, with the demo's fleet (hosts nas1 and backup1, group demo-data; a second dataset beside the
+/// demo's tank/data). The test plays the hosts: it reports their snapshots and, as an executor would, answers the
+/// witness's instructions (<c>SyncInstructionCompleted</c>, then the target's new inventory as its reporter would).
+/// Screenshots of each page go to tests/Dashboard.Tests/screenshots (git-ignored).
 /// </summary>
 [Collection(InfrastructureFixture.Collection)]
-public sealed class BrowserTests(InfrastructureFixture infrastructure)
+public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
 {
-    private const string Group = "critical";
+    private const string Group = "demo-data";
     private static long _sequence = 1_765_000_000_000;
 
     private static string Screenshots
@@ -36,54 +39,21 @@ public sealed class BrowserTests(InfrastructureFixture infrastructure)
     }
 
     [Fact]
-    public async Task An_open_page_shows_a_new_instruction_live_and_only_a_signed_in_operator_resolves_a_conflict()
+    public async Task Pages_render_the_demo_fleet_a_new_instruction_appears_live_a_signed_out_user_cannot_resolve_and_a_signed_in_operator_resolves_and_sees_the_group_converge()
     {
         ChromeDriverMustExist();
         var vhost = await infrastructure.CreateVhostAsync();
         await using var database = await infrastructure.CreateDatabaseAsync();
         var op = await vhost.CreateUserAsDefinedAsync("operator1");
-        var settings = new Dictionary<string, string?>
-        {
-            ["Database:Provider"] = "postgresql",
-            ["Database:ConnectionString"] = database.ConnectionString,
-            ["RabbitMq:Uri"] = vhost.AmqpUri.ToString(),
-            ["Observability:Enabled"] = "false",
-            ["Outbox:PollingInterval"] = "00:00:00.300",
-            ["Outbox:InitialBackoff"] = "00:00:00.200",
-            ["Operators:0"] = op.Name,
-            ["ClientTopology:RefreshInterval"] = "00:00:05",
-            ["Hosts:0:Id"] = "nas1",
-            ["Hosts:0:Ssh:Host"] = "nas1.lan",
-            ["Hosts:1:Id"] = "backup1",
-            ["Hosts:1:Ssh:Host"] = "backup1.lan",
-            ["SyncGroups:0:Name"] = Group,
-            ["SyncGroups:0:Source"] = "nas1",
-            ["SyncGroups:0:Members:0"] = "nas1",
-            ["SyncGroups:0:Members:1"] = "backup1",
-            ["SyncGroups:0:Datasets:0:Path"] = "tank/d0",
-            ["SyncGroups:0:Datasets:0:On:backup1"] = "backup/d0",
-            ["SyncGroups:0:Datasets:1:Path"] = "tank/d1",
-            ["SyncGroups:0:Datasets:1:On:backup1"] = "backup/d1",
-        };
+        var settings = ClientSideWitness.Settings(vhost, database, op.Name);
+        ClientSideWitness.AddGroup(settings, 0, Group, ("tank/data", "backup/nas1/data"), ("tank/logs", "backup/nas1/logs"));
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = Path.GetTempPath() });
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.AddFilter("MassTransit", Microsoft.Extensions.Logging.LogLevel.Warning);
         builder.AddWitness();
         using var witness = builder.Build();
         await witness.StartAsync();
-        var admin = vhost.Broker.AdminUser;
-        var bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
-        {
-            cfg.Host(vhost.AmqpUri);
-            cfg.ConfigurePublish(p => p.UseExecute(c =>
-            {
-                if (c.TryGetPayload<RabbitMqSendContext>(out var rabbit))
-                {
-                    rabbit.BasicProperties.UserId = admin;
-                }
-            }));
-        });
-        await bus.StartAsync();
+        var bus = await ClientSideWitness.StartAdminBusAsync(vhost);
 
         var port = FreePort();
         var address = $"http://127.0.0.1:{port}";
@@ -92,10 +62,11 @@ public sealed class BrowserTests(InfrastructureFixture infrastructure)
             ["Dashboard:Listen"] = address,
             ["Dashboard:Users:0:Name"] = "alice",
             ["Dashboard:Users:0:PasswordHash"] = Passwords.Hash("s3cret pass"),
+            ["Dashboard:QueryTimeout"] = "00:00:05",
             ["RabbitMq:Uri"] = new UriBuilder(vhost.AmqpUri) { UserName = "", Password = "" }.Uri.ToString(),
             ["RabbitMq:User"] = op.Name,
             ["RabbitMq:Password"] = op.Password,
-            ["RabbitMq:WitnessUser"] = admin,
+            ["RabbitMq:WitnessUser"] = vhost.Broker.AdminUser,
             ["RabbitMq:RequestTimeout"] = "00:00:05",
         }));
         await dashboard.StartAsync();
@@ -104,12 +75,13 @@ public sealed class BrowserTests(InfrastructureFixture infrastructure)
         {
             foreach (var host in new[] { "nas1", "backup1" })
             {
-                await bus.Publish(new Heartbeat { HostId = host, SentAt = DateTimeOffset.UtcNow, IntervalSeconds = 3600, AgentVersion = "test", Os = "linux", Pools = [new PoolHealth { Name = "tank", Health = "ONLINE" }] });
+                await bus.Publish(new Heartbeat { HostId = host, SentAt = DateTimeOffset.UtcNow, IntervalSeconds = 3600, AgentVersion = "0.1.0", Os = "linux", ZfsVersion = "zfs-2.2.7", Pools = [new PoolHealth { Name = host == "nas1" ? "tank" : "backup", Health = "ONLINE" }] });
             }
 
-            // tank/d0 in sync; tank/d1 diverged (backup1 holds a snapshot of its own).
-            await bus.Publish(Report("nas1", Dataset("tank"), Dataset("tank/d0", Snap(1)), Dataset("tank/d1", Snap(1), Snap(2))));
-            await bus.Publish(Report("backup1", Dataset("backup"), Dataset("backup/d0", Snap(1, 5000)), Dataset("backup/d1", Snap(1, 5000), new SnapshotInfo { Name = "local", Guid = 77_777, CreateTxg = 6000, CreatedAt = DateTimeOffset.UtcNow, UsedBytes = 1 })));
+            // tank/data in sync; tank/logs diverged (backup1 holds a snapshot of its own after demo-1).
+            await bus.Publish(Report("nas1", Dataset("tank"), Dataset("tank/data", Snap(1)), Dataset("tank/logs", Snap(1), Snap(2))));
+            await bus.Publish(Report("backup1", Dataset("backup"), Dataset("backup/nas1"), Dataset("backup/nas1/data", Snap(1, 5000)),
+                Dataset("backup/nas1/logs", Snap(1, 5000), new SnapshotInfo { Name = "local-edit", Guid = 77_777, CreateTxg = 6000, CreatedAt = DateTimeOffset.UtcNow, UsedBytes = 1 })));
             ConflictRecord? conflict = null;
             await Poll.UntilAsync(async () =>
             {
@@ -118,55 +90,113 @@ public sealed class BrowserTests(InfrastructureFixture infrastructure)
                 return conflict is not null;
             }, "the diverged conflict", TimeSpan.FromSeconds(60));
 
-            // The fleet overview renders the small fleet.
+            // The fleet overview renders the demo fleet: its group, both hosts online, the open conflict.
             driver.Navigate().GoToUrl(address + "/");
             await Poll.UntilAsync(() => Task.FromResult(driver.PageSource.Contains(Group, StringComparison.Ordinal) && driver.PageSource.Contains("backup1", StringComparison.Ordinal)), "the fleet page");
             driver.FindElement(By.TagName("h1")).Text.ShouldBe("Fleet");
+            driver.FindElements(By.CssSelector("a[href='/groups/demo-data']")).Count.ShouldBeGreaterThan(0);
+            driver.FindElements(By.CssSelector("a[href='/hosts/nas1']")).Count.ShouldBe(1);
+            driver.FindElements(By.CssSelector("a[href='/hosts/backup1']")).Count.ShouldBe(1);
+            driver.FindElements(By.CssSelector(".state-online")).Count.ShouldBe(2);
             driver.FindElements(By.CssSelector(".conflicts li")).Count.ShouldBe(1);
+            driver.FindElement(By.CssSelector(".conflicts li")).Text.ShouldContain("tank/logs");
+            // The state colours are served by the app (states.css) and applied: white on the green of in-sync/online.
+            var badge = driver.FindElement(By.CssSelector(".state-online"));
+            (badge.GetCssValue("color"), badge.GetCssValue("background-color")).ShouldBe(("rgba(255, 255, 255, 1)", "rgba(27, 110, 42, 1)"));
             Shot(driver, "fleet");
 
             // The group page, left open: a new instruction appears on it without a reload.
             driver.Navigate().GoToUrl(address + "/groups/" + Group);
-            driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("tank/d0");
-            await Poll.UntilAsync(() => Task.FromResult(driver.FindElement(By.Id("live")).Text.StartsWith("Live", StringComparison.Ordinal)), "the page's event stream");
+            driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("tank/data");
+            driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("tank/logs");
+            await LiveAsync(driver);
             driver.FindElements(By.CssSelector("li.instruction")).Count.ShouldBe(0);
-            var marker = (string)((IJavaScriptExecutor)driver).ExecuteScript("document.body.dataset.marker = 'same-page'; return document.body.dataset.marker;")!;
-            await bus.Publish(Report("nas1", Dataset("tank"), Dataset("tank/d0", Snap(1), Snap(2)), Dataset("tank/d1", Snap(1), Snap(2))));
+            var marker = Mark(driver, "before-instruction");
+            await bus.Publish(Report("nas1", Dataset("tank"), Dataset("tank/data", Snap(1), Snap(2)), Dataset("tank/logs", Snap(1), Snap(2))));
             await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("li.instruction")).Count > 0), "the new instruction on the open page", TimeSpan.FromSeconds(60));
-            ((IJavaScriptExecutor)driver).ExecuteScript("return document.body.dataset.marker;").ShouldBe(marker);
+            Marker(driver).ShouldBe(marker, "the page was reloaded");
+            driver.FindElement(By.CssSelector("li.instruction")).Text.ShouldContain("tank/data");
             driver.FindElements(By.CssSelector("button[data-copy]")).Count.ShouldBeGreaterThan(0);
             Shot(driver, "group");
 
             driver.Navigate().GoToUrl(address + "/hosts/backup1");
             driver.FindElement(By.TagName("h1")).Text.ShouldBe("Host backup1");
+            driver.FindElement(By.TagName("main")).Text.ShouldContain("backup: ONLINE");
             Shot(driver, "host");
 
-            // Signed out: the conflict page offers no form, and a forged POST is refused.
+            // Signed out: the conflict page offers no form; a POST without a token is refused (400), and so is one with
+            // a valid anti-forgery token of a signed-out session (403). Nothing is resolved.
             var conflictUrl = $"{address}/conflicts/{conflict!.ConflictId}";
             driver.Navigate().GoToUrl(conflictUrl);
+            driver.FindElements(By.CssSelector("main form")).Count.ShouldBe(0);
             driver.FindElements(By.CssSelector("input[type=radio]")).Count.ShouldBe(0);
-            Shot(driver, "conflict-signed-out");
-            using (var http = new HttpClient())
+            driver.FindElement(By.CssSelector("main")).Text.ShouldContain("Sign in to resolve");
+            using (var http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }))
             {
-                var forged = await http.PostAsync(conflictUrl + "/resolve", new FormUrlEncodedContent(new Dictionary<string, string> { ["resolution"] = "rollback-target", ["confirm"] = "yes" }));
+                var resolve = new Dictionary<string, string> { ["resolution"] = "rollback-target", ["confirm"] = "yes" };
+                var forged = await http.PostAsync(conflictUrl + "/resolve", new FormUrlEncodedContent(resolve));
                 forged.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+                var signInPage = await http.GetStringAsync(address + "/signin");
+                resolve["__af"] = TokenField().Match(signInPage).Groups[1].Value;
+                resolve["__af"].ShouldNotBeEmpty();
+                var signedOut = await http.PostAsync(conflictUrl + "/resolve", new FormUrlEncodedContent(resolve));
+                signedOut.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+            }
+
+            await using (var db = Context(database))
+            {
+                (await db.Set<ConflictRecord>().AsNoTracking().SingleAsync(c => c.ConflictId == conflict.ConflictId)).Resolution.ShouldBeNull("a signed-out user resolved");
             }
 
             // The operator signs in, chooses, confirms; the witness records alice's name beside the dashboard's broker user.
             driver.FindElement(By.CssSelector("main a[href^='/signin']")).Click();
+            driver.FindElement(By.TagName("h1")).Text.ShouldBe("Sign in");
+            Shot(driver, "signin");
             driver.FindElement(By.Id("username")).SendKeys("alice");
             driver.FindElement(By.Id("password")).SendKeys("s3cret pass");
             driver.FindElement(By.Id("signin")).Click();
             await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("input[type=radio]")).Count > 0), "the resolution form after sign-in");
             driver.FindElement(By.Id("resolution-rollback-target")).Click();
             driver.FindElement(By.Id("choose")).Click();
+            driver.FindElement(By.CssSelector("form[data-confirm] p")).Text.ShouldContain("Roll backup1's tank/logs back");
+            Shot(driver, "conflict");
             driver.FindElement(By.Id("confirm")).Click();
             await Poll.UntilAsync(() => Task.FromResult(driver.PageSource.Contains("Accepted", StringComparison.Ordinal)), "the accepted resolution");
-            Shot(driver, "conflict-resolved");
             await using (var db = Context(database))
             {
                 var row = await db.Set<ConflictRecord>().AsNoTracking().SingleAsync(c => c.ConflictId == conflict.ConflictId);
                 (row.Resolution, row.ResolvedBy, row.RequestedByName).ShouldBe(("rollback-target", op.Name, "alice"));
+            }
+
+            // The group page, open: the rollback instruction arrives; the test, as backup1's executor and reporter, carries
+            // out every outstanding instruction; the open page shows the group in sync, live (no reload).
+            driver.Navigate().GoToUrl(address + "/groups/" + Group);
+            await LiveAsync(driver);
+            marker = Mark(driver, "before-convergence");
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("li.instruction")).Any(i => i.Text.Contains("tank/logs", StringComparison.Ordinal))), "the rollback instruction on the open page", TimeSpan.FromSeconds(60));
+            Shot(driver, "group-resolved");
+            var outstanding = (await bus.CreateRequestClient<GetOutstandingInstructions>(RequestTimeout.After(s: 20))
+                .GetResponse<OutstandingInstructions>(new GetOutstandingInstructions { SyncGroup = Group })).Message.Instructions;
+            outstanding.Select(i => i.Dataset).Order(StringComparer.Ordinal).ShouldBe(["tank/data", "tank/logs"]);
+            outstanding.Single(i => i.Dataset == "tank/logs").Kind.ShouldBe(InstructionKind.RollbackAndIncremental);
+            foreach (var instruction in outstanding)
+            {
+                await bus.Publish(new SyncInstructionCompleted { InstructionId = instruction.InstructionId, Attempt = instruction.Attempt, SyncGroup = Group, ExecutedBy = "backup1", CompletedAt = DateTimeOffset.UtcNow, BytesTransferred = 4096 });
+            }
+
+            // What a receive of demo-2 leaves on backup1 (the rollback destroyed local-edit), as its reporter reports it.
+            await bus.Publish(Report("backup1", Dataset("backup"), Dataset("backup/nas1"), Dataset("backup/nas1/data", Snap(1, 5000), Snap(2, 5000)), Dataset("backup/nas1/logs", Snap(1, 5000), Snap(2, 5000))));
+            await Poll.UntilAsync(() => Task.FromResult(
+                driver.FindElements(By.CssSelector("main > p .state-in-sync")).Count == 1
+                && driver.FindElements(By.CssSelector("li.instruction")).Count == 0
+                && driver.FindElements(By.CssSelector("table.matrix td.state-in-sync")).Count == 2), "the open page showing the group in sync", TimeSpan.FromSeconds(60));
+            Marker(driver).ShouldBe(marker, "the page was reloaded");
+            driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("0 snapshots");
+            driver.FindElement(By.Id("live")).Text.ShouldStartWith("Live");
+            Shot(driver, "group-converged");
+            await using (var db = Context(database))
+            {
+                (await db.Set<ConflictRecord>().AsNoTracking().SingleAsync(c => c.ConflictId == conflict.ConflictId)).Resolution.ShouldBe("rollback-target");
             }
         }
         finally
@@ -179,6 +209,19 @@ public sealed class BrowserTests(InfrastructureFixture infrastructure)
             await vhost.DisposeAsync();
         }
     }
+
+    [GeneratedRegex("name=\"__af\" value=\"([^\"]+)\"")]
+    private static partial Regex TokenField();
+
+    /// <summary>Waits until the page's event stream is open (live.js says "Live").</summary>
+    private static Task LiveAsync(ChromeDriver driver) =>
+        Poll.UntilAsync(() => Task.FromResult(driver.FindElement(By.Id("live")).Text.StartsWith("Live", StringComparison.Ordinal)), "the page's event stream");
+
+    /// <summary>Marks the open document; a reload or navigation would lose the mark.</summary>
+    private static string Mark(ChromeDriver driver, string value) =>
+        (string)((IJavaScriptExecutor)driver).ExecuteScript("document.body.dataset.marker = arguments[0]; return document.body.dataset.marker;", value)!;
+
+    private static object? Marker(ChromeDriver driver) => ((IJavaScriptExecutor)driver).ExecuteScript("return document.body.dataset.marker;");
 
     private static void ChromeDriverMustExist()
     {
@@ -213,7 +256,7 @@ public sealed class BrowserTests(InfrastructureFixture infrastructure)
 
     private static SnapshotInfo Snap(int n, int txgBase = 100) => new()
     {
-        Name = $"auto-{n}",
+        Name = $"demo-{n}",
         Guid = (ulong)(10_000 + n),
         CreateTxg = (ulong)(txgBase + n),
         CreatedAt = DateTimeOffset.UtcNow.AddHours(-10 + n),

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using AngleSharp.Html.Parser;
 using ZfsSync.Contracts;
 using ZfsSync.Dashboard;
@@ -5,7 +6,7 @@ using ZfsSync.Dashboard;
 namespace ZfsSync.Dashboard.Tests;
 
 /// <summary>Pure tests of what the dashboard renders: the SVG lag chart, the state colours' contrast, the pages' structure.</summary>
-public sealed class RenderingTests
+public sealed partial class RenderingTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 12, 1, 10, 0, 0, TimeSpan.Zero);
 
@@ -49,20 +50,184 @@ public sealed class RenderingTests
         svg.ShouldContain("&lt;script&gt;");
     }
 
+    [GeneratedRegex(@"\.state-([a-z-]+)\{color:(#[0-9a-f]{6});background:(#[0-9a-f]{6});\}")]
+    private static partial Regex StateRule();
+
+    [GeneratedRegex(@"(?<![-\w])color:\s*(#[0-9a-f]{3,6})")]
+    private static partial Regex TextColour();
+
+    /// <summary>The served stylesheet of the state colours (/assets/states.css), parsed: state → (text, background).</summary>
+    private static Dictionary<string, (string Foreground, string Background)> ServedStateRules() =>
+        StateRule().Matches(StateColours.Css()).ToDictionary(m => m.Groups[1].Value, m => (m.Groups[2].Value, m.Groups[3].Value), StringComparer.Ordinal);
+
     [Fact]
-    public void Every_state_colour_has_a_contrast_ratio_of_at_least_4_5()
+    public void Every_state_colour_in_the_served_stylesheet_has_a_contrast_ratio_of_at_least_4_5()
     {
         StateColours.ContrastRatio("#ffffff", "#000000").ShouldBe(21, 0.01);
-        foreach (var (name, (fg, bg)) in StateColours.Pairs)
+        StateColours.ContrastRatio("#777777", "#ffffff").ShouldBeLessThan(4.5); // the check can fail
+        var rules = ServedStateRules();
+        rules.Count.ShouldBe(StateColours.Pairs.Count, StateColours.Css());
+        foreach (var (name, (fg, bg)) in rules)
         {
             StateColours.ContrastRatio(fg, bg).ShouldBeGreaterThanOrEqualTo(4.5, name);
         }
 
-        foreach (var status in Enum.GetValues<DatasetSyncStatus>())
+        // Every state a page can show has a rule: datasets, groups, hosts.
+        var names = Enum.GetValues<DatasetSyncStatus>().Select(StateColours.Name)
+            .Concat(Enum.GetValues<SyncGroupStatus>().Select(StateColours.Name))
+            .Concat(Enum.GetValues<HostStatus>().Select(StateColours.Name));
+        foreach (var name in names)
         {
-            StateColours.Pairs.ShouldContainKey(StateColours.Name(status));
+            rules.ShouldContainKey(name);
         }
     }
+
+    [Fact]
+    public void Every_text_colour_of_the_site_stylesheet_reaches_4_5_on_the_white_page()
+    {
+        var css = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "wwwroot", "site.css"));
+        css.ShouldContain("background: #fff;");
+        var colours = TextColour().Matches(css).Select(m => m.Groups[1].Value).ToList();
+        colours.Count.ShouldBeGreaterThan(3, css);
+        foreach (var colour in colours)
+        {
+            var full = colour.Length == 4 ? string.Concat("#", colour[1], colour[1], colour[2], colour[2], colour[3], colour[3]) : colour;
+            StateColours.ContrastRatio(full, "#ffffff").ShouldBeGreaterThanOrEqualTo(4.5, colour);
+        }
+    }
+
+    /// <summary>Every page the dashboard renders, inside its layout, signed in and signed out.</summary>
+    public static TheoryData<string> PageNames() => new(AllPages().Keys);
+
+    private static Dictionary<string, string> AllPages()
+    {
+        const string token = "<input type=\"hidden\" name=\"__af\" value=\"t\">";
+        var group = DemoGroup();
+        var instructions = new OutstandingInstructions { Instructions = [DemoInstruction()] };
+        var conflicts = new ConflictsReport { Conflicts = [Conflict()] };
+        var history = new SyncGroupHistory
+        {
+            SyncGroup = "g1",
+            Entries =
+            [
+                Lag(0, "tank/a", "backup1", 0), Lag(10, "tank/a", "backup1", 600),
+                new HistoryEntry { At = T0.AddMinutes(5), Kind = HistoryEntryKind.InstructionIssued, Dataset = "tank/a", TargetHostId = "backup1" },
+            ],
+        };
+        var hosts = new HostStatusReport
+        {
+            GeneratedAt = T0,
+            Hosts =
+            [
+                new HostStatusEntry { HostId = "nas1", Status = HostStatus.Online, LastSeenAt = T0, Groups = ["g1"], Pools = [new PoolHealth { Name = "tank", Health = "ONLINE" }] },
+                new HostStatusEntry { HostId = "backup1", Status = HostStatus.Late, LastSeenAt = T0.AddMinutes(-9), Groups = ["g1"] },
+            ],
+        };
+        var resolved = Conflict() with { State = ConflictState.Resolved, Resolution = ConflictResolution.RollbackTarget, ResolvedBy = "dashboard", RequestedByName = "alice", ResolvedAt = T0 };
+        var pages = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["fleet"] = Pages.Fleet(new FleetStatistics(), new SyncGroupStatusReport { Groups = [group] }, hosts, conflicts, instructions),
+            ["group"] = Pages.Group(group, instructions, conflicts, history),
+            ["group without history"] = Pages.Group(group, instructions, conflicts, null),
+            ["host"] = Pages.Host(hosts.Hosts[0], instructions, T0),
+            ["conflict signed out"] = Pages.Conflict(Conflict(), signedIn: false, "", null, null),
+            ["conflict choose"] = Pages.Conflict(Conflict(), signedIn: true, token, null, "Choose a resolution."),
+            ["conflict confirm"] = Pages.Conflict(Conflict(), signedIn: true, token, "rollback-target", null),
+            ["conflict resolved"] = Pages.Conflict(resolved, signedIn: true, token, null, "Accepted: rollback-target recorded for alice."),
+            ["sign-in"] = Pages.SignIn(token, "/", "Unknown user or wrong password."),
+        };
+        return pages.SelectMany(p => new[]
+        {
+            KeyValuePair.Create(p.Key + ", signed out", Html.Page(p.Key, p.Value, null, token)),
+            KeyValuePair.Create(p.Key + ", signed in", Html.Page(p.Key, p.Value, "alice", token)),
+        }).ToDictionary(StringComparer.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(PageNames))]
+    public void Every_page_has_one_h1_headings_without_skipped_levels_labelled_controls_captioned_tables_and_coloured_states(string page)
+    {
+        var doc = new HtmlParser().ParseDocument(AllPages()[page]);
+        doc.DocumentElement.GetAttribute("lang").ShouldBe("en");
+        doc.Title.ShouldNotBeNullOrWhiteSpace();
+        doc.QuerySelector("main#main").ShouldNotBeNull();
+        doc.QuerySelector("nav[aria-label]").ShouldNotBeNull();
+
+        // Headings: one h1, first; no level skipped on the way down (h2 → h4 would be).
+        var levels = doc.QuerySelectorAll("h1, h2, h3, h4, h5, h6").Select(h => h.LocalName[1] - '0').ToList();
+        levels.Count(l => l == 1).ShouldBe(1, page);
+        levels[0].ShouldBe(1, page);
+        for (var i = 1; i < levels.Count; i++)
+        {
+            levels[i].ShouldBeLessThanOrEqualTo(levels[i - 1] + 1, $"{page}: heading levels {string.Join(",", levels)}");
+        }
+
+        // Every section is named by a heading that exists.
+        foreach (var section in doc.QuerySelectorAll("section"))
+        {
+            var id = section.GetAttribute("aria-labelledby");
+            id.ShouldNotBeNullOrEmpty(page);
+            doc.GetElementById(id!)!.LocalName.ShouldStartWith("h", Case.Sensitive, page);
+        }
+
+        // Every control has a name: a label (for= or around it); every button and link has text.
+        foreach (var control in doc.QuerySelectorAll("input:not([type=hidden]), select, textarea"))
+        {
+            var labelled = control.Closest("label") is not null || (control.Id is { Length: > 0 } id && doc.QuerySelector($"label[for='{id}']") is { } label && label.TextContent.Trim().Length > 0);
+            labelled.ShouldBeTrue($"{page}: {control.OuterHtml} has no label");
+        }
+
+        doc.QuerySelectorAll("button, a").ShouldAllBe(e => e.TextContent.Trim().Length > 0);
+        doc.QuerySelectorAll("fieldset").ShouldAllBe(f => f.QuerySelector("legend") != null);
+
+        // Tables: a caption, and every header cell says what it heads.
+        foreach (var table in doc.QuerySelectorAll("table"))
+        {
+            table.QuerySelector("caption").ShouldNotBeNull(page);
+            table.QuerySelectorAll("th").ShouldAllBe(th => th.GetAttribute("scope") == "col" || th.GetAttribute("scope") == "row");
+        }
+
+        // Every state shown has a colour rule in the served stylesheet, and the state is written out, not only coloured.
+        var rules = ServedStateRules();
+        foreach (var element in doc.QuerySelectorAll("[class*='state-']"))
+        {
+            foreach (var cls in element.ClassList.Where(c => c.StartsWith("state-", StringComparison.Ordinal)))
+            {
+                rules.ShouldContainKey(cls["state-".Length..], page);
+                element.TextContent.ShouldContain(cls["state-".Length..], Case.Sensitive, page);
+            }
+        }
+
+        doc.QuerySelectorAll("link[rel=stylesheet]").Select(l => l.GetAttribute("href")).ShouldBe(["/assets/site.css", "/assets/states.css"]);
+        doc.QuerySelectorAll("svg").ShouldAllBe(svg => svg.GetAttribute("role") == "img" && svg.QuerySelector("title") != null);
+        doc.QuerySelectorAll("script:not([src])").Length.ShouldBe(0);
+        doc.QuerySelectorAll("[style], style").Length.ShouldBe(0);
+        doc.QuerySelectorAll("*").SelectMany(e => e.Attributes).ShouldAllBe(a => !a.Name.StartsWith("on", StringComparison.Ordinal));
+        doc.QuerySelectorAll("form").ShouldAllBe(f => f.GetAttribute("method") == "post" && f.QuerySelector("input[name=__af]") != null);
+    }
+
+    private static SyncGroupStatusEntry DemoGroup() => new()
+    {
+        SyncGroup = "g1",
+        Status = SyncGroupStatus.OutOfSync,
+        DatasetsTotal = 2,
+        Datasets =
+        [
+            new DatasetStatusEntry { Dataset = "tank/a", TargetHostId = "backup1", Status = DatasetSyncStatus.Behind, LagSnapshots = 3, LagSeconds = 180 },
+            new DatasetStatusEntry { Dataset = "tank/b", TargetHostId = "backup1", Status = DatasetSyncStatus.InSync },
+        ],
+    };
+
+    private static SyncInstructionIssued DemoInstruction() => new()
+    {
+        InstructionId = Guid.Parse("0e6f8d3a-2222-4333-8444-555566667777"),
+        SyncGroup = "g1",
+        Dataset = "tank/a",
+        Source = new InstructionEndpoint { HostId = "nas1" },
+        Target = new InstructionEndpoint { HostId = "backup1" },
+        To = new SnapshotReference { Name = "s3" },
+        Commands = new InstructionCommands { Pull = "ssh nas1 'zfs send tank/a@s3' | zfs receive tank/a", Push = "zfs send tank/a@s3 | ssh backup1 'zfs receive tank/a'" },
+    };
 
     private static ConflictEntry Conflict() => new()
     {

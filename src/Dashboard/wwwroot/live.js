@@ -4,17 +4,27 @@
   var status = document.getElementById('live');
   var source = new EventSource('/events');
   var pending = false;
+  var again = false;
+  // One fetch at a time; an event that arrives during it fetches once more afterwards (else the last change is missed).
+  function refresh() {
+    if (document.querySelector('form[data-confirm]')) { return; }
+    if (pending) { again = true; return; }
+    pending = true;
+    again = false;
+    fetch(location.href, { credentials: 'same-origin' }).then(function (r) { return r.ok ? r.text() : ''; }).then(function (text) {
+      var next = new DOMParser().parseFromString(text, 'text/html').getElementById('main');
+      var main = document.getElementById('main');
+      if (next && main) { main.innerHTML = next.innerHTML; }
+    }).catch(function () { }).finally(function () {
+      pending = false;
+      if (again) { refresh(); }
+    });
+  }
   source.onopen = function () { if (status) { status.textContent = 'Live'; } };
   source.onerror = function () { if (status) { status.textContent = 'Live updates interrupted; retrying'; } };
   source.onmessage = function (e) {
     if (status) { status.textContent = 'Live · last event: ' + e.data; }
-    if (pending || document.querySelector('form[data-confirm]')) { return; }
-    pending = true;
-    fetch(location.href, { credentials: 'same-origin' }).then(function (r) { return r.text(); }).then(function (text) {
-      var next = new DOMParser().parseFromString(text, 'text/html').getElementById('main');
-      var main = document.getElementById('main');
-      if (next && main) { main.innerHTML = next.innerHTML; }
-    }).finally(function () { pending = false; });
+    refresh();
   };
   document.addEventListener('click', function (e) {
     var button = e.target.closest('button[data-copy]');
