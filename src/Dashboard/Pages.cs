@@ -11,8 +11,13 @@ public static class Pages
 
     public static string State(string name) => $"<span class=\"state state-{Html.E(name)}\">{Html.E(name)}</span>";
 
-    public static string Lag(DatasetStatusEntry d) =>
-        string.Create(CultureInfo.InvariantCulture, $"{d.LagSnapshots} snapshots, {(d.LagSeconds is { } s ? $"{s} s" : "unknown")}");
+    public static string Lag(DatasetStatusEntry d)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        return d.LagSnapshots == 0 && d.LagSeconds is null
+            ? "0 snapshots" // nothing missing: no age to tell
+            : string.Create(CultureInfo.InvariantCulture, $"{d.LagSnapshots} snapshots, {(d.LagSeconds is { } s ? $"{s} s" : "unknown")}");
+    }
 
     public static string Fleet(FleetStatistics stats, SyncGroupStatusReport groups, HostStatusReport hosts, ConflictsReport conflicts, OutstandingInstructions instructions)
     {
@@ -220,9 +225,15 @@ public static class Pages
         foreach (var side in new[] { c.SourceHostId, c.TargetHostId })
         {
             h.Raw("<h3>").Text(side == c.SourceHostId ? $"Source {side}" : $"Target {side}").Raw("</h3><table><caption>Snapshots on ").Text(side).Raw("</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">GUID</th><th scope=\"col\">createtxg</th></tr></thead><tbody>");
-            foreach (var e in c.Evidence.Where(e => e.HostId == side))
+            var rows = c.Evidence.Where(e => e.HostId == side).ToList();
+            foreach (var e in rows)
             {
                 h.Raw("<tr><td>").Text((e.IsBookmark ? "#" : "@") + e.Name).Raw("</td><td>").Text(e.Guid).Raw("</td><td>").Text(e.CreateTxg).Raw("</td></tr>");
+            }
+
+            if (rows.Count == 0)
+            {
+                h.Raw("<tr><td colspan=\"3\">none in the witness's evidence</td></tr>");
             }
 
             h.Raw("</tbody></table>");

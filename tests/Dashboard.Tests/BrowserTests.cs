@@ -192,6 +192,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
                 && driver.FindElements(By.CssSelector("table.matrix td.state-in-sync")).Count == 2), "the open page showing the group in sync", TimeSpan.FromSeconds(60));
             Marker(driver).ShouldBe(marker, "the page was reloaded");
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("0 snapshots");
+            driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldNotContain("unknown");
             driver.FindElement(By.Id("live")).Text.ShouldStartWith("Live");
             Shot(driver, "group-converged");
             await using (var db = Context(database))
@@ -234,7 +235,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
         var service = ChromeDriverService.CreateDefaultService("/usr/bin", "chromedriver");
         service.HideCommandPromptWindow = true;
         var options = new ChromeOptions { BinaryLocation = "/usr/bin/chromium" };
-        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600");
+        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1000");
         return new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
     }
 

@@ -264,6 +264,8 @@ public sealed partial class RenderingTests
         var confirm = new HtmlParser().ParseDocument(Pages.Conflict(Conflict(), true, "", "rollback-target", null));
         confirm.QuerySelector("form[data-confirm] input[name=confirm]")!.GetAttribute("value").ShouldBe("yes");
         confirm.QuerySelector("form[data-confirm] p")!.TextContent.ShouldContain("Roll backup1's tank/data back");
+        var oneSided = new HtmlParser().ParseDocument(Pages.Conflict(Conflict() with { Evidence = [new ConflictEvidence { HostId = "backup1", Dataset = "tank/data", Name = "x", Guid = 3 }] }, false, "", null, null));
+        oneSided.QuerySelectorAll("table")[0].QuerySelector("tbody td")!.TextContent.ShouldBe("none in the witness's evidence");
     }
 
     [Fact]
@@ -312,6 +314,8 @@ public sealed partial class RenderingTests
         var cell = doc.QuerySelector("table.matrix tbody tr td")!;
         cell.ClassName.ShouldBe("state-behind");
         cell.TextContent.ShouldContain("3 snapshots, 180 s");
+        var inSync = doc.QuerySelectorAll("table.matrix tbody tr")[1].QuerySelector("td")!;
+        (inSync.ClassName, inSync.TextContent).ShouldBe(("state-in-sync", "in-sync0 snapshots"));
         doc.QuerySelectorAll("button[data-copy]").Length.ShouldBe(2);
         doc.QuerySelectorAll("pre code").Select(c => c.TextContent).ShouldContain(instruction.Commands.Pull);
         doc.QuerySelectorAll(".history-unavailable").Length.ShouldBe(2);
