@@ -46,10 +46,16 @@ public static class Pages
         h.Raw("<section aria-labelledby=\"conflicts\"><h2 id=\"conflicts\">Open conflicts</h2>").Raw(ConflictList(conflicts.Conflicts)).Raw("</section>");
         h.Raw("<section aria-labelledby=\"instructions\"><h2 id=\"instructions\">Instructions in flight</h2>").Raw(InstructionList(instructions.Instructions, commands: false)).Raw("</section>");
         h.Raw("<section aria-labelledby=\"lags\"><h2 id=\"lags\">Worst lags</h2><table><caption>Most behind dataset × target pairs</caption><thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Dataset</th><th scope=\"col\">Target</th><th scope=\"col\">Lag</th></tr></thead><tbody>");
-        foreach (var (g, d) in groups.Groups.SelectMany(g => g.Datasets.Select(d => (g, d))).Where(x => x.d.LagSnapshots > 0)
-                     .OrderByDescending(x => x.d.LagSeconds ?? long.MaxValue).ThenByDescending(x => x.d.LagSnapshots).Take(10))
+        var worst = groups.Groups.SelectMany(g => g.Datasets.Select(d => (g, d))).Where(x => x.d.LagSnapshots > 0)
+            .OrderByDescending(x => x.d.LagSeconds ?? long.MaxValue).ThenByDescending(x => x.d.LagSnapshots).Take(10).ToList();
+        foreach (var (g, d) in worst)
         {
             h.Raw("<tr><td>").Link(Html.Path("groups", g.SyncGroup), g.SyncGroup).Raw("</td><td>").Text(d.Dataset).Raw("</td><td>").Text(d.TargetHostId).Raw("</td><td>").Text(Lag(d)).Raw("</td></tr>");
+        }
+
+        if (worst.Count == 0)
+        {
+            h.Raw("<tr><td colspan=\"4\">No pair is behind.</td></tr>");
         }
 
         h.Raw("</tbody></table>").Tag("p", string.Create(CultureInfo.InvariantCulture, $"Pairs in sync {stats.Lag.InSync}, ≤1 h {stats.Lag.UpToOneHour}, ≤1 d {stats.Lag.UpToOneDay}, >1 d {stats.Lag.OverOneDay}, unknown {stats.Lag.Unknown}")).Raw("</section>");
