@@ -63,33 +63,13 @@ public sealed class CliWorld : IAsyncDisposable
         await vhost.Broker.SetPermissionsAsync(vhost.Name, viewer.Name, configure, write, read);
         var executor = await vhost.CreateUserAsDefinedAsync("executor-backup1");
         var reporter = await vhost.CreateUserAsDefinedAsync("nas1");
-        var settings = new Dictionary<string, string?>
-        {
-            ["Database:Provider"] = "postgresql",
-            ["Database:ConnectionString"] = database.ConnectionString,
-            ["RabbitMq:Uri"] = vhost.AmqpUri.ToString(),
-            ["Observability:Enabled"] = "false",
-            ["Outbox:PollingInterval"] = "00:00:00.300",
-            ["Outbox:InitialBackoff"] = "00:00:00.200",
-            ["Liveness:SweepInterval"] = "00:00:01",
-            ["Operators:0"] = op.Name,
-            ["ClientTopology:Operators:0"] = viewer.Name,
-            ["ClientTopology:Executors:0"] = executor.Name,
-            ["ClientTopology:RefreshInterval"] = "00:00:05",
-            ["Hosts:0:Id"] = "nas1",
-            ["Hosts:0:Ssh:Host"] = "nas1.lan",
-            ["Hosts:1:Id"] = "backup1",
-            ["Hosts:1:Ssh:Host"] = "backup1.lan",
-        };
+        var settings = ClientSideWitness.Settings(vhost, database, op.Name);
+        settings["Liveness:SweepInterval"] = "00:00:01";
+        settings["ClientTopology:Operators:0"] = viewer.Name;
+        settings["ClientTopology:Executors:0"] = executor.Name;
         for (var g = 0; g <= extraGroups; g++)
         {
-            var name = g == 0 ? Group : $"bulk-{g:D4}";
-            settings[$"SyncGroups:{g}:Name"] = name;
-            settings[$"SyncGroups:{g}:Source"] = "nas1";
-            settings[$"SyncGroups:{g}:Members:0"] = "nas1";
-            settings[$"SyncGroups:{g}:Members:1"] = "backup1";
-            settings[$"SyncGroups:{g}:Datasets:0:Path"] = g == 0 ? "tank/d0" : $"tank/bulk{g}";
-            settings[$"SyncGroups:{g}:Datasets:0:On:backup1"] = g == 0 ? "backup/d0" : $"backup/bulk{g}";
+            ClientSideWitness.AddGroup(settings, g, g == 0 ? Group : $"bulk-{g:D4}", g == 0 ? ("tank/d0", "backup/d0") : ($"tank/bulk{g}", $"backup/bulk{g}"));
         }
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = Path.GetTempPath() });
@@ -99,19 +79,7 @@ public sealed class CliWorld : IAsyncDisposable
         var witness = builder.Build();
         await witness.StartAsync();
 
-        var admin = vhost.Broker.AdminUser;
-        var bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
-        {
-            cfg.Host(vhost.AmqpUri);
-            cfg.ConfigurePublish(p => p.UseExecute(c =>
-            {
-                if (c.TryGetPayload<RabbitMqSendContext>(out var rabbit))
-                {
-                    rabbit.BasicProperties.UserId = admin;
-                }
-            }));
-        });
-        await bus.StartAsync();
+        var bus = await ClientSideWitness.StartAdminBusAsync(vhost);
         return new CliWorld(vhost, database, witness, bus, op, viewer, executor, reporter);
     }
 
