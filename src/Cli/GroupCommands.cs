@@ -57,8 +57,17 @@ internal static class GroupCommands
                 {
                     output.WriteJson(new GroupCommandOutcome
                     {
-                        Accepted = true, Command = verb, SyncGroup = a.SyncGroup, Paused = a.Paused, PausedBy = a.PausedBy, PausedAt = a.PausedAt,
-                        InstructionsIssued = a.InstructionsIssued, InstructionsWithheld = a.InstructionsWithheld, Status = a.Status, Detail = a.Detail, At = a.AcceptedAt,
+                        Accepted = true,
+                        Command = verb,
+                        SyncGroup = a.SyncGroup,
+                        Paused = a.Paused,
+                        PausedBy = a.PausedBy,
+                        PausedAt = a.PausedAt,
+                        InstructionsIssued = a.InstructionsIssued,
+                        InstructionsWithheld = a.InstructionsWithheld,
+                        Status = a.Status,
+                        Detail = a.Detail,
+                        At = a.AcceptedAt,
                     });
                 }
                 else

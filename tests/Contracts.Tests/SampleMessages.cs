@@ -147,8 +147,17 @@ internal static class SampleMessages
         yield return new ReplanSyncGroup { SyncGroup = "g", RequestedByName = "alice", Note = null };
         yield return new SyncGroupCommandAccepted
         {
-            Command = "ReplanSyncGroup", SyncGroup = "g", Paused = true, PausedBy = "operator1", PausedAt = At, InstructionsIssued = 0, InstructionsWithheld = 2,
-            Status = SyncGroupStatus.OutOfSync, Detail = "planned, but the group is paused", RequestedBy = "operator1", AcceptedAt = At,
+            Command = "ReplanSyncGroup",
+            SyncGroup = "g",
+            Paused = true,
+            PausedBy = "operator1",
+            PausedAt = At,
+            InstructionsIssued = 0,
+            InstructionsWithheld = 2,
+            Status = SyncGroupStatus.OutOfSync,
+            Detail = "planned, but the group is paused",
+            RequestedBy = "operator1",
+            AcceptedAt = At,
         };
         yield return new SyncGroupCommandRejected { Command = "PauseSyncGroup", SyncGroup = "g", Reason = "not an operator" };
         yield return new GetSyncGroupStatus { SyncGroup = "g", PageSize = 50, After = "Z3JvdXBzCmc" };

@@ -102,7 +102,13 @@ public sealed class When_an_operator_pauses_a_group(InfrastructureFixture infras
         // The attempt fails while paused: the outcome is recorded, and past the back-off nothing is retried.
         await scenario.DeliverAsync(new SyncInstructionFailed
         {
-            InstructionId = first.InstructionId, Attempt = 1, SyncGroup = Group, ExecutedBy = "cron", ExitCode = 1, Error = "boom", FailedAt = scenario.Time.GetUtcNow(),
+            InstructionId = first.InstructionId,
+            Attempt = 1,
+            SyncGroup = Group,
+            ExecutedBy = "cron",
+            ExitCode = 1,
+            Error = "boom",
+            FailedAt = scenario.Time.GetUtcNow(),
         });
         (await scenario.AttemptsAsync()).ShouldHaveSingleItem().Outcome.ShouldBe(InstructionOutcomes.Failed);
         scenario.Time.Advance(TimeSpan.FromMinutes(10));
