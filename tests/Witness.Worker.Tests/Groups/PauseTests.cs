@@ -1,8 +1,10 @@
 using MassTransit;
+using Microsoft.Extensions.Logging;
 using ZfsSync.Contracts;
 using ZfsSync.TestInfrastructure;
 using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Worker.Persistence;
+using ZfsSync.Witness.Worker.Tests.Support;
 using static ZfsSync.Witness.Worker.Tests.Groups.GroupSagaScenario;
 
 namespace ZfsSync.Witness.Worker.Tests.Groups;
@@ -164,5 +166,42 @@ public sealed class When_an_operator_pauses_a_group(InfrastructureFixture infras
         var unknown = await CommandAsync(scenario, new PauseSyncGroup { SyncGroup = "no-such-group", RequestedByName = "alice" });
         unknown.Is(out Response<SyncGroupCommandRejected>? missing).ShouldBeTrue();
         missing!.Message.Reason.ShouldBe("unknown sync group: the witness has no sync group \"no-such-group\"");
+    }
+}
+
+/// <summary>A maintenance command that cannot be read, sent as raw JSON on the real broker.</summary>
+[Collection(InfrastructureFixture.Collection)]
+public sealed class When_a_group_command_cannot_be_read(InfrastructureFixture infrastructure)
+{
+    [Fact]
+    public async Task Should_answer_it_at_its_reply_address_and_keep_it_in_the_error_queue()
+    {
+        await using var world = await WitnessWorld.CreateAsync(infrastructure, ["nas1", "backup1"]);
+        var logs = new LogCapture();
+        await world.StartWitnessAsync(logs: logs);
+
+        var urn = "urn:message:ZfsSync.Contracts:PauseSyncGroup";
+        var routed = await world.Vhost.PublishViaManagementApiAsync(
+            "ZfsSync.Contracts:PauseSyncGroup",
+            $$"""{"syncGroup":"{{WitnessWorld.Group}}","requestedByName":["not","text"]}""",
+            new Dictionary<string, object>
+            {
+                ["content_type"] = "application/json",
+                ["type"] = urn,
+                ["headers"] = new Dictionary<string, object>
+                {
+                    ["MT-MessageType"] = urn,
+                    ["MT-Response-Address"] = "queue:RecordingSubscriber",
+                    ["MT-Request-Id"] = Guid.NewGuid().ToString(),
+                },
+            });
+        routed.ShouldBeTrue();
+
+        await world.UntilReceivedAsync<SyncGroupCommandRejected>(l => l.Count == 1, "the rejection of the malformed command");
+        var rejected = world.Received.Of<SyncGroupCommandRejected>().Single();
+        (rejected.Command, rejected.SyncGroup).ShouldBe(("PauseSyncGroup", WitnessWorld.Group));
+        rejected.Reason.ShouldStartWith("the message could not be read");
+        logs.Contains(LogLevel.Warning, "Rejected a malformed PauseSyncGroup").ShouldBeTrue();
+        await Poll.UntilAsync(async () => await world.Vhost.QueueMessageCountAsync("sync-group-state_error") == 1, "the malformed command in the error queue");
     }
 }
