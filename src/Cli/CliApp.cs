@@ -109,6 +109,9 @@ public static class CliApp
             root.Subcommands.Add(command);
         }
 
+        // pause, resume, replan (GroupCommands.cs)
+        GroupCommands.Add(root, handlers, environment, (p, run) => WithSession(p, environment, run));
+
         return root;
     }
 

@@ -38,7 +38,12 @@ internal static class Commands
         {
             output.Table(
                 ["GROUP", "STATUS", "IN SYNC", "DEGRADED"],
-                groups.Select(g => (IReadOnlyList<string>)[g.SyncGroup, Wire(g.Status), $"{g.DatasetsInSync}/{g.DatasetsTotal}", g.Degraded ? "yes" : "no"]));
+                groups.Select(g => (IReadOnlyList<string>)[g.SyncGroup, GroupCommands.StatusCell(g), $"{g.DatasetsInSync}/{g.DatasetsTotal}", g.Degraded ? "yes" : "no"]));
+            foreach (var line in GroupCommands.PauseLines(groups))
+            {
+                output.Line(line);
+            }
+
             if (group is not null)
             {
                 output.Line();

@@ -111,6 +111,8 @@ public static class ClientBus
                 e.Handler<OutstandingInstructions>(c => client.Answer(c));
                 e.Handler<SyncConflictResolutionAccepted>(c => client.Answer(c));
                 e.Handler<SyncConflictResolutionRejected>(c => client.Answer(c));
+                e.Handler<SyncGroupCommandAccepted>(c => client.Answer(c));
+                e.Handler<SyncGroupCommandRejected>(c => client.Answer(c));
                 e.Handler<HostStatusReport>(c => client.Answer(c));
                 e.Handler<ConflictsReport>(c => client.Answer(c));
                 e.Handler<FleetStatistics>(c => client.Answer(c));

@@ -31,7 +31,9 @@ public sealed class ZfsSyncClient(ISendEndpointProvider sendEndpointProvider, Zf
     /// Sends the request and waits for the witness's answer of type <typeparamref name="TResponse"/> in the inbox
     /// (requires <see cref="ClientBus.ConfigureInbox"/>): <see cref="GetSyncGroupStatus"/> → <see cref="SyncGroupStatusReport"/>,
     /// <see cref="GetOutstandingInstructions"/> → <see cref="OutstandingInstructions"/>, <see cref="ResolveSyncConflict"/> →
-    /// <see cref="SyncConflictResolutionAccepted"/> or <see cref="SyncConflictResolutionRejected"/> (ask for <see cref="object"/>).
+    /// <see cref="SyncConflictResolutionAccepted"/> or <see cref="SyncConflictResolutionRejected"/>, <see cref="PauseSyncGroup"/>,
+    /// <see cref="ResumeSyncGroup"/>, <see cref="ReplanSyncGroup"/> → <see cref="SyncGroupCommandAccepted"/> or
+    /// <see cref="SyncGroupCommandRejected"/> (ask for <see cref="object"/>).
     /// </summary>
     /// <exception cref="ZfsSyncClientTimeoutException">No answer within <paramref name="timeout"/> (default <see cref="BrokerConnectionOptions.RequestTimeout"/>).</exception>
     public async Task<TResponse> RequestAsync<TRequest, TResponse>(TRequest request, TimeSpan? timeout = null, CancellationToken cancellationToken = default)

@@ -69,10 +69,11 @@ public static class ClientTopology
     /// <summary>The message types sent to a host exchange (<see cref="HostExchange"/>).</summary>
     public static IReadOnlyList<Type> HostExchangeCarries { get; } = [typeof(SyncInstructionIssued), typeof(SyncInstructionExpired)];
 
-    /// <summary>The message types an operator's tool sends: decisions and status queries.</summary>
+    /// <summary>The message types an operator's tool sends: decisions, maintenance commands and status queries.</summary>
     public static IReadOnlyList<Type> OperatorSends { get; } =
         [typeof(ResolveSyncConflict), typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions),
-            typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics)];
+            typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics),
+            typeof(PauseSyncGroup), typeof(ResumeSyncGroup), typeof(ReplanSyncGroup)];
 
     /// <summary>The message types an operator's tool reads in its inbox.</summary>
     public static IReadOnlyList<Type> OperatorReads { get; } =

@@ -112,6 +112,20 @@ public sealed record SyncGroupStatusEntry
     public int DatasetsInSync { get; init; }
     public int DatasetsTotal { get; init; }
     public IReadOnlyList<DatasetStatusEntry> Datasets { get; init; } = [];
+
+    /// <summary>An operator paused the group (<see cref="PauseSyncGroup"/>): it issues nothing until resumed.</summary>
+    public bool Paused { get; init; }
+
+    /// <summary>While paused: the validated broker user who paused it.</summary>
+    public string? PausedBy { get; init; }
+
+    /// <summary>While paused: the free text that operator gave (<see cref="PauseSyncGroup.RequestedByName"/>).</summary>
+    public string? PausedByName { get; init; }
+
+    public DateTimeOffset? PausedAt { get; init; }
+
+    /// <summary>While paused: why (<see cref="PauseSyncGroup.Note"/>).</summary>
+    public string? PauseNote { get; init; }
 }
 
 /// <summary>The status of one dataset of a group towards one target.</summary>

@@ -142,6 +142,24 @@ internal static class SampleMessages
         yield return new ResolveSyncConflict { ConflictId = Guid.NewGuid(), SyncGroup = "g", Resolution = "rollback-target", RequestedBy = "alice", PromoteHostId = "backup1" };
         yield return new SyncConflictResolutionAccepted { ConflictId = Guid.NewGuid(), SyncGroup = "g", Resolution = ConflictResolution.Reseed, RequestedBy = "alice", AcceptedAt = At };
         yield return new SyncConflictResolutionRejected { ConflictId = Guid.NewGuid(), SyncGroup = "g", Resolution = "destroy-everything", Reason = "resolution not allowed" };
+        yield return new PauseSyncGroup { SyncGroup = "g", RequestedByName = "alice, INC-7", Note = "disk swap on backup1" };
+        yield return new ResumeSyncGroup { SyncGroup = "g", RequestedByName = "alice", Note = "done" };
+        yield return new ReplanSyncGroup { SyncGroup = "g", RequestedByName = "alice", Note = null };
+        yield return new SyncGroupCommandAccepted
+        {
+            Command = "ReplanSyncGroup",
+            SyncGroup = "g",
+            Paused = true,
+            PausedBy = "operator1",
+            PausedAt = At,
+            InstructionsIssued = 0,
+            InstructionsWithheld = 2,
+            Status = SyncGroupStatus.OutOfSync,
+            Detail = "planned, but the group is paused",
+            RequestedBy = "operator1",
+            AcceptedAt = At,
+        };
+        yield return new SyncGroupCommandRejected { Command = "PauseSyncGroup", SyncGroup = "g", Reason = "not an operator" };
         yield return new GetSyncGroupStatus { SyncGroup = "g", PageSize = 50, After = "Z3JvdXBzCmc" };
         yield return new QueryRejected { Query = "GetConflicts", Reason = "invalid after token" };
         yield return new GetHostStatus { HostId = "nas1", PageSize = 10, After = "aG9zdHMKYQ" };
@@ -198,6 +216,7 @@ internal static class SampleMessages
                 new SyncGroupStatusEntry
                 {
                     SyncGroup = "g", Status = SyncGroupStatus.Conflicted, Degraded = false, DatasetsInSync = 0, DatasetsTotal = 1,
+                    Paused = true, PausedBy = "operator1", PausedByName = "alice", PausedAt = At, PauseNote = "disk swap",
                     Datasets =
                     [
                         new DatasetStatusEntry

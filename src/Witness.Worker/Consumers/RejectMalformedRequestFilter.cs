@@ -9,7 +9,8 @@ namespace ZfsSync.Witness.Worker.Consumers;
 /// On the sync group saga's error pipe: an outcome or a resolution request that cannot be read (bad JSON, a field of
 /// the wrong type) never reaches the saga. This filter logs it (its values escaped) and, for a
 /// <see cref="ResolveSyncConflict"/> whose reply address is known (the envelope's <c>responseAddress</c>, or the
-/// <c>MT-Response-Address</c> header of a raw message), answers with <see cref="SyncConflictResolutionRejected"/>; the
+/// <c>MT-Response-Address</c> header of a raw message), answers with <see cref="SyncConflictResolutionRejected"/> (a
+/// <see cref="PauseSyncGroup"/>, <see cref="ResumeSyncGroup"/> or <see cref="ReplanSyncGroup"/> with <see cref="SyncGroupCommandRejected"/>); the
 /// message then goes on to the <c>_error</c> queue. Failures of other kinds are only logged here.
 /// </summary>
 public sealed class RejectMalformedRequestFilter(ILogger logger) : IFilter<ExceptionReceiveContext>
@@ -40,6 +41,14 @@ public sealed class RejectMalformedRequestFilter(ILogger logger) : IFilter<Excep
                         Resolution = request.Resolution ?? "",
                         Reason = reason,
                     },
+                    send => send.RequestId = request.RequestId,
+                    context.CancellationToken);
+            }
+            else if (request.MessageType is nameof(PauseSyncGroup) or nameof(ResumeSyncGroup) or nameof(ReplanSyncGroup) && request.ResponseAddress is { } commandAddress)
+            {
+                var endpoint = await context.SendEndpointProvider.GetSendEndpoint(commandAddress);
+                await endpoint.Send(
+                    new SyncGroupCommandRejected { Command = request.MessageType, SyncGroup = request.SyncGroup ?? "", Reason = reason },
                     send => send.RequestId = request.RequestId,
                     context.CancellationToken);
             }

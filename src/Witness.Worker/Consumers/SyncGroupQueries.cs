@@ -59,6 +59,11 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time, ILo
                 DatasetsInSync = s.DatasetsInSync,
                 DatasetsTotal = s.DatasetsTotal,
                 Datasets = statuses.TryGetValue(s.Name, out var json) ? StoredJson.Deserialize<List<DatasetStatusEntry>>(json) : [],
+                Paused = s.PausedAt is not null,
+                PausedBy = s.PausedBy,
+                PausedByName = s.PausedByName,
+                PausedAt = s.PausedAt,
+                PauseNote = s.PauseNote,
             })],
         });
     }

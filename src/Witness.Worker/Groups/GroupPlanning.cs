@@ -152,6 +152,8 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         ArgumentNullException.ThrowIfNull(saga);
         ArgumentNullException.ThrowIfNull(outbox);
         var now = Now;
+        saga.IssuedInRound = 0;
+        saga.WithheldInRound = 0;
         // Tracked queries throughout: what this message's activities changed (a new definition, an outcome, a
         // resolution) is not saved yet, and the change tracker hands back those instances.
         var definitionRow = await db.Set<GroupDefinitionRecord>().FindAsync([saga.Name], cancellationToken);
@@ -194,12 +196,21 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         var issued = attempts.Select(a => (a.InstructionId, a.Attempt)).ToHashSet();
         var newInstructions = 0;
         var loadedIds = attempts.Select(a => a.InstructionId).ToHashSet();
+        var withheld = new HashSet<Guid>();
         foreach (var planned in plan.Instructions)
         {
             // Where it runs is the group's choice (Execution, RelayHost), not part of the decision: the id is unchanged.
             var instruction = planned with { Execution = InstructionRouting.For(document.Group, planned.Source.HostId, planned.Target.HostId) };
             if (!issued.Add((instruction.InstructionId, instruction.Attempt)))
             {
+                continue;
+            }
+
+            if (saga.Paused)
+            {
+                // Paused by an operator (SyncGroupPause): no new instruction, no retry. Nothing is recorded, so the same
+                // decision is made again, and issued, by the first round after the resume.
+                withheld.Add(instruction.InstructionId);
                 continue;
             }
 
@@ -275,13 +286,20 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
             db.Add(statusRow);
         }
 
+        var statuses = withheld.Count == 0 ? plan.Statuses : SyncGroupPause.Withhold(plan.Statuses, withheld, saga);
         statusRow.PlannedAt = now;
-        statusRow.Datasets = StoredJson.Serialize(plan.Statuses);
+        statusRow.Datasets = StoredJson.Serialize(statuses);
+        saga.IssuedInRound = newInstructions;
+        saga.WithheldInRound = withheld.Count;
+        if (withheld.Count > 0)
+        {
+            logger.LogInformation("Sync group {Group} is paused: withheld {Count} instruction(s)", saga.Name, withheld.Count);
+        }
 
         var waiting = members.Any(m => !inventories.ContainsKey(m));
         var status = waiting ? SyncGroupStatus.Waiting
             : plan.Conflicts.Count > 0 || plan.Statuses.Any(s => s.Status == DatasetSyncStatus.Conflicted) ? SyncGroupStatus.Conflicted
-            : plan.Statuses.All(IsInSync) ? SyncGroupStatus.InSync
+            : statuses.All(IsInSync) ? SyncGroupStatus.InSync
             : SyncGroupStatus.OutOfSync;
         var degraded = members.Any(m => liveness.GetValueOrDefault(m, HostStatus.Offline) != HostStatus.Online);
         var inSync = group.Datasets.Count(d => plan.Statuses.Any(s => s.Dataset == d.Path) && plan.Statuses.Where(s => s.Dataset == d.Path).All(IsInSync));

@@ -26,6 +26,26 @@ public sealed class SyncGroupState : SagaStateMachineInstance, ISagaVersion
     public int OutstandingInstructions { get; set; }
     public DateTimeOffset? PlannedAt { get; set; }
 
+    /// <summary>When an operator paused the group (<c>PauseSyncGroup</c>); null: not paused. A paused group issues nothing.</summary>
+    public DateTimeOffset? PausedAt { get; set; }
+
+    /// <summary>The validated broker user who paused it.</summary>
+    public string? PausedBy { get; set; }
+
+    /// <summary>The free text that operator gave (<c>PauseSyncGroup.requestedByName</c>).</summary>
+    public string? PausedByName { get; set; }
+
+    /// <summary>Why it is paused (<c>PauseSyncGroup.note</c>).</summary>
+    public string? PauseNote { get; set; }
+
+    public bool Paused => PausedAt is not null;
+
     /// <summary>The status the current planning round arrived at (not stored: the state is).</summary>
     public SyncGroupStatus? PlannedStatus { get; set; }
+
+    /// <summary>Instructions the current planning round issued (not stored).</summary>
+    public int IssuedInRound { get; set; }
+
+    /// <summary>Instructions the current planning round would have issued but withheld because the group is paused (not stored).</summary>
+    public int WithheldInRound { get; set; }
 }

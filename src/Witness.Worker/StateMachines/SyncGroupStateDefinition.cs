@@ -24,7 +24,7 @@ public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
         // the filter: a raw message here names exactly one of the types executors and operators send.
         endpointConfigurator.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
         endpointConfigurator.UseFilter(new Consumers.RawMessageTypeFilter(
-            [typeof(SyncInstructionCompleted), typeof(SyncInstructionFailed), typeof(ResolveSyncConflict)],
+            [typeof(SyncInstructionCompleted), typeof(SyncInstructionFailed), typeof(ResolveSyncConflict), typeof(PauseSyncGroup), typeof(ResumeSyncGroup), typeof(ReplanSyncGroup)],
             context.GetRequiredService<TimeProvider>(),
             context.GetRequiredService<ILoggerFactory>().CreateLogger<SyncGroupStateDefinition>()));
 
@@ -47,5 +47,8 @@ public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
         sagaConfigurator.Message<SyncInstructionFailed>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<SyncInstructionExpired>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<ResolveSyncConflict>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<PauseSyncGroup>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<ResumeSyncGroup>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
+        sagaConfigurator.Message<ReplanSyncGroup>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
     }
 }

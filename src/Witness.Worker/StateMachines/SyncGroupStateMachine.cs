@@ -5,7 +5,8 @@ namespace ZfsSync.Witness.Worker.StateMachines;
 
 /// <summary>
 /// One instance per sync group, correlated by <see cref="DeterministicIds.SyncGroup"/>. Every event that can change the
-/// plan (configuration, inventory, host status, executor outcome, expiry, resolution) runs a planning round in the
+/// plan (configuration, inventory, host status, executor outcome, expiry, resolution, an operator's pause, resume or
+/// replan) runs a planning round in the
 /// saga's transaction; the state follows the round's result: <c>Waiting</c> (a member has not reported),
 /// <c>InSync</c>, <c>OutOfSync</c> (work to do or under way), <c>Conflicted</c> (a decision is needed); the degraded flag
 /// is on the instance. Only a configuration newer than the one in force may finalize the group.
@@ -69,6 +70,22 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
             })));
         });
 
+        Event(() => Pause, x =>
+        {
+            x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
+            x.OnMissingInstance(m => m.ExecuteAsync(context => GroupCommands.RejectUnknownGroupAsync(context, nameof(PauseSyncGroup), context.Message.SyncGroup)));
+        });
+        Event(() => Resume, x =>
+        {
+            x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
+            x.OnMissingInstance(m => m.ExecuteAsync(context => GroupCommands.RejectUnknownGroupAsync(context, nameof(ResumeSyncGroup), context.Message.SyncGroup)));
+        });
+        Event(() => Replan, x =>
+        {
+            x.CorrelateById(m => DeterministicIds.SyncGroup(m.Message.SyncGroup));
+            x.OnMissingInstance(m => m.ExecuteAsync(context => GroupCommands.RejectUnknownGroupAsync(context, nameof(ReplanSyncGroup), context.Message.SyncGroup)));
+        });
+
         InstanceState(x => x.CurrentState);
 
         Initially(
@@ -84,6 +101,9 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
             Settle(When(InstructionFailed).Activity(x => x.OfType<RecordOutcomeActivity>())),
             Settle(When(InstructionExpired).Activity(x => x.OfType<RecordOutcomeActivity>())),
             Settle(When(ResolveConflict).Activity(x => x.OfType<ResolveConflictActivity>())),
+            Settle(When(Pause).Activity(x => x.OfType<PauseGroupActivity>())),
+            Settle(When(Resume).Activity(x => x.OfType<ResumeGroupActivity>())),
+            Settle(When(Replan).Activity(x => x.OfType<ReplanGroupActivity>())),
             When(Removed)
                 .If(x => x.Message.LoadedAt > x.Saga.ConfigLoadedAt,
                     removed => removed.Activity(x => x.OfType<RemoveGroupActivity>()).Finalize()));
@@ -124,4 +144,7 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
     public Event<SyncInstructionFailed> InstructionFailed { get; private set; } = null!;
     public Event<SyncInstructionExpired> InstructionExpired { get; private set; } = null!;
     public Event<ResolveSyncConflict> ResolveConflict { get; private set; } = null!;
+    public Event<PauseSyncGroup> Pause { get; private set; } = null!;
+    public Event<ResumeSyncGroup> Resume { get; private set; } = null!;
+    public Event<ReplanSyncGroup> Replan { get; private set; } = null!;
 }

@@ -55,6 +55,19 @@ public sealed class GroupSagaScenario : IAsyncDisposable
     public const string OperatorUser = "operator";
 
     public FixedSenderIdentity Sender { get; private init; } = new();
+
+    private bool OwnsDatabase { get; init; } = true;
+    private bool _stopped;
+
+    /// <summary>Stops this scenario's bus (a witness going down); its database stays for another scenario to start on.</summary>
+    public async Task StopAsync()
+    {
+        if (!_stopped)
+        {
+            _stopped = true;
+            await Harness.Stop();
+        }
+    }
     public ITestHarness Harness { get; }
     public ISagaStateMachineTestHarness<SyncGroupStateMachine, SyncGroupState> Saga { get; }
     public SyncGroupStateMachine Machine { get; }
@@ -79,10 +92,13 @@ public sealed class GroupSagaScenario : IAsyncDisposable
     };
 
     public static async Task<GroupSagaScenario> StartAsync(
-        InfrastructureFixture infrastructure, WitnessOptions? options = null, PlannerOptions? planner = null, string provider = "postgresql")
+        InfrastructureFixture infrastructure, WitnessOptions? options = null, PlannerOptions? planner = null, string provider = "postgresql",
+        WitnessTestDatabase? database = null, DateTimeOffset? now = null)
     {
-        var database = await WitnessTestDatabase.CreateAsync(infrastructure, provider);
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+        // With a database of another scenario: a restarted witness (a new saga repository on the same rows); the other scenario drops it.
+        var ownsDatabase = database is null;
+        database ??= await WitnessTestDatabase.CreateAsync(infrastructure, provider);
+        var time = new FakeTimeProvider(now ?? new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
         options ??= DefaultOptions();
         var logs = new LogCapture();
         if (!options.Operators.Contains(OperatorUser))
@@ -111,7 +127,7 @@ public sealed class GroupSagaScenario : IAsyncDisposable
             });
         });
         var serviceProvider = services.BuildServiceProvider(validateScopes: true);
-        var scenario = new GroupSagaScenario(database, serviceProvider, options, time, logs) { Sender = sender };
+        var scenario = new GroupSagaScenario(database, serviceProvider, options, time, logs) { Sender = sender, OwnsDatabase = ownsDatabase };
         await scenario.Harness.Start();
         return scenario;
     }
@@ -273,9 +289,12 @@ public sealed class GroupSagaScenario : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Harness.Stop();
+        await StopAsync();
         await Provider.DisposeAsync();
-        await Database.DisposeAsync();
+        if (OwnsDatabase)
+        {
+            await Database.DisposeAsync();
+        }
     }
 
     // The world: nas1 holds tank/data with s1..s3; backup1 receives into backup/data.

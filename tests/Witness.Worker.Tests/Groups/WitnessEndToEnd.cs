@@ -34,9 +34,12 @@ public sealed class RecordingSubscriber(Received received) :
     IConsumer<SyncConflictResolved>,
     IConsumer<SyncGroupStatusChanged>,
     IConsumer<SyncConflictResolutionRejected>,
-    IConsumer<SyncConflictResolutionAccepted>
+    IConsumer<SyncConflictResolutionAccepted>,
+    IConsumer<SyncGroupCommandRejected>
 {
     public Task Consume(ConsumeContext<SyncConflictResolutionRejected> context) => Record(context);
+
+    public Task Consume(ConsumeContext<SyncGroupCommandRejected> context) => Record(context);
     public Task Consume(ConsumeContext<SyncConflictResolutionAccepted> context) => Record(context);
     public Task Consume(ConsumeContext<SyncInstructionIssued> context) => Record(context);
     public Task Consume(ConsumeContext<SyncInstructionExpired> context) => Record(context);

@@ -544,6 +544,21 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                     b.Property<int>("OutstandingInstructions")
                         .HasColumnType("integer");
 
+                    b.Property<string>("PauseNote")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)");
+
+                    b.Property<DateTimeOffset?>("PausedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("PausedBy")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)");
+
+                    b.Property<string>("PausedByName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
                     b.Property<DateTimeOffset?>("PlannedAt")
                         .HasColumnType("timestamp with time zone");
 

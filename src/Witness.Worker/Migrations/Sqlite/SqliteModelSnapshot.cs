@@ -531,6 +531,21 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                     b.Property<int>("OutstandingInstructions")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("PauseNote")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("PausedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("PausedBy")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PausedByName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
                     b.Property<long?>("PlannedAt")
                         .HasColumnType("INTEGER");
 
