@@ -288,9 +288,14 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
 
         statusRow.PlannedAt = now;
         statusRow.Datasets = StoredJson.Serialize(plan.Statuses);
-        await history.RecordLagSamplesAsync(db, saga.Name, plan.Statuses, cancellationToken);
 
         var waiting = members.Any(m => !inventories.ContainsKey(m));
+        if (!waiting)
+        {
+            // Not while a member has yet to report: its lag would read as none.
+            await history.RecordLagSamplesAsync(db, saga.Name, plan.Statuses, cancellationToken);
+        }
+
         var status = waiting ? SyncGroupStatus.Waiting
             : plan.Conflicts.Count > 0 || plan.Statuses.Any(s => s.Status == DatasetSyncStatus.Conflicted) ? SyncGroupStatus.Conflicted
             : plan.Statuses.All(IsInSync) ? SyncGroupStatus.InSync
