@@ -143,7 +143,10 @@ public sealed class When_an_operator_uses_zfssync(InfrastructureFixture infrastr
         var lines = plain.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         lines[0].ShouldStartWith("AT");
         lines[0].ShouldContain("KIND");
-        lines[1].ShouldContain("instruction-issued", Case.Sensitive, "newest first: the instruction issued after the resolution");
+        lines[1].ShouldContain("status-changed", Case.Sensitive, "newest first: the last change the resolution's planning round recorded");
+        lines[1].ShouldContain("out-of-sync; was conflicted");
+        lines[2].ShouldContain("instruction-issued");
+        lines[2].ShouldContain("rollback-and-incremental");
         plain.Output.ShouldContain($"conflict-resolved");
         plain.Output.ShouldContain($"by {world.Operator.Name}");
         plain.Output.ShouldContain("conflict-detected");

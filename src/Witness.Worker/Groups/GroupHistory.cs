@@ -29,7 +29,7 @@ public sealed class GroupHistory(TimeProvider time, IOptionsMonitor<WitnessOptio
             e.InstructionId = instruction.InstructionId;
             e.Attempt = instruction.Attempt;
             e.InstructionKind = DeterministicIds.WireName(instruction.Kind);
-            e.Detail = $"{DeterministicIds.WireName(instruction.Kind)} {instruction.Source.HostId}:{instruction.Source.Dataset} -> {instruction.Target.HostId}:{instruction.Target.Dataset}, run by {instruction.Execution?.HostId ?? instruction.Target.HostId}";
+            e.Detail = $"{instruction.Source.HostId}:{instruction.Source.Dataset} -> {instruction.Target.HostId}:{instruction.Target.Dataset}, run by {instruction.Execution?.HostId ?? instruction.Target.HostId}";
         });
     }
 
