@@ -69,7 +69,7 @@ internal static class HistoryCommand
         return ExitCodes.Ok;
     }
 
-    /// <summary>The DETAIL column: what the entry's kind says, in words.</summary>
+    /// <summary>The DETAIL column: the entry's ids and its witness-written detail (which names the kind of change).</summary>
     public static string Describe(HistoryEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
@@ -77,25 +77,17 @@ internal static class HistoryCommand
         switch (entry.Kind)
         {
             case HistoryEntryKind.InstructionIssued or HistoryEntryKind.InstructionCompleted or HistoryEntryKind.InstructionFailed or HistoryEntryKind.InstructionExpired:
-                parts.Add($"{(entry.InstructionKind is { } k ? DeterministicIds.WireName(k) : "instruction")} {entry.InstructionId} attempt {entry.Attempt}");
+                parts.Add($"instruction {entry.InstructionId}");
                 break;
             case HistoryEntryKind.ConflictDetected or HistoryEntryKind.ConflictResolved or HistoryEntryKind.ConflictCleared:
                 parts.Add($"{(entry.ConflictKind is { } c ? DeterministicIds.WireName(c) + " " : "")}conflict {entry.ConflictId}");
-                if (entry.Resolution is { } r)
-                {
-                    parts.Add($"resolution {DeterministicIds.WireName(r)}");
-                }
-
-                break;
-            case HistoryEntryKind.StatusChanged when entry.Status is { } s:
-                parts.Add(DeterministicIds.WireName(s));
                 break;
             case HistoryEntryKind.LagSample:
                 parts.Add($"{entry.LagSnapshots?.ToString(CultureInfo.InvariantCulture) ?? "?"} snapshots behind, {CliApp.Duration(entry.LagSeconds)}");
                 break;
         }
 
-        if (entry.By is { } by)
+        if (entry.By is { } by && entry.Kind is not HistoryEntryKind.ConflictResolved)
         {
             parts.Add($"by {by}");
         }

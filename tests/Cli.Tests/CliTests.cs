@@ -144,7 +144,7 @@ public sealed class When_an_operator_uses_zfssync(InfrastructureFixture infrastr
         lines[0].ShouldStartWith("AT");
         lines[0].ShouldContain("KIND");
         lines[1].ShouldContain("status-changed", Case.Sensitive, "newest first: the last change the resolution's planning round recorded");
-        lines[1].ShouldContain("out-of-sync; was conflicted");
+        lines[1].ShouldContain("out-of-sync, was conflicted");
         lines[2].ShouldContain("instruction-issued");
         lines[2].ShouldContain("rollback-and-incremental");
         plain.Output.ShouldContain($"conflict-resolved");

@@ -29,7 +29,7 @@ public sealed class GroupHistory(TimeProvider time, IOptionsMonitor<WitnessOptio
             e.InstructionId = instruction.InstructionId;
             e.Attempt = instruction.Attempt;
             e.InstructionKind = DeterministicIds.WireName(instruction.Kind);
-            e.Detail = $"{instruction.Source.HostId}:{instruction.Source.Dataset} -> {instruction.Target.HostId}:{instruction.Target.Dataset}, run by {instruction.Execution?.HostId ?? instruction.Target.HostId}";
+            e.Detail = $"{DeterministicIds.WireName(instruction.Kind)} attempt {instruction.Attempt}: {instruction.Source.HostId}:{instruction.Source.Dataset} -> {instruction.Target.HostId}:{instruction.Target.Dataset}, run by {instruction.Execution?.HostId ?? instruction.Target.HostId}";
         });
     }
 
@@ -53,7 +53,8 @@ public sealed class GroupHistory(TimeProvider time, IOptionsMonitor<WitnessOptio
             e.Attempt = attempt.Attempt;
             e.InstructionKind = attempt.Kind;
             e.By = by;
-            e.Detail = detail;
+            var outcome = kind switch { HistoryEntryKind.InstructionCompleted => "completed", HistoryEntryKind.InstructionFailed => "failed", _ => "expired" };
+            e.Detail = $"{attempt.Kind} attempt {attempt.Attempt} {outcome}{(string.IsNullOrEmpty(detail) ? "" : ": " + detail)}";
         });
     }
 
@@ -99,10 +100,10 @@ public sealed class GroupHistory(TimeProvider time, IOptionsMonitor<WitnessOptio
             e.By = conflict.ResolvedBy;
             e.Detail = string.Join("; ", new[]
             {
-                conflict.RequestedByName is { } name ? $"requested by {name}" : null,
+                $"{conflict.Resolution} by {conflict.ResolvedBy}",
                 conflict.PromoteHostId is { } promote ? $"promote {promote}" : null,
+                conflict.RequestedByName is { } name ? $"requested by {name}" : null,
             }.OfType<string>());
-            e.Detail = e.Detail.Length == 0 ? null : e.Detail;
         });
     }
 
@@ -112,7 +113,7 @@ public sealed class GroupHistory(TimeProvider time, IOptionsMonitor<WitnessOptio
         Add(db, group, HistoryEntryKind.StatusChanged, e =>
         {
             e.Status = DeterministicIds.WireName(status);
-            e.Detail = $"was {(previous is { } p ? DeterministicIds.WireName(p) : "new")}{(degraded ? "; degraded (a member is late or offline)" : "")}";
+            e.Detail = $"{DeterministicIds.WireName(status)}, was {(previous is { } p ? DeterministicIds.WireName(p) : "new")}{(degraded ? "; degraded (a member is late or offline)" : "")}";
         });
     }
 

@@ -65,7 +65,8 @@ public sealed class When_a_group_keeps_a_history(InfrastructureFixture infrastru
         completed.InstructionId.ShouldBe(instruction.InstructionId);
         completed.Attempt.ShouldBe(1);
         completed.By.ShouldBeNull("the executor's validated broker user; the in-memory transport carries no AMQP user-id");
-        completed.Detail.ShouldBe("4096 bytes transferred");
+        completed.Detail.ShouldBe("full attempt 1 completed: 4096 bytes transferred");
+        issued.Detail.ShouldBe("full attempt 1: nas1:tank/data -> backup1:backup/data, run by backup1");
         completed.At.ShouldBe(scenario.Time.GetUtcNow());
         entries[0].ShouldBe(completed);
 
@@ -74,6 +75,46 @@ public sealed class When_a_group_keeps_a_history(InfrastructureFixture infrastru
         announced.ShouldBe([SyncGroupStatus.Waiting, SyncGroupStatus.OutOfSync]);
         entries.Where(e => e.Kind == HistoryEntryKind.StatusChanged).Select(e => e.Status!.Value).Reverse().ShouldBe(announced);
         entries.Where(e => e.Kind == HistoryEntryKind.StatusChanged).ShouldAllBe(e => e.InstructionId == null && e.Dataset == null);
+        entries.First(e => e.Kind == HistoryEntryKind.StatusChanged).Detail.ShouldBe("out-of-sync, was waiting");
+    }
+
+    [Fact]
+    public async Task Should_record_a_failed_attempt_with_its_error_and_an_expired_one_with_the_reason()
+    {
+        await using var scenario = await StartAsync(infrastructure);
+        await scenario.ConfigureAsync();
+        await scenario.ReportAsync("nas1", Source(S1, S2));
+        await scenario.ReportAsync("backup1", EmptyTarget());
+        var first = (await scenario.SentAsync<SyncInstructionIssued>()).Single().Message;
+        await scenario.DeliverAsync(new SyncInstructionFailed
+        {
+            InstructionId = first.InstructionId,
+            Attempt = 1,
+            SyncGroup = Group,
+            ExecutedBy = "cron@backup1",
+            ExitCode = 1,
+            Error = "cannot receive: pool is busy",
+            FailedAt = scenario.Time.GetUtcNow(),
+        });
+        scenario.Time.Advance(TimeSpan.FromMinutes(6)); // past the back-off
+        (await scenario.NudgeAsync(TimeSpan.FromMinutes(5))).ShouldBeTrue();
+        (await scenario.SentAsync<SyncInstructionIssued>()).Select(s => s.Message.Attempt).ShouldBe([1, 2]);
+        scenario.Time.Advance(TimeSpan.FromHours(6) + TimeSpan.FromMinutes(1));
+        (await scenario.ReportAsync("nas1", Source(S1, S2))).ShouldBeEmpty();
+        (await scenario.ReportAsync("backup1", EmptyTarget())).ShouldBeEmpty();
+        (await scenario.Sweeper().SweepAsync(CancellationToken.None)).ShouldBe(1);
+        var (expiryId, expired) = (await scenario.SentAsync<SyncInstructionExpired>()).Single();
+        await scenario.DeliverAsync(expired, expiryId);
+
+        var entries = await HistoryAsync(scenario, HistoryEntryKind.InstructionIssued, HistoryEntryKind.InstructionFailed, HistoryEntryKind.InstructionExpired);
+        entries.Select(e => (e.Kind, e.Attempt)).Reverse().ShouldBe(
+        [
+            (HistoryEntryKind.InstructionIssued, 1), (HistoryEntryKind.InstructionFailed, 1),
+            (HistoryEntryKind.InstructionIssued, 2), (HistoryEntryKind.InstructionExpired, 2), (HistoryEntryKind.InstructionIssued, 3),
+        ]);
+        entries.ShouldAllBe(e => e.InstructionId == first.InstructionId && e.InstructionKind == InstructionKind.Full);
+        entries.Single(e => e.Kind == HistoryEntryKind.InstructionFailed).Detail.ShouldBe("full attempt 1 failed: exit 1: cannot receive: pool is busy");
+        entries.Single(e => e.Kind == HistoryEntryKind.InstructionExpired).Detail.ShouldBe($"full attempt 2 expired: {expired.Reason}");
     }
 
     [Fact]
@@ -100,7 +141,7 @@ public sealed class When_a_group_keeps_a_history(InfrastructureFixture infrastru
         resolved.ConflictId.ShouldBe(conflict.ConflictId);
         resolved.Resolution.ShouldBe(ConflictResolution.RollbackTarget);
         resolved.By.ShouldBe(OperatorUser);
-        resolved.Detail.ShouldBe("requested by operator");
+        resolved.Detail.ShouldBe("rollback-target by operator; requested by operator");
         (resolved.At - detected.At).ShouldBe(TimeSpan.FromMinutes(3));
 
         // The conflicted status, and the instruction the resolution led to, are on the timeline too.
