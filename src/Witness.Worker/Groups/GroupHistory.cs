@@ -156,7 +156,8 @@ public sealed class GroupHistory(TimeProvider time, IOptionsMonitor<WitnessOptio
                 e.Dataset = status.Dataset;
                 e.TargetHostId = status.TargetHostId;
                 e.LagSnapshots = status.LagSnapshots;
-                e.LagSeconds = status.LagSeconds;
+                // In sync is no lag in time either (the planner gives seconds only for a lag in snapshots).
+                e.LagSeconds = status.LagSeconds ?? (status.LagSnapshots == 0 && status.Status is DatasetSyncStatus.InSync ? 0 : null);
                 e.Detail = DeterministicIds.WireName(status.Status);
             }, now);
             added++;

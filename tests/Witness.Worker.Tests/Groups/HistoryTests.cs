@@ -189,6 +189,19 @@ public sealed class When_a_group_keeps_a_history(InfrastructureFixture infrastru
     }
 
     [Fact]
+    public async Task Should_sample_an_in_sync_target_as_no_lag_at_all()
+    {
+        await using var scenario = await StartAsync(infrastructure);
+        await scenario.ConfigureAsync();
+        await scenario.ReportAsync("nas1", Source(S1, S2));
+        await scenario.ReportAsync("backup1", Target(S1, S2));
+        await scenario.StateAsync(m => m.InSync);
+
+        var sample = (await HistoryAsync(scenario, HistoryEntryKind.LagSample)).ShouldHaveSingleItem();
+        (sample.LagSnapshots, sample.LagSeconds, sample.Detail).ShouldBe((0, 0L, "in-sync"));
+    }
+
+    [Fact]
     public async Task Should_not_compute_a_lag_from_a_snapshot_created_in_the_future()
     {
         await using var scenario = await StartAsync(infrastructure);
