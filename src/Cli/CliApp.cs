@@ -104,7 +104,14 @@ public static class CliApp
         var watch = new Command("watch", "A live tail of instructions, outcomes, conflicts, host and group status changes until Ctrl-C") { watchGroup, count };
         handlers[watch] = (p, o) => WithSession(p, environment, s => Watch.RunAsync(s, o, p.GetValue(watchGroup), p.GetValue(count), environment.Cancellation), requests: false);
 
-        foreach (var command in new[] { status, hosts, conflicts, resolve, instructions, stats, watch })
+        var historyGroup = new Argument<string>("GROUP") { Description = "The sync group" };
+        var historyKind = new Option<string[]>("--kind") { Description = "Only entries of this kind (repeatable): " + string.Join(", ", HistoryCommand.KindNames) };
+        historyKind.AcceptOnlyFromAmong([.. HistoryCommand.KindNames]);
+        var historyLimit = new Option<int>("--limit") { Description = "At most this many entries, newest first", DefaultValueFactory = _ => HistoryCommand.DefaultLimit };
+        var history = new Command("history", "A group's timeline, newest first: instructions and outcomes, conflicts, status changes, lag samples") { historyGroup, historyKind, historyLimit };
+        handlers[history] = (p, o) => WithSession(p, environment, s => HistoryCommand.RunAsync(s, o, p.GetValue(historyGroup)!, p.GetValue(historyKind) ?? [], p.GetValue(historyLimit), environment.Cancellation));
+
+        foreach (var command in new[] { status, hosts, conflicts, resolve, instructions, stats, watch, history })
         {
             root.Subcommands.Add(command);
         }

@@ -126,6 +126,64 @@ public sealed class When_an_operator_uses_zfssync(InfrastructureFixture infrastr
     }
 
     [Fact]
+    public async Task Should_show_a_group_s_history_newest_first_as_a_table_and_as_json()
+    {
+        await using var world = await CliWorld.CreateAsync(infrastructure);
+        await world.HeartbeatsAsync();
+        var conflict = await world.DivergeAsync();
+        (await world.RunAsync(world.Operator, "resolve", conflict.ConflictId.ToString(), "rollback-target", "--note", "bob")).ExitCode.ShouldBe(ExitCodes.Ok);
+        CliRun plain = null!;
+        await Poll.UntilAsync(async () =>
+        {
+            plain = await world.RunAsync(world.Operator, "history", CliWorld.Group);
+            return plain.Output.Contains("rollback-and-incremental", StringComparison.Ordinal);
+        }, "the instruction the resolution led to, on the timeline");
+
+        plain.ExitCode.ShouldBe(ExitCodes.Ok, plain.ToString());
+        var lines = plain.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines[0].ShouldStartWith("AT");
+        lines[0].ShouldContain("KIND");
+        lines[1].ShouldContain("status-changed", Case.Sensitive, "newest first: the last change the resolution's planning round recorded");
+        lines[1].ShouldContain("out-of-sync, was conflicted");
+        lines[2].ShouldContain("instruction-issued");
+        lines[2].ShouldContain("rollback-and-incremental");
+        plain.Output.ShouldContain($"conflict-resolved");
+        plain.Output.ShouldContain($"by {world.Operator.Name}");
+        plain.Output.ShouldContain("conflict-detected");
+        plain.Output.ShouldContain("status-changed");
+        plain.Output.ShouldContain("lag-sample");
+        plain.Output.ShouldNotContain("│", Case.Sensitive, "plain text when stdout is no terminal");
+        var table = await CliWorld.RunAsync(world.EnvironmentOf(world.Operator), ["history", CliWorld.Group], terminal: true);
+        table.Output.ShouldContain("│", Case.Sensitive, "a table on a terminal");
+        table.Output.ShouldContain("conflict-resolved");
+
+        var json = await world.RunAsync(world.Operator, "history", CliWorld.Group, "--kind", "conflict-detected", "--kind", "conflict-resolved", "--json");
+        json.ExitCode.ShouldBe(ExitCodes.Ok, json.ToString());
+        var answer = Json(json);
+        answer.GetProperty("syncGroup").GetString().ShouldBe(CliWorld.Group);
+        answer.GetProperty("nextAfter").ValueKind.ShouldBe(JsonValueKind.Null);
+        var entries = answer.GetProperty("entries").EnumerateArray().ToList();
+        entries.Select(e => e.GetProperty("kind").GetString()).ShouldBe(["conflict-resolved", "conflict-detected"]);
+        entries[0].GetProperty("by").GetString().ShouldBe(world.Operator.Name);
+        entries[0].GetProperty("resolution").GetString().ShouldBe("rollback-target");
+        entries[0].GetProperty("conflictId").GetString().ShouldBe(conflict.ConflictId.ToString());
+        entries[1].GetProperty("conflictKind").GetString().ShouldBe("diverged");
+        entries[1].GetProperty("dataset").GetString().ShouldBe("tank/d0");
+        entries[1].GetProperty("targetHostId").GetString().ShouldBe("backup1");
+
+        var one = Json(await world.RunAsync(world.Operator, "history", CliWorld.Group, "--limit", "1", "--json"));
+        one.GetProperty("entries").GetArrayLength().ShouldBe(1);
+        one.GetProperty("nextAfter").GetString().ShouldNotBeNullOrEmpty("more entries than the limit");
+        (await world.RunAsync(world.Viewer, "history", CliWorld.Group)).ExitCode.ShouldBe(ExitCodes.Ok, "a read-only operator tool may ask");
+
+        var unknown = await world.RunAsync(world.Operator, "history", "no-such-group");
+        unknown.ExitCode.ShouldBe(ExitCodes.Usage, unknown.ToString());
+        unknown.Error.ShouldContain("the witness has no sync group 'no-such-group'");
+        (await world.RunAsync(world.Operator, "history", CliWorld.Group, "--kind", "everything")).ExitCode.ShouldBe(ExitCodes.Usage);
+        (await world.RunAsync(world.Operator, "history", CliWorld.Group, "--limit", "0")).ExitCode.ShouldBe(ExitCodes.Usage);
+    }
+
+    [Fact]
     public async Task Should_tail_events_until_the_count_and_show_outcomes_with_their_sender()
     {
         await using var world = await CliWorld.CreateAsync(infrastructure);

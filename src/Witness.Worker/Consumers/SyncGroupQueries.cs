@@ -12,7 +12,7 @@ namespace ZfsSync.Witness.Worker.Consumers;
 /// <summary>
 /// Answers the operators' queries from stored state: <see cref="GetSyncGroupStatus"/> (the saga rows and the per-dataset
 /// statuses of each group's latest planning round), <see cref="GetOutstandingInstructions"/>, <see cref="GetHostStatus"/>,
-/// <see cref="GetConflicts"/> and <see cref="GetFleetStatistics"/>. Every list is paged (<see cref="Paging"/>): at most
+/// <see cref="GetConflicts"/>, <see cref="GetFleetStatistics"/> and <see cref="GetSyncGroupHistory"/>. Every list is paged (<see cref="Paging"/>): at most
 /// 500 entries per answer and an opaque <c>after</c> token; a token the witness did not issue is answered with
 /// <see cref="QueryRejected"/>.
 /// </summary>
@@ -21,7 +21,8 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time, ILo
     IConsumer<GetOutstandingInstructions>,
     IConsumer<GetHostStatus>,
     IConsumer<GetConflicts>,
-    IConsumer<GetFleetStatistics>
+    IConsumer<GetFleetStatistics>,
+    IConsumer<GetSyncGroupHistory>
 {
     public async Task Consume(ConsumeContext<GetSyncGroupStatus> context)
     {
@@ -255,6 +256,67 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time, ILo
         });
     }
 
+    public async Task Consume(ConsumeContext<GetSyncGroupHistory> context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var request = context.Message;
+        if (!PageToken.TryRead("history", request.After, 2, out var after)
+            || (after is not null && (!long.TryParse(after[0], NumberStyles.None, CultureInfo.InvariantCulture, out var afterTicks)
+                || afterTicks > DateTimeOffset.MaxValue.UtcTicks || !long.TryParse(after[1], NumberStyles.None, CultureInfo.InvariantCulture, out _))))
+        {
+            await RejectAsync(context, nameof(GetSyncGroupHistory), request.After);
+            return;
+        }
+
+        var group = request.SyncGroup;
+        var token = context.CancellationToken;
+        if (string.IsNullOrEmpty(group) || !await db.Set<SyncGroupState>().AsNoTracking().AnyAsync(s => s.Name == group, token))
+        {
+            logger.LogInformation("Rejected {Query}: there is no sync group {Group}", nameof(GetSyncGroupHistory), ZfsSync.Hosting.LogText.Quote(group));
+            await context.RespondAsync(new QueryRejected { Query = nameof(GetSyncGroupHistory), Reason = $"unknown sync group: the witness has no sync group {ZfsSync.Hosting.LogText.Quote(group)}" });
+            return;
+        }
+
+        var undefined = request.Kinds?.Where(k => !Enum.IsDefined(k)).ToList() ?? [];
+        if (undefined.Count > 0)
+        {
+            await context.RespondAsync(new QueryRejected { Query = nameof(GetSyncGroupHistory), Reason = $"unknown history entry kind {(int)undefined[0]}" });
+            return;
+        }
+
+        var size = Paging.Bound(request.PageSize);
+        var kinds = request.Kinds is { Count: > 0 } asked ? asked.Distinct().Select(GroupHistory.Wire).ToList() : null;
+        var query = db.Set<HistoryRecord>().AsNoTracking().Where(h => h.SyncGroup == group);
+        if (kinds is not null)
+        {
+            query = query.Where(h => kinds.Contains(h.Kind));
+        }
+
+        if (request.Since is { } since)
+        {
+            query = query.Where(h => h.At >= since);
+        }
+
+        if (after is not null)
+        {
+            var at = new DateTimeOffset(long.Parse(after[0], CultureInfo.InvariantCulture), TimeSpan.Zero);
+            var id = long.Parse(after[1], CultureInfo.InvariantCulture);
+            query = query.Where(h => h.At < at || (h.At == at && h.Id < id));
+        }
+
+        var rows = await query.OrderByDescending(h => h.At).ThenByDescending(h => h.Id).Take(size + 1).ToListAsync(token);
+        var page = rows.Take(size).ToList();
+        await context.RespondAsync(new SyncGroupHistory
+        {
+            SyncGroup = group,
+            GeneratedAt = time.GetUtcNow(),
+            NextAfter = rows.Count > size
+                ? PageToken.Write("history", page[^1].At.UtcTicks.ToString(CultureInfo.InvariantCulture), page[^1].Id.ToString(CultureInfo.InvariantCulture))
+                : null,
+            Entries = [.. page.Select(GroupHistory.Entry)],
+        });
+    }
+
     /// <summary>A stored conflict as <see cref="ConflictEntry"/>.</summary>
     public static ConflictEntry Entry(ConflictRecord row)
     {
@@ -370,7 +432,7 @@ public sealed class SyncGroupQueriesDefinition : ConsumerDefinition<SyncGroupQue
         ArgumentNullException.ThrowIfNull(context);
         endpointConfigurator.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
         endpointConfigurator.UseFilter(new RawMessageTypeFilter(
-            [typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions), typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics)],
+            [typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions), typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics), typeof(GetSyncGroupHistory)],
             context.GetRequiredService<TimeProvider>(),
             context.GetRequiredService<ILoggerFactory>().CreateLogger<SyncGroupQueries>()));
     }

@@ -15,7 +15,7 @@ namespace ZfsSync.Witness.Worker.Groups;
 /// outbox only what is new (instruction attempts, conflicts, a status change). Everything commits with the saga row,
 /// so a redelivered message finds its decisions recorded and sends nothing twice.
 /// </summary>
-public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> plannerOptions, ILogger<GroupPlanning> logger)
+public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> plannerOptions, GroupHistory history, ILogger<GroupPlanning> logger)
 {
     /// <summary>Instructions that finished longer ago than this are no longer given to the planner.</summary>
     public static readonly TimeSpan HistoryWindow = TimeSpan.FromDays(30);
@@ -23,6 +23,9 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
     private const int MaxTextLength = 2000;
 
     public DateTimeOffset Now => time.GetUtcNow();
+
+    /// <summary>The group's timeline, written in the same transaction as what it records.</summary>
+    public GroupHistory History => history;
 
     /// <summary>Applies a configuration if it is newer than the one in force; returns whether it was.</summary>
     public async Task<bool> ApplyConfigurationAsync(WitnessDbContext db, SyncGroupState saga, SyncGroupConfigured message, CancellationToken cancellationToken)
@@ -89,6 +92,8 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         row.ExecutedBy = Truncate(message.ExecutedBy, 200);
         row.ExecutorUser = senderUserId is null ? null : Truncate(senderUserId, 128);
         row.BytesTransferred = message.BytesTransferred;
+        history.RecordInstructionOutcome(db, row, HistoryEntryKind.InstructionCompleted, row.ExecutorUser,
+            message.BytesTransferred is { } bytes ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{bytes} bytes transferred") : null);
     }
 
     /// <summary>Records the outcome; <paramref name="senderUserId"/> (its validated AMQP user-id, the executor's broker user) as who executed.</summary>
@@ -108,6 +113,8 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         row.ExecutorUser = senderUserId is null ? null : Truncate(senderUserId, 128);
         row.ExitCode = message.ExitCode;
         row.Error = Truncate(message.Error, MaxTextLength);
+        history.RecordInstructionOutcome(db, row, HistoryEntryKind.InstructionFailed, row.ExecutorUser,
+            message.ExitCode is { } code ? $"exit {code}: {row.Error}" : row.Error);
     }
 
     public async Task RecordExpiredAsync(WitnessDbContext db, SyncInstructionExpired message, CancellationToken cancellationToken)
@@ -123,6 +130,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         row.Outcome = InstructionOutcomes.Expired;
         row.OutcomeAt = message.ExpiredAt != default && message.ExpiredAt < row.ExpiresAt ? message.ExpiredAt : row.ExpiresAt;
         row.Error = string.IsNullOrWhiteSpace(message.Reason) ? "expired without an outcome" : Truncate(message.Reason, MaxTextLength);
+        history.RecordInstructionOutcome(db, row, HistoryEntryKind.InstructionExpired, null, row.Error);
     }
 
     private async Task<InstructionAttemptRecord?> OutstandingAttemptAsync(
@@ -159,7 +167,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         var definitionRow = await db.Set<GroupDefinitionRecord>().FindAsync([saga.Name], cancellationToken);
         if (definitionRow is null)
         {
-            Settle(saga, outbox, SyncGroupStatus.Waiting, degraded: false, 0, 0, 0, 0, now);
+            Settle(db, saga, outbox, SyncGroupStatus.Waiting, degraded: false, 0, 0, 0, 0, now);
             return;
         }
 
@@ -243,6 +251,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
             var messageId = MessageIds.InstructionIssued(instruction.InstructionId, instruction.Attempt);
             outbox.Publish(instruction, messageId);
             outbox.Send(InstructionRouting.HostExchangeAddress(instruction.Execution.HostId), instruction, messageId);
+            history.RecordInstructionIssued(db, saga.Name, instruction);
             newInstructions++;
             logger.LogInformation("Issued {Kind} instruction {InstructionId} attempt {Attempt} for {Group} {Dataset}: {Source} → {Target}, run by {Host} ({Mode})",
                 instruction.Kind, instruction.InstructionId, instruction.Attempt, saga.Name, instruction.Dataset, instruction.Source.HostId, instruction.Target.HostId,
@@ -270,6 +279,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
                 DetectedAt = now,
             });
             outbox.Publish(conflict, conflict.ConflictId);
+            history.RecordConflictDetected(db, saga.Name, conflict);
             logger.LogWarning("Conflict {ConflictId} in {Group}: {Details}", conflict.ConflictId, saga.Name, conflict.Details);
         }
 
@@ -277,6 +287,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         foreach (var stale in conflicts.Where(c => c.Resolution is null && c.ClearedAt is null && !detected.Contains(c.ConflictId)))
         {
             stale.ClearedAt = now;
+            history.RecordConflictCleared(db, stale);
         }
 
         var statusRow = await db.Set<GroupStatusRecord>().SingleOrDefaultAsync(s => s.SyncGroup == saga.Name, cancellationToken);
@@ -297,6 +308,12 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         }
 
         var waiting = members.Any(m => !inventories.ContainsKey(m));
+        if (!waiting)
+        {
+            // Not while a member has yet to report: its lag would read as none.
+            await history.RecordLagSamplesAsync(db, saga.Name, plan.Statuses, cancellationToken);
+        }
+
         var status = waiting ? SyncGroupStatus.Waiting
             : plan.Conflicts.Count > 0 || plan.Statuses.Any(s => s.Status == DatasetSyncStatus.Conflicted) ? SyncGroupStatus.Conflicted
             : statuses.All(IsInSync) ? SyncGroupStatus.InSync
@@ -304,12 +321,13 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         var degraded = members.Any(m => liveness.GetValueOrDefault(m, HostStatus.Offline) != HostStatus.Online);
         var inSync = group.Datasets.Count(d => plan.Statuses.Any(s => s.Dataset == d.Path) && plan.Statuses.Where(s => s.Dataset == d.Path).All(IsInSync));
         var outstanding = attempts.Count(a => a.Outcome is null && a.ExpiresAt > now) + newInstructions;
-        Settle(saga, outbox, status, degraded, inSync, group.Datasets.Count, plan.Conflicts.Count, outstanding, now);
+        Settle(db, saga, outbox, status, degraded, inSync, group.Datasets.Count, plan.Conflicts.Count, outstanding, now);
     }
 
     private static bool IsInSync(DatasetStatusEntry entry) => entry.Status is DatasetSyncStatus.InSync or DatasetSyncStatus.SourceEmpty;
 
     private void Settle(
+        WitnessDbContext db,
         SyncGroupState saga, ITransactionalOutbox outbox, SyncGroupStatus status, bool degraded, int inSync, int total, int conflicts, int outstanding, DateTimeOffset now)
     {
         var previous = SyncGroupStates.StatusOf(saga.CurrentState);
@@ -338,6 +356,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
                 ChangedAt = now,
             },
             MessageIds.StatusChanged(saga.Name, saga.Version, status, degraded));
+        history.RecordStatusChanged(db, saga.Name, status, previous, degraded);
         logger.LogInformation("Sync group {Group} is {Status}{Degraded} (was {Previous}); {InSync}/{Total} datasets in sync",
             saga.Name, status, degraded ? " (degraded)" : "", previous?.ToString() ?? "new", inSync, total);
     }

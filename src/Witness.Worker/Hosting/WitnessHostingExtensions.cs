@@ -61,12 +61,14 @@ public static class WitnessHostingExtensions
 
     /// <summary>
     /// The planning services of the sync group saga, the start-up announcement of the configured groups (after the
-    /// schema initializer: hosted services start in registration order) and the instruction expiry sweeper.
+    /// schema initializer: hosted services start in registration order), the instruction expiry sweeper and the history
+    /// retention sweeper.
     /// </summary>
     public static IServiceCollection AddSyncGroups(this IServiceCollection services)
     {
         services.AddOptions<PlannerOptions>().BindConfiguration("Planner");
         services.AddScoped<GroupPlanning>();
+        services.AddSingleton<GroupHistory>();
         services.TryAddSingleton<ISenderIdentity, RabbitMqSenderIdentity>();
         services.AddSingleton<OperatorAuthorization>();
         services.AddSingleton<SyncGroupConfigurationPublisher>();
@@ -75,6 +77,8 @@ public static class WitnessHostingExtensions
             .Validate(o => o.ReplanAfter > TimeSpan.Zero, "SyncGroupSweep:ReplanAfter: must be positive").ValidateOnStart();
         services.AddSingleton<InstructionExpirySweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<InstructionExpirySweeper>());
+        services.AddSingleton<HistorySweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<HistorySweeper>());
         return services;
     }
 

@@ -16,6 +16,9 @@ public sealed class WitnessOptions
     public IngestOptions Ingest { get; set; } = new();
     public LivenessOptions Liveness { get; set; } = new();
 
+    /// <summary>The sync groups' timelines: lag sampling and retention (<c>GetSyncGroupHistory</c>).</summary>
+    public HistoryOptions History { get; set; } = new();
+
     /// <summary>
     /// The broker users (validated AMQP <c>user-id</c>) allowed to decide: a <c>ResolveSyncConflict</c> from anyone else is
     /// rejected with "not an operator". Each also gets an operator's entry and inbox (as if listed under
@@ -248,4 +251,14 @@ public sealed class LivenessOptions
 
     /// <summary>The heartbeat interval assumed for a host that never said its own.</summary>
     public TimeSpan DefaultHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>Options of a group's timeline (section <c>History</c>).</summary>
+public sealed class HistoryOptions
+{
+    /// <summary>At most one lag sample per (group, dataset, target) this often; a sample is taken by a planning round.</summary>
+    public TimeSpan LagSampleInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Entries older than this are deleted by <c>HistorySweeper</c>.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(90);
 }

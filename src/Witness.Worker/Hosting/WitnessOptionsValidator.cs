@@ -283,6 +283,16 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             failures.Add("Ingest:MaxClockSkew: must be positive");
         }
 
+        if (options.History.LagSampleInterval <= TimeSpan.Zero)
+        {
+            failures.Add("History:LagSampleInterval: must be positive");
+        }
+
+        if (options.History.Retention <= TimeSpan.Zero)
+        {
+            failures.Add("History:Retention: must be positive");
+        }
+
         if (options.Ingest.MaxMessageBytes < 1024)
         {
             failures.Add("Ingest:MaxMessageBytes: must be at least 1024");

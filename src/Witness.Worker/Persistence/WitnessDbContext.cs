@@ -105,6 +105,7 @@ public class WitnessDbContext(DbContextOptions<WitnessDbContext> options) : DbCo
         modelBuilder.AddOutbox();
         modelBuilder.ApplyConfiguration(new SyncGroupStateMap());
         modelBuilder.AddSyncGroupTables();
+        modelBuilder.AddHistoryTable();
     }
 }
 

@@ -237,6 +237,7 @@ public sealed class ResolveConflictActivity(GroupPlanning planning, OperatorAuth
                     ResolvedAt = now,
                 },
                 MessageIds.ConflictResolved(conflict.ConflictId));
+            planning.History.RecordConflictResolved(db, row);
             logger.LogWarning("Conflict {ConflictId} in {Group} resolved with {Resolution} by operator {ResolvedBy} (requested by {RequestedBy})",
                 row.ConflictId, row.SyncGroup, row.Resolution, ZfsSync.Hosting.LogText.Quote(row.ResolvedBy), ZfsSync.Hosting.LogText.Quote(request.RequestedBy));
             await planning.PlanAsync(context);

@@ -113,6 +113,7 @@ public sealed class GroupSagaScenario : IAsyncDisposable
             .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
             .AddSingleton(Microsoft.Extensions.Options.Options.Create(planner ?? new PlannerOptions()))
             .AddScoped<GroupPlanning>()
+            .AddSingleton<GroupHistory>()
             .AddSingleton<ISenderIdentity>(sender)
             .AddSingleton<OperatorAuthorization>()
             .AddWitnessOutbox<WitnessDbContext>(o => o.RunDispatcher = false) // the sweeper writes through it; nothing is dispatched here

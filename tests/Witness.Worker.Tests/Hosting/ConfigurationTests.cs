@@ -133,6 +133,8 @@ public sealed class When_the_witness_reads_its_configuration : IDisposable
     [InlineData("Hosts: [ { Id: a, Os: windows } ]", "Hosts:0:Os: \"windows\" is not linux or freebsd")]
     [InlineData("SyncGroups: [ { Name: g, HangAfter: \"00:00:00\" } ]", "SyncGroups:0:HangAfter: must be positive")]
     [InlineData("SyncGroups: [ { Name: g, HangAfter: \"-00:05:00\" } ]", "SyncGroups:0:HangAfter: must be positive")]
+    [InlineData("History: { LagSampleInterval: \"00:00:00\" }", "History:LagSampleInterval: must be positive")]
+    [InlineData("History: { Retention: \"-1.00:00:00\" }", "History:Retention: must be positive")]
     public void Should_reject_a_bad_value_with_its_key(string yaml, string failure)
     {
         var result = new WitnessOptionsValidator().Validate(null, Bind2(yaml));

@@ -88,6 +88,19 @@ public sealed class When_a_program_starts_with_a_bad_configuration : IDisposable
     }
 
     [Fact]
+    public async Task Should_have_the_witness_refuse_a_history_retention_that_is_not_positive_in_one_line()
+    {
+        var (exitCode, errors, output) = await RunAsync("ZfsSync.Witness.Worker.dll", new()
+        {
+            ["ZFS_SYNC_Database__DataDirectory"] = _directory,
+            ["ZFS_SYNC_History__Retention"] = "00:00:00",
+        });
+
+        exitCode.ShouldBe(2, string.Join('\n', errors) + output);
+        errors.ShouldBe(["zfssync-witness: invalid configuration: History:Retention: must be positive"]);
+    }
+
+    [Fact]
     public async Task Should_have_the_witness_refuse_a_relay_group_without_a_declared_relay_host_and_a_bad_executor_user()
     {
         var (exitCode, errors, output) = await RunAsync("ZfsSync.Witness.Worker.dll", new()

@@ -213,6 +213,85 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                     b.ToTable("sync_group_statuses", (string)null);
                 });
 
+            modelBuilder.Entity("ZfsSync.Witness.Worker.Persistence.HistoryRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int?>("Attempt")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("By")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<Guid?>("ConflictId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("ConflictKind")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Dataset")
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)");
+
+                    b.Property<string>("Detail")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)");
+
+                    b.Property<Guid?>("InstructionId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("InstructionKind")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<long?>("LagSeconds")
+                        .HasColumnType("bigint");
+
+                    b.Property<int?>("LagSnapshots")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Resolution")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Status")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("SyncGroup")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("TargetHostId")
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("At");
+
+                    b.HasIndex("SyncGroup", "At", "Id");
+
+                    b.HasIndex("SyncGroup", "Kind", "At");
+
+                    b.ToTable("sync_group_history", (string)null);
+                });
+
             modelBuilder.Entity("ZfsSync.Witness.Worker.Persistence.HostRecord", b =>
                 {
                     b.Property<string>("HostId")

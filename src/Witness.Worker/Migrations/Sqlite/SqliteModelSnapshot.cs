@@ -204,6 +204,83 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                     b.ToTable("sync_group_statuses", (string)null);
                 });
 
+            modelBuilder.Entity("ZfsSync.Witness.Worker.Persistence.HistoryRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("At")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("Attempt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("By")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid?>("ConflictId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ConflictKind")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Dataset")
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Detail")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid?>("InstructionId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("InstructionKind")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("LagSeconds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("LagSnapshots")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Resolution")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Status")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SyncGroup")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TargetHostId")
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("At");
+
+                    b.HasIndex("SyncGroup", "At", "Id");
+
+                    b.HasIndex("SyncGroup", "Kind", "At");
+
+                    b.ToTable("sync_group_history", (string)null);
+                });
+
             modelBuilder.Entity("ZfsSync.Witness.Worker.Persistence.HostRecord", b =>
                 {
                     b.Property<string>("HostId")
