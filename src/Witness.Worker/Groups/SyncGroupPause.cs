@@ -7,8 +7,8 @@ namespace ZfsSync.Witness.Worker.Groups;
 /// An operator's pause of a sync group (<see cref="PauseSyncGroup"/>, <see cref="ResumeSyncGroup"/>), stored on the
 /// saga row (<see cref="SyncGroupState.PausedAt"/> …) so that it survives a restart. While paused, a planning round
 /// (<see cref="GroupPlanning.PlanAsync"/>) runs as usual (statuses, conflicts) but records and sends no instruction.
-/// <see cref="ApplyPause"/> and <see cref="ApplyResume"/> are the only places the flag changes: the group's history
-/// (<see cref="HistoryEntryKind.Paused"/>, <see cref="HistoryEntryKind.Resumed"/>) is to be recorded there.
+/// <see cref="ApplyPause"/> and <see cref="ApplyResume"/> are the only places the flag changes; their callers record it in
+/// the group's history (<see cref="HistoryEntryKind.Paused"/>, <see cref="HistoryEntryKind.Resumed"/>) in the same transaction.
 /// </summary>
 public static class SyncGroupPause
 {
@@ -29,7 +29,6 @@ public static class SyncGroupPause
         saga.PausedBy = Clip(userId, 128);
         saga.PausedByName = Clip(requestedByName, MaxNameLength);
         saga.PauseNote = Clip(note, MaxNoteLength);
-        // History: record HistoryEntryKind.Paused here (By = saga.PausedBy, Detail = the note), in the saga's transaction.
         return true;
     }
 
@@ -47,7 +46,6 @@ public static class SyncGroupPause
         saga.PausedBy = null;
         saga.PausedByName = null;
         saga.PauseNote = null;
-        // History: record HistoryEntryKind.Resumed here (By = userId, Detail = the note), in the saga's transaction.
         return true;
     }
 

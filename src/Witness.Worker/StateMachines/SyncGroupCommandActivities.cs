@@ -27,6 +27,7 @@ public sealed class PauseGroupActivity(GroupPlanning planning, OperatorAuthoriza
         string detail;
         if (paused)
         {
+            planning.History.RecordPaused(context.Database(), saga.Name, user, SyncGroupPause.Describe(saga));
             await planning.PlanAsync(context);
             logger.LogWarning("Sync group {Group} {Pause}", LogText.Quote(saga.Name), LogText.Escape(SyncGroupPause.Describe(saga)));
             detail = $"paused: nothing new is issued until resumed; {saga.OutstandingInstructions} outstanding instruction(s) stay outstanding and their outcomes are recorded";
@@ -55,6 +56,11 @@ public sealed class ResumeGroupActivity(GroupPlanning planning, OperatorAuthoriz
         var user = operators.UserIdOf(context)!;
         var was = SyncGroupPause.Describe(saga);
         var resumed = SyncGroupPause.ApplyResume(saga, user, m.RequestedByName, m.Note, planning.Now);
+        if (resumed)
+        {
+            planning.History.RecordResumed(context.Database(), saga.Name, user, HistoryDetail("resumed", m.RequestedByName, m.Note, was));
+        }
+
         await planning.PlanAsync(context);
         if (resumed)
         {
@@ -64,6 +70,13 @@ public sealed class ResumeGroupActivity(GroupPlanning planning, OperatorAuthoriz
 
         var detail = (resumed ? "resumed" : "was not paused") + $"; planned at once: {saga.IssuedInRound} instruction(s) issued";
         await GroupCommands.AcceptAsync(context, nameof(ResumeSyncGroup), user, detail, planning.Now);
+    }
+
+    private static string HistoryDetail(string what, string? name, string? note, string was)
+    {
+        var by = string.IsNullOrWhiteSpace(name) ? "" : $" ({name})";
+        var why = string.IsNullOrWhiteSpace(note) ? "" : $": {note}";
+        return $"{what}{by}{why}; was {was}";
     }
 }
 

@@ -84,6 +84,14 @@ public sealed class When_an_operator_pauses_a_group(InfrastructureFixture infras
         var after = await StatusAsync(second);
         (after.Paused, after.PausedBy, after.PausedAt, after.PauseNote).ShouldBe((false, null, null, null));
         after.Datasets.ShouldHaveSingleItem().Status.ShouldBe(DatasetSyncStatus.Syncing);
+
+        // The timeline has the pause (once: the second pause changed nothing) and the resume, newest first, by whom and why.
+        var history = await second.RequestAsync<GetSyncGroupHistory, SyncGroupHistory>(
+            new GetSyncGroupHistory { SyncGroup = Group, Kinds = [HistoryEntryKind.Paused, HistoryEntryKind.Resumed] });
+        history.Entries.Select(e => e.Kind).ShouldBe([HistoryEntryKind.Resumed, HistoryEntryKind.Paused]);
+        history.Entries.ShouldAllBe(e => e.By == OperatorUser);
+        history.Entries[1].Detail.ShouldNotBeNull().ShouldContain("disk swap on backup1, INC-7");
+        history.Entries[0].Detail.ShouldNotBeNull().ShouldContain("resumed (alice): done");
     }
 
     [Fact]
