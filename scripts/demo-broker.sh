@@ -38,6 +38,10 @@ zfssync_demo_broker() {
     # A fresh vhost every run: nothing an earlier demo left (instructions in an executor's inbox, saga messages) survives.
     curl -sS -K "$demo_curl" -X DELETE "$demo_api/vhosts/$zs_demo_vhost" >/dev/null 2>&1 || true
     zs_demo_mgmt PUT "/vhosts/$zs_demo_vhost" '{}'
+    # An operator's inbox gets every event while no tool reads it: keep an hour of them, at most 10,000 (as
+    # rabbitmq/definitions.json's policy does). Executors' inboxes are never bounded: instructions must wait.
+    zs_demo_mgmt PUT "/policies/$zs_demo_vhost/operator-inboxes" \
+        '{"pattern":"^operator\\.[^.]+\\.inbox$","apply-to":"queues","priority":0,"definition":{"message-ttl":3600000,"max-length":10000,"overflow":"drop-head"}}'
     # The witness owns its queues and binds the clients' entry exchanges; `impersonator` lets it move faulted
     # messages that keep a reporter's user-id.
     zs_demo_user zfssync-witness impersonator '.*' '.*' '.*'

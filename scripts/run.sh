@@ -234,7 +234,12 @@ pids+=($!)
 ready=$(curl -s -o /dev/null -w '%{http_code}' "$metrics/health/ready" || true)
 echo "[demo] the witness's health: $metrics/health/live, $metrics/health/ready (now: HTTP $ready); Prometheus metrics: $metrics/metrics"
 echo "[demo] the broker's management UI: ${ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI} (administrator zfssync-admin, password in $ZFS_SYNC_STATE/rabbitmq-admin.password)"
-echo "[demo] the operator's CLI, as demo-operator (in a second terminal): $zfssync status | hosts | conflicts | instructions --form pull | stats | watch"
+echo "[demo] the operator's CLI, as demo-operator (in a second terminal; docs/CLI.md):"
+echo "[demo]   $zfssync status                 # groups; add a group for every dataset x target: $zfssync status demo-offsite"
+echo "[demo]   $zfssync hosts | $zfssync conflicts | $zfssync stats | $zfssync watch"
+echo "[demo]   $zfssync instructions --form pull"
+echo "[demo]   $zfssync history demo-data      # the timeline: instructions, outcomes, conflicts, lag samples"
+echo "[demo]   $zfssync pause demo-data --note 'disk swap'; $zfssync resume demo-data; $zfssync replan demo-data"
 dashboard_up=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$dashboard_port/" || true)
 echo "[demo] the dashboard: http://127.0.0.1:$dashboard_port/ (now: HTTP $dashboard_up); to resolve, sign in as admin, password in $demo/dashboard-admin.password"
 echo "[demo] running: nas1 snapshots every ${every} s (Ctrl-C to stop)"
