@@ -113,7 +113,7 @@ public sealed class Fleet
     public ulong Guid(int host, int dataset, int number)
     {
         var owner = GroupOf(host) is >= 0 and var g ? g : GroupCount + host;
-        return (0x4C47UL << 48) | ((ulong)(owner & 0x3FFFF) << 30) | ((ulong)(dataset & 0x3FF) << 20) | (ulong)(number & 0xF_FFFF);
+        return (0x4C47UL << 48) | ((ulong)(uint)(owner & 0x3FFFF) << 30) | ((ulong)(uint)(dataset & 0x3FF) << 20) | (ulong)(uint)(number & 0xF_FFFF);
     }
 
     public SnapshotInfo Snapshot(int host, int dataset, int number) => new()

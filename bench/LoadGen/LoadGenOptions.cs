@@ -77,7 +77,7 @@ public sealed record LoadGenOptions
         Exit status: 0 every round trip completed; 1 the witness did not answer (one line says what is missing); 2 bad options.
         """;
 
-    /// <summary>The options, or the error to print (exit 2); <paramref name="help"/> when help was asked for.</summary>
+    /// <summary>The options, or the error to print (exit 2); Help when help was asked for.</summary>
     public static (LoadGenOptions? Options, string? Error, bool Help) Parse(IReadOnlyList<string> args, Func<string, string?> environment)
     {
         ArgumentNullException.ThrowIfNull(args);

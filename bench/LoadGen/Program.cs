@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Npgsql;
-using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 using ZfsSync.Contracts;
 using ZfsSync.LoadGen;
