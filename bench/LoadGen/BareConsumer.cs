@@ -1,4 +1,5 @@
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ZfsSync.Contracts;
@@ -57,6 +58,7 @@ public static class BareConsumer
                 });
             });
         });
+        builder.Services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         using var app = builder.Build();
         await app.StartAsync();
         Console.WriteLine(ReadyLine);

@@ -24,7 +24,7 @@ public sealed record LoadGenOptions
     public double ReportInterval { get; init; } = 15;
 
     /// <summary>Per minute, this percentage of the source datasets gets a new snapshot (and its host reports at once).</summary>
-    public double NewSnapshotPercent { get; init; } = 60;
+    public double NewSnapshotPercent { get; init; } = 100;
 
     /// <summary>Heartbeats published as fast as possible to measure the consumer's capacity.</summary>
     public int HeartbeatBurst { get; init; } = -1;
@@ -60,7 +60,7 @@ public sealed record LoadGenOptions
           --seconds T               length of the steady load, per consumer (default 30)
           --heartbeat-interval SEC  each host's heartbeat period (default 5)
           --report-interval SEC     each host's full inventory period (default 15)
-          --new-snapshot-percent P  per minute, P % of the source datasets get a new snapshot; the host reports at once (default 60)
+          --new-snapshot-percent P  per minute, P % of the source datasets get a new snapshot; the host reports at once (default 100)
           --heartbeat-burst N       heartbeats published at once to measure capacity (default max(2000, 20 × hosts); 0: none)
           --drain-seconds SEC       after the load: how long the witness may take to finish every round trip (default 60)
           --reporting MODE          reports-as (default): hosts have ReportsAs, one impersonating connection sets each

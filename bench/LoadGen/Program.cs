@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
+using System.Text.Json;
 using Npgsql;
 using RabbitMQ.Client.Exceptions;
 using ZfsSync.Contracts;
@@ -51,7 +52,7 @@ namespace ZfsSync.LoadGen
         public async Task<int> ExecuteAsync(CancellationToken cancellationToken)
         {
             using var admin = new BrokerAdmin(new Uri(options.BrokerUri!), new Uri(options.ManagementUri!));
-            await using var progress = new Progress(Progress.IsTerminal);
+            using var progress = new Progress(Progress.IsTerminal);
             var fleet = new Fleet(options.Hosts, options.EffectiveGroups, options.Datasets, options.Snapshots);
             var total = (long)options.Hosts * options.Datasets * options.Snapshots;
             progress.Line($"fleet: {options.Hosts:N0} hosts × {options.Datasets} datasets × {options.Snapshots} snapshots ({total:N0} snapshots) in {fleet.GroupCount:N0} groups of 2; "
@@ -79,6 +80,12 @@ namespace ZfsSync.LoadGen
                 progress.Line("loadgen: interrupted");
                 status = 130;
             }
+            catch (Exception e) when (e is InvalidOperationException or HttpRequestException or NpgsqlException or IOException or TimeoutException
+                or RabbitMQ.Client.Exceptions.RabbitMQClientException or OperationInterruptedException or JsonException)
+            {
+                progress.Line($"loadgen: {e.GetType().Name}: {e.Message}");
+                status = 1;
+            }
             finally
             {
                 await progress.DisposeAsync();
@@ -87,7 +94,7 @@ namespace ZfsSync.LoadGen
 
             if (status != 0)
             {
-                await Console.Error.WriteLineAsync(status == 1 ? "loadgen: FAILED: not every round trip completed (the line above says what is missing)" : "loadgen: interrupted");
+                await Console.Error.WriteLineAsync(status == 1 ? "loadgen: FAILED (the line above says why)" : "loadgen: interrupted");
                 return status;
             }
 
@@ -209,6 +216,7 @@ namespace ZfsSync.LoadGen
             progress.Line($"bare: started (pid {bare.Pid})");
             await using var publisher = await Publisher.ConnectAsync(admin.Host, admin.Port, vhost, user, password, "loadgen fleet", 4, cancellationToken);
             await using var observer = await Publisher.ConnectAsync(admin.Host, admin.Port, vhost, user, password, "loadgen observer", 1, cancellationToken);
+            await WaitTopologyAsync(observer, [ClientTopology.SharedExchange<Heartbeat>(), ClientTopology.SharedExchange<SnapshotInventoryReported>()], BareConsumer.InventoryQueue, bare, cancellationToken);
             var runner = new Runner(
                 options, admin, progress, vhost, witness: false,
                 _ => (ClientTopology.SharedExchange<Heartbeat>(), "", null),
@@ -216,7 +224,7 @@ namespace ZfsSync.LoadGen
             return await runner.RunAsync(bare, publisher, observer, cancellationToken);
         }
 
-        /// <summary>Until the witness has declared the reporters' entry exchanges and the executor's inbox (bounded polling).</summary>
+        /// <summary>Until the consumer has declared the exchanges the fleet publishes to and the queue named (bounded polling).</summary>
         private static async Task WaitTopologyAsync(Publisher observer, IReadOnlyList<string> exchanges, string inbox, ConsumerProcess witness, CancellationToken cancellationToken)
         {
             var watch = Stopwatch.StartNew();
@@ -239,7 +247,7 @@ namespace ZfsSync.LoadGen
                 }
                 catch (OperationInterruptedException)
                 {
-                    throw new NoAnswerException($"the witness did not answer: it declared no reporter entry exchange or executor inbox ({inbox}) within 60 s");
+                    throw new NoAnswerException($"{witness.Name} did not answer: it declared none of {string.Join(", ", exchanges)} or its queue {inbox} within 60 s");
                 }
             }
         }

@@ -7,7 +7,7 @@ namespace ZfsSync.LoadGen;
 /// The progress display: on a terminal a live table (Spectre.Console) of the current stage's counters and the last
 /// lines; otherwise plain lines, the counters at most every five seconds.
 /// </summary>
-public sealed class Progress : IAsyncDisposable
+public sealed class Progress : IAsyncDisposable, IDisposable
 {
     private readonly bool _interactive;
     private readonly Lock _lock = new();
@@ -98,10 +98,16 @@ public sealed class Progress : IAsyncDisposable
         });
     }
 
+    public void Dispose() => _stop.Dispose();
+
     public async ValueTask DisposeAsync()
     {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         await _live;
-        _stop.Dispose();
     }
 }
