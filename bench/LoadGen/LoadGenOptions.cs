@@ -19,7 +19,10 @@ public sealed record LoadGenOptions
 
     public int Datasets { get; init; } = 4;
     public int Snapshots { get; init; } = 20;
+    /// <summary>The steady load in all: half against the witness, half against the bare consumer (all of it with <see cref="SkipBare"/>).</summary>
     public int Seconds { get; init; } = 30;
+
+    public double SteadySecondsPerConsumer => SkipBare ? Seconds : Seconds / 2.0;
     public double HeartbeatInterval { get; init; } = 5;
     public double ReportInterval { get; init; } = 15;
 
@@ -41,7 +44,7 @@ public sealed record LoadGenOptions
     public string? Postgres { get; init; }
 
     public int EffectiveGroups => Groups < 0 ? Hosts / 2 : Groups;
-    public int EffectiveBurst => HeartbeatBurst < 0 ? Math.Max(2000, Hosts * 20) : HeartbeatBurst;
+    public int EffectiveBurst => HeartbeatBurst < 0 ? Math.Max(1000, Hosts * 10) : HeartbeatBurst;
 
     public const string BrokerVariable = "ZFS_SYNC_TEST_RABBITMQ_URI";
     public const string ManagementVariable = "ZFS_SYNC_TEST_RABBITMQ_MANAGEMENT_URI";
@@ -57,11 +60,12 @@ public sealed record LoadGenOptions
           --groups G                sync groups of two hosts, source and target (default hosts / 2; 2 × G <= hosts)
           --datasets D              datasets per host (default 4)
           --snapshots S             snapshots per dataset at the start (default 20)
-          --seconds T               length of the steady load, per consumer (default 30)
+          --seconds T               length of the steady load in all: half against the witness, half against the bare
+                                    consumer (default 30)
           --heartbeat-interval SEC  each host's heartbeat period (default 5)
           --report-interval SEC     each host's full inventory period (default 15)
           --new-snapshot-percent P  per minute, P % of the source datasets get a new snapshot; the host reports at once (default 100)
-          --heartbeat-burst N       heartbeats published at once to measure capacity (default max(2000, 20 × hosts); 0: none)
+          --heartbeat-burst N       heartbeats published at once to measure capacity (default max(1000, 10 × hosts); 0: none)
           --drain-seconds SEC       after the load: how long the witness may take to finish every round trip (default 60)
           --reporting MODE          reports-as (default): hosts have ReportsAs, one impersonating connection sets each
                                     host's user-id; shared: no ReportsAs, every host reports as one reporter user
@@ -110,7 +114,7 @@ public sealed record LoadGenOptions
                     "--groups" => o with { Groups = Int(name, Value(), 0, 50_000) },
                     "--datasets" => o with { Datasets = Int(name, Value(), 1, 1000) },
                     "--snapshots" => o with { Snapshots = Int(name, Value(), 1, 100_000) },
-                    "--seconds" => o with { Seconds = Int(name, Value(), 1, 86_400) },
+                    "--seconds" => o with { Seconds = Int(name, Value(), 2, 86_400) },
                     "--heartbeat-interval" => o with { HeartbeatInterval = Real(name, Value(), 0.1, 3600) },
                     "--report-interval" => o with { ReportInterval = Real(name, Value(), 0.5, 86_400) },
                     "--new-snapshot-percent" => o with { NewSnapshotPercent = Real(name, Value(), 0, 6000) },

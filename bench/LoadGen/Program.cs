@@ -58,7 +58,7 @@ namespace ZfsSync.LoadGen
             progress.Line($"fleet: {options.Hosts:N0} hosts × {options.Datasets} datasets × {options.Snapshots} snapshots ({total:N0} snapshots) in {fleet.GroupCount:N0} groups of 2; "
                 + $"reporting: {(options.Reporting == ReportingMode.ReportsAs ? "ReportsAs, one impersonating connection" : "no ReportsAs, one reporter user")}; "
                 + $"heartbeat every {options.HeartbeatInterval} s, report every {options.ReportInterval} s, {options.NewSnapshotPercent} % of source datasets get a snapshot per minute; "
-                + $"steady load {options.Seconds} s; {Environment.ProcessorCount} cores");
+                + $"steady load {options.SteadySecondsPerConsumer:0.#} s per consumer; {Environment.ProcessorCount} cores");
             ConsumerResult? witness = null;
             ConsumerResult? bare = null;
             var status = 0;

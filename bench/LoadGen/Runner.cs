@@ -221,7 +221,7 @@ public sealed class Runner
         var snapshotsBefore = Interlocked.Read(ref _snapshotsReported);
         var cpuBefore = consumer.CpuTime();
         var start = Stopwatch.GetTimestamp();
-        var duration = TimeSpan.FromSeconds(_options.Seconds);
+        var duration = TimeSpan.FromSeconds(_options.SteadySecondsPerConsumer);
         var nextHeartbeat = new double[hosts];
         var nextReport = new double[hosts];
         for (var h = 0; h < hosts; h++)
@@ -293,7 +293,7 @@ public sealed class Runner
             if (t >= nextShow)
             {
                 nextShow = t + 1;
-                Show($"steady {t:0}/{_options.Seconds} s", consumer);
+                Show($"steady {t:0}/{_options.SteadySecondsPerConsumer:0} s", consumer);
             }
 
             await Task.WhenAll(pending); // back-pressure: a slow broker slows the fleet, and the figures say so
