@@ -94,6 +94,11 @@ public sealed class Runner
             (executorConnection, executorChannel) = await StartExecutorAsync(publisher, cancellationToken);
         }
 
+        // Every host heartbeats from the start to the end, as a live fleet does: the witness issues instructions only
+        // while both members are online (two missed heartbeats make a host late).
+        using var stopHeartbeats = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        await Task.WhenAll(Enumerable.Range(0, _fleet.HostCount).Select(h => HeartbeatAsync(publisher, h, cancellationToken)));
+        var heartbeats = HeartbeatLoopAsync(publisher, stopHeartbeats.Token);
         try
         {
             var timeout = TimeSpan.FromSeconds(_options.DrainSeconds);
@@ -139,7 +144,18 @@ public sealed class Runner
             var drainSeconds = watch.Elapsed.TotalSeconds;
             if (_witness)
             {
-                var done = await PollAsync(() => Task.FromResult(_fleet.Behind() == 0), timeout, cancellationToken);
+                var shown = Stopwatch.StartNew();
+                var done = await PollAsync(() =>
+                {
+                    var behind = _fleet.Behind();
+                    if (shown.Elapsed >= TimeSpan.FromSeconds(1))
+                    {
+                        shown.Restart();
+                        Show($"drain: {behind:N0} datasets behind their source", consumer);
+                    }
+
+                    return Task.FromResult(behind == 0);
+                }, timeout, cancellationToken);
                 if (!done)
                 {
                     throw new NoAnswerException(
@@ -153,7 +169,6 @@ public sealed class Runner
                 }
             }
 
-            await SampleDepthsAsync(cancellationToken);
             return new ConsumerResult
             {
                 Name = Name,
@@ -182,6 +197,8 @@ public sealed class Runner
         }
         finally
         {
+            await stopHeartbeats.CancelAsync();
+            await heartbeats;
             if (executorChannel is not null)
             {
                 await executorChannel.DisposeAsync();
@@ -222,12 +239,10 @@ public sealed class Runner
         var cpuBefore = consumer.CpuTime();
         var start = Stopwatch.GetTimestamp();
         var duration = TimeSpan.FromSeconds(_options.SteadySecondsPerConsumer);
-        var nextHeartbeat = new double[hosts];
         var nextReport = new double[hosts];
         for (var h = 0; h < hosts; h++)
         {
             // Spread evenly over one period, as independent hosts are.
-            nextHeartbeat[h] = _options.HeartbeatInterval * h / hosts;
             nextReport[h] = _options.ReportInterval * (h + 0.5) / hosts;
         }
 
@@ -250,12 +265,6 @@ public sealed class Runner
             var due = new HashSet<int>();
             for (var h = 0; h < hosts; h++)
             {
-                if (nextHeartbeat[h] <= t)
-                {
-                    nextHeartbeat[h] += _options.HeartbeatInterval;
-                    pending.Add(HeartbeatAsync(publisher, h, cancellationToken));
-                }
-
                 if (nextReport[h] <= t)
                 {
                     nextReport[h] += _options.ReportInterval;
@@ -284,7 +293,8 @@ public sealed class Runner
                 pending.Add(ReportAsync(publisher, h, null, cancellationToken));
             }
 
-            if (t >= nextSample)
+            // The management API refreshes its counts every 5 s: earlier samples would still show the burst's queue.
+            if (t >= nextSample && t >= 5)
             {
                 nextSample = t + 1;
                 pending.Add(SampleDepthsAsync(cancellationToken));
@@ -328,6 +338,42 @@ public sealed class Runner
             ("CPU / peak RSS", $"{consumer.CpuTime().TotalSeconds:N1} s / {consumer.PeakRss() / 1048576.0:N0} MB"),
             ("rejected reports", Interlocked.Read(ref _rejected).ToString("N0", System.Globalization.CultureInfo.InvariantCulture)),
         ]);
+    }
+
+    /// <summary>Each host's heartbeat every <c>--heartbeat-interval</c>, spread evenly over the period, until stopped.</summary>
+    private async Task HeartbeatLoopAsync(Publisher publisher, CancellationToken cancellationToken)
+    {
+        var hosts = _fleet.HostCount;
+        var next = new double[hosts];
+        for (var h = 0; h < hosts; h++)
+        {
+            next[h] = _options.HeartbeatInterval * (h + 1) / hosts;
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        var pending = new List<Task>();
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var t = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                for (var h = 0; h < hosts; h++)
+                {
+                    if (next[h] <= t)
+                    {
+                        next[h] += _options.HeartbeatInterval;
+                        pending.Add(HeartbeatAsync(publisher, h, cancellationToken));
+                    }
+                }
+
+                await Task.WhenAll(pending);
+                pending.Clear();
+                await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken); // the fleet's pace
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
     }
 
     private async Task HeartbeatAsync(Publisher publisher, int host, CancellationToken cancellationToken)
