@@ -98,7 +98,8 @@ public sealed class Runner
         // while both members are online (two missed heartbeats make a host late).
         using var stopHeartbeats = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await Task.WhenAll(Enumerable.Range(0, _fleet.HostCount).Select(h => HeartbeatAsync(publisher, h, cancellationToken)));
-        var heartbeats = HeartbeatLoopAsync(publisher, stopHeartbeats.Token);
+        var reports = Task.CompletedTask;
+        var heartbeats = PeriodicAsync(_options.HeartbeatInterval, h => HeartbeatAsync(publisher, h, stopHeartbeats.Token), stopHeartbeats.Token);
         try
         {
             var timeout = TimeSpan.FromSeconds(_options.DrainSeconds);
@@ -135,7 +136,10 @@ public sealed class Runner
             var burstCpuSeconds = (consumer.CpuTime() - burstCpu).TotalSeconds;
             _progress.Line($"{Name}: {burst:N0} heartbeats consumed in {burstSeconds:N2} s");
 
-            // 4. The steady load.
+            // 4. The steady load. From here on every host also reports its whole inventory every --report-interval, to
+            // the end (a live fleet keeps reporting; the witness waits for the target's next inventory when a completion
+            // was recorded after the one it had).
+            reports = PeriodicAsync(_options.ReportInterval, h => ReportAsync(publisher, h, null, stopHeartbeats.Token), stopHeartbeats.Token);
             var steady = await SteadyAsync(consumer, publisher, cancellationToken);
 
             // 5. The drain: queues back to empty; against the witness, every round trip finished.
@@ -199,6 +203,7 @@ public sealed class Runner
         {
             await stopHeartbeats.CancelAsync();
             await heartbeats;
+            await reports;
             if (executorChannel is not null)
             {
                 await executorChannel.DisposeAsync();
@@ -232,19 +237,12 @@ public sealed class Runner
 
     private async Task<Steady> SteadyAsync(ConsumerProcess consumer, Publisher publisher, CancellationToken cancellationToken)
     {
-        var hosts = _fleet.HostCount;
         var heartbeatsBefore = Interlocked.Read(ref _heartbeats);
         var reportsBefore = Interlocked.Read(ref _reports);
         var snapshotsBefore = Interlocked.Read(ref _snapshotsReported);
         var cpuBefore = consumer.CpuTime();
         var start = Stopwatch.GetTimestamp();
         var duration = TimeSpan.FromSeconds(_options.SteadySecondsPerConsumer);
-        var nextReport = new double[hosts];
-        for (var h = 0; h < hosts; h++)
-        {
-            // Spread evenly over one period, as independent hosts are.
-            nextReport[h] = _options.ReportInterval * (h + 0.5) / hosts;
-        }
 
         var sourceDatasets = _fleet.GroupCount * _fleet.DatasetCount;
         var snapshotsPerSecond = _options.NewSnapshotPercent / 100.0 * sourceDatasets / 60.0;
@@ -262,16 +260,6 @@ public sealed class Runner
             }
 
             var t = now.TotalSeconds;
-            var due = new HashSet<int>();
-            for (var h = 0; h < hosts; h++)
-            {
-                if (nextReport[h] <= t)
-                {
-                    nextReport[h] += _options.ReportInterval;
-                    due.Add(h);
-                }
-            }
-
             var changes = new Dictionary<int, List<int>>();
             while (added < (long)(snapshotsPerSecond * t))
             {
@@ -284,13 +272,7 @@ public sealed class Runner
 
             foreach (var (source, datasets) in changes)
             {
-                due.Remove(source);
                 pending.Add(NewSnapshotsAsync(publisher, source, datasets, cancellationToken));
-            }
-
-            foreach (var h in due)
-            {
-                pending.Add(ReportAsync(publisher, h, null, cancellationToken));
             }
 
             // The management API refreshes its counts every 5 s: earlier samples would still show the burst's queue.
@@ -340,14 +322,14 @@ public sealed class Runner
         ]);
     }
 
-    /// <summary>Each host's heartbeat every <c>--heartbeat-interval</c>, spread evenly over the period, until stopped.</summary>
-    private async Task HeartbeatLoopAsync(Publisher publisher, CancellationToken cancellationToken)
+    /// <summary>Each host's heartbeat (or whole inventory) every <paramref name="interval"/> seconds, spread evenly over the period, until stopped.</summary>
+    private async Task PeriodicAsync(double interval, Func<int, Task> send, CancellationToken cancellationToken)
     {
         var hosts = _fleet.HostCount;
         var next = new double[hosts];
         for (var h = 0; h < hosts; h++)
         {
-            next[h] = _options.HeartbeatInterval * (h + 1) / hosts;
+            next[h] = interval * (h + 1) / hosts;
         }
 
         var start = Stopwatch.GetTimestamp();
@@ -361,8 +343,8 @@ public sealed class Runner
                 {
                     if (next[h] <= t)
                     {
-                        next[h] += _options.HeartbeatInterval;
-                        pending.Add(HeartbeatAsync(publisher, h, cancellationToken));
+                        next[h] += interval;
+                        pending.Add(send(h));
                     }
                 }
 
