@@ -507,7 +507,7 @@ public sealed class Runner
         }
     }
 
-    private static async Task<bool> PollAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<bool> PollAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? every = null)
     {
         var watch = Stopwatch.StartNew();
         while (true)
@@ -522,7 +522,7 @@ public sealed class Runner
                 return false;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken); // bounded polling
+            await Task.Delay(every ?? TimeSpan.FromMilliseconds(50), cancellationToken); // bounded polling
         }
     }
 
@@ -600,7 +600,7 @@ public sealed class Runner
             UserName = user,
             Password = password,
             ClientProvidedName = "loadgen executor",
-            ConsumerDispatchConcurrency = 8,
+            ConsumerDispatchConcurrency = 32,
             AutomaticRecoveryEnabled = false,
         };
         var connection = await factory.CreateConnectionAsync(cancellationToken);
@@ -660,6 +660,11 @@ public sealed class Runner
         };
         await PublishEnvelopeAsync(outcomes, entry, completedKey, completed, user, cancellationToken);
 
+        // The outcome and the inventory go to different queues: published at once, the inventory may be applied first,
+        // and the witness then waits for a later inventory that shows the receive (an unchanged one plans nothing, so
+        // the sweep would pick it up minutes later). A real reporter reports well after the outcome is recorded; so
+        // does this one: once the witness recorded the outcome (bounded polling of its database, at most 60 s).
+        await WaitOutcomeRecordedAsync(instruction, cancellationToken);
         var gate = _fleet.Locks[target];
         await gate.WaitAsync(cancellationToken);
         try
@@ -681,6 +686,25 @@ public sealed class Runner
                 _pendingSince[group, dataset] = Stopwatch.GetTimestamp(); // the target's report lets the next step be planned
             }
         }
+    }
+
+    private async Task WaitOutcomeRecordedAsync(SyncInstructionIssued instruction, CancellationToken cancellationToken)
+    {
+        if (Database is null)
+        {
+            return;
+        }
+
+        await PollAsync(async () =>
+        {
+            await using var connection = new NpgsqlConnection(Database);
+            await connection.OpenAsync(cancellationToken);
+            await using var command = new NpgsqlCommand(
+                """SELECT count(*) FROM instruction_attempts WHERE "InstructionId" = @id AND "Attempt" = @attempt AND "Outcome" IS NOT NULL""", connection);
+            command.Parameters.AddWithValue("id", instruction.InstructionId);
+            command.Parameters.AddWithValue("attempt", instruction.Attempt);
+            return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
+        }, TimeSpan.FromSeconds(60), cancellationToken, TimeSpan.FromMilliseconds(100));
     }
 
     private static async Task PublishEnvelopeAsync<T>(IChannel channel, string exchange, string routingKey, T message, string userId, CancellationToken cancellationToken)
