@@ -108,13 +108,25 @@ public sealed class GroupHistory(TimeProvider time, IOptionsMonitor<WitnessOptio
     }
 
     /// <summary>The group's status (or its degraded flag) changed; <see cref="HistoryEntry.Status"/> is the new one.</summary>
-    public void RecordStatusChanged(WitnessDbContext db, string group, SyncGroupStatus status, SyncGroupStatus? previous, bool degraded)
+    public void RecordStatusChanged(WitnessDbContext db, string group, SyncGroupStatus status, SyncGroupStatus? previous, bool degraded, bool wasDegraded)
     {
         Add(db, group, HistoryEntryKind.StatusChanged, e =>
         {
             e.Status = DeterministicIds.WireName(status);
-            e.Detail = $"{DeterministicIds.WireName(status)}, was {(previous is { } p ? DeterministicIds.WireName(p) : "new")}{(degraded ? "; degraded (a member is late or offline)" : "")}";
+            e.Detail = StatusDetail(status, previous, degraded, wasDegraded);
         });
+    }
+
+    /// <summary>
+    /// "out-of-sync, was waiting"; when only the degraded flag changed, the status once with what changed:
+    /// "conflicted; degraded (a member is late or offline)", "conflicted; no longer degraded".
+    /// </summary>
+    public static string StatusDetail(SyncGroupStatus status, SyncGroupStatus? previous, bool degraded, bool wasDegraded)
+    {
+        var now = DeterministicIds.WireName(status);
+        var head = previous == status ? now : $"{now}, was {(previous is { } p ? DeterministicIds.WireName(p) : "new")}";
+        var tail = degraded ? "; degraded (a member is late or offline)" : wasDegraded ? "; no longer degraded" : "";
+        return head + tail;
     }
 
     /// <summary>An operator (<paramref name="by"/>, the validated broker user) paused the group.</summary>

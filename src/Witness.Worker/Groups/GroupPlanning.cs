@@ -331,7 +331,8 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         SyncGroupState saga, ITransactionalOutbox outbox, SyncGroupStatus status, bool degraded, int inSync, int total, int conflicts, int outstanding, DateTimeOffset now)
     {
         var previous = SyncGroupStates.StatusOf(saga.CurrentState);
-        var changed = previous != status || saga.Degraded != degraded;
+        var wasDegraded = saga.Degraded;
+        var changed = previous != status || wasDegraded != degraded;
         saga.PlannedStatus = status;
         saga.Degraded = degraded;
         saga.DatasetsInSync = inSync;
@@ -356,7 +357,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
                 ChangedAt = now,
             },
             MessageIds.StatusChanged(saga.Name, saga.Version, status, degraded));
-        history.RecordStatusChanged(db, saga.Name, status, previous, degraded);
+        history.RecordStatusChanged(db, saga.Name, status, previous, degraded, wasDegraded);
         logger.LogInformation("Sync group {Group} is {Status}{Degraded} (was {Previous}); {InSync}/{Total} datasets in sync",
             saga.Name, status, degraded ? " (degraded)" : "", previous?.ToString() ?? "new", inSync, total);
     }

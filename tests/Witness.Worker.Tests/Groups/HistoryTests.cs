@@ -75,7 +75,8 @@ public sealed class When_a_group_keeps_a_history(InfrastructureFixture infrastru
         announced.ShouldBe([SyncGroupStatus.Waiting, SyncGroupStatus.OutOfSync]);
         entries.Where(e => e.Kind == HistoryEntryKind.StatusChanged).Select(e => e.Status!.Value).Reverse().ShouldBe(announced);
         entries.Where(e => e.Kind == HistoryEntryKind.StatusChanged).ShouldAllBe(e => e.InstructionId == null && e.Dataset == null);
-        entries.First(e => e.Kind == HistoryEntryKind.StatusChanged).Detail.ShouldBe("out-of-sync, was waiting");
+        // Waiting was degraded (the target had not reported yet); once both have, it no longer is.
+        entries.First(e => e.Kind == HistoryEntryKind.StatusChanged).Detail.ShouldBe("out-of-sync, was waiting; no longer degraded");
     }
 
     [Fact]
@@ -316,4 +317,17 @@ public sealed class When_a_group_keeps_a_history(InfrastructureFixture infrastru
         LagSnapshots = kind == HistoryEntryKind.LagSample ? 1 : null,
         Detail = detail,
     };
+}
+
+/// <summary>A status-changed entry's detail reads on its own, also when only the degraded flag changed.</summary>
+public sealed class When_a_status_change_is_described
+{
+    [Theory]
+    [InlineData(SyncGroupStatus.OutOfSync, SyncGroupStatus.Waiting, false, false, "out-of-sync, was waiting")]
+    [InlineData(SyncGroupStatus.Waiting, null, true, false, "waiting, was new; degraded (a member is late or offline)")]
+    [InlineData(SyncGroupStatus.Conflicted, SyncGroupStatus.Conflicted, false, true, "conflicted; no longer degraded")]
+    [InlineData(SyncGroupStatus.Conflicted, SyncGroupStatus.Conflicted, true, false, "conflicted; degraded (a member is late or offline)")]
+    [InlineData(SyncGroupStatus.InSync, SyncGroupStatus.OutOfSync, false, true, "in-sync, was out-of-sync; no longer degraded")]
+    public void Should_say_what_changed_and_never_that_a_status_was_itself(SyncGroupStatus status, SyncGroupStatus? previous, bool degraded, bool wasDegraded, string expected) =>
+        GroupHistory.StatusDetail(status, previous, degraded, wasDegraded).ShouldBe(expected);
 }
