@@ -31,9 +31,14 @@ public sealed class When_faults_hit_a_running_executor(FaultFixture fixture, ITe
 
     /// <summary>The fleet, a witness, backup1's executor, both hosts online, the report stream under way.</summary>
     private static async Task<(ExecutorFleet Fleet, CancellationTokenSource Stop, Task Stream, Func<bool, bool> Snapshotting)> RunningAsync(
-        FaultFixture fixture, string name, int snapshots)
+        FaultFixture fixture, string name, int snapshots, IReadOnlyDictionary<string, string>? witnessSettings = null)
     {
         var fleet = await ExecutorFleet.CreateAsync(fixture, name, snapshots);
+        foreach (var (key, value) in witnessSettings ?? new Dictionary<string, string>())
+        {
+            fleet.WitnessSettings[key] = value;
+        }
+
         await fleet.StartWitnessAsync();
         await fleet.StartExecutorAsync();
         var stop = new CancellationTokenSource();
@@ -71,7 +76,16 @@ public sealed class When_faults_hit_a_running_executor(FaultFixture fixture, ITe
         var seed = Setting("EXECUTOR_SEED", Environment.TickCount);
         output.WriteLine($"[fault] executor SIGKILL: seed {seed} (ZFS_SYNC_FAULT_EXECUTOR_SEED={seed} repeats these kill points)");
         var random = new Random(seed);
-        var (fleet, stop, stream, snapshotting) = await RunningAsync(fixture, "exec-kill", snapshots: 2);
+        // A cut attempt is a failed attempt: when the target's partial state did not move since, the witness retries the
+        // decision after Planner:RetryBackoff (5 min, tripled per failure) and blocks it after MaxAttempts (3). Those are
+        // not what this scenario measures (the kills come in seconds, on purpose): the back-off is 2 s, the limit 10,
+        // and a group is planned again 5 s after its last plan (SyncGroupSweep:ReplanAfter, 5 min) when back-offs end.
+        var (fleet, stop, stream, snapshotting) = await RunningAsync(fixture, "exec-kill", snapshots: 2, new Dictionary<string, string>
+        {
+            ["ZFS_SYNC_Planner__RetryBackoff"] = "00:00:02",
+            ["ZFS_SYNC_Planner__MaxAttempts"] = "10",
+            ["ZFS_SYNC_SyncGroupSweep__ReplanAfter"] = "00:00:05",
+        });
         await using var _ = fleet;
         var kills = Setting("EXECUTOR_KILLS", 3);
         var cut = new List<string>();

@@ -142,7 +142,10 @@ public sealed class ExecutorFleet : IAsyncDisposable
         return settings;
     }
 
-    public Task<WitnessProcess> StartWitnessAsync() => World.StartWitnessAsync(WitnessOverrides());
+    /// <summary>Settings of the scenario's witnesses on top of <see cref="WitnessOverrides"/> (set before the first start).</summary>
+    public Dictionary<string, string> WitnessSettings { get; } = [];
+
+    public Task<WitnessProcess> StartWitnessAsync() => World.StartWitnessAsync(WitnessOverrides(WitnessSettings));
 
     /// <summary>Starts backup1's executor once the witness has declared its inbox (the previous one, if any, is dead or running).</summary>
     public async Task<ExecutorProcess> StartExecutorAsync()
