@@ -95,10 +95,16 @@ public sealed class When_faults_hit_a_running_executor(FaultFixture fixture, ITe
             // The next transfer writes 8 KB a second (an incremental stream of about 64 KB: several seconds).
             fleet.ThrottleNextSend(8192);
             fleet.Snapshot();
-            await UntilSendUnderWayAsync(fleet, 1);
+            // A run of this executor process under way (not a send left over from the previous, killed one).
+            var current = fleet.Executors[^1];
+            await Poll.UntilAsync(
+                () => Task.FromResult(current.Lines.Any(l => l.Contains("Running instruction", StringComparison.Ordinal)) && fleet.SendProgress() > 0),
+                "a run of the current executor and a throttled send under way",
+                TimeSpan.FromMinutes(2),
+                TimeSpan.FromMilliseconds(100));
             var after = TimeSpan.FromMilliseconds(random.Next(0, 4000));
-            await Task.Delay(after); // the seeded kill point, counted from the transfer's first bytes
-            var running = RunningAttempt(fleet);
+            await Task.Delay(after); // the seeded kill point, counted from the run's start
+            var running = current.Lines.Last(l => l.Contains("Running instruction", StringComparison.Ordinal)).Split("Running instruction ")[1].Split(' ')[0];
             output.WriteLine($"[fault] kill {i + 1}: {after.TotalMilliseconds} ms into a transfer ({fleet.SendProgress()} bytes sent), attempt {running}");
             await fleet.Executors[^1].KillAsync();
             cut.Add(running);
