@@ -12,6 +12,12 @@ public sealed class FaultFixture : IAsyncLifetime
 {
     public const string Collection = "faults";
 
+    /// <summary>The 3-minute database outage alone, on servers of its own, so that it runs beside the other scenarios.</summary>
+    public const string LongOutageCollection = "faults: long database outage";
+
+    /// <summary>The executor scenarios, on servers of their own (they stop the broker), beside the others.</summary>
+    public const string ExecutorCollection = "faults: executor";
+
     public PrivatePostgres Postgres { get; private set; } = null!;
     public PrivateRabbitMqNode Broker { get; private set; } = null!;
     public IReadOnlyDictionary<string, string> Passwords { get; } = new Dictionary<string, string>
@@ -19,6 +25,7 @@ public sealed class FaultFixture : IAsyncLifetime
         [FaultWorld.WitnessUser] = Guid.NewGuid().ToString("N"),
         ["nas1-user"] = Guid.NewGuid().ToString("N"),
         ["backup1-user"] = Guid.NewGuid().ToString("N"),
+        [ExecutorFleet.ExecutorUser] = Guid.NewGuid().ToString("N"),
     };
 
     public async Task InitializeAsync()
@@ -92,3 +99,9 @@ public sealed class FaultFixture : IAsyncLifetime
 
 [CollectionDefinition(FaultFixture.Collection)]
 public sealed class FaultCollection : ICollectionFixture<FaultFixture>;
+
+[CollectionDefinition(FaultFixture.LongOutageCollection)]
+public sealed class LongOutageCollection : ICollectionFixture<FaultFixture>;
+
+[CollectionDefinition(FaultFixture.ExecutorCollection)]
+public sealed class ExecutorCollection : ICollectionFixture<FaultFixture>;

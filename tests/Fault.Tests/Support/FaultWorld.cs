@@ -71,6 +71,9 @@ public sealed class FaultWorld : IAsyncDisposable
         return world;
     }
 
+    /// <summary>The password of one of the deployment's broker users.</summary>
+    public string Password(string user) => _fixture.Passwords[user];
+
     public Uri AmqpUri(string user) =>
         new($"amqp://{Uri.EscapeDataString(user)}:{_fixture.Passwords[user]}@127.0.0.1:{_ports[0]}/{Uri.EscapeDataString(Vhost)}");
 

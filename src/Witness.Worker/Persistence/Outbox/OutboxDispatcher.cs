@@ -96,6 +96,21 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
             {
                 break;
             }
+            catch (Exception ex)
+            {
+                // The idle wait asks the database when the next row is due: while the database is away that fails like
+                // a round does, and must not escape (an escaping exception stops the witness).
+                _logger.LogWarning(ex, "Outbox wait for {DbContext} failed", typeof(TContext).Name);
+                failures++;
+                try
+                {
+                    await Task.Delay(Backoff(failures), _timeProvider, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+            }
         }
     }
 
