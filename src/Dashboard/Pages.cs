@@ -179,7 +179,7 @@ public static class Pages
         ArgumentNullException.ThrowIfNull(group);
         ArgumentNullException.ThrowIfNull(instructions);
         ArgumentNullException.ThrowIfNull(conflicts);
-        var h = new Html().Raw("<h1>Group ").Text(group.SyncGroup).Raw("</h1><p>State ").Raw(State(StateColours.Name(group.Status))).Raw("</p>");
+        var h = new Html().Raw("<h1>Group ").Text(group.SyncGroup).Raw("</h1><p>State ").Raw(State(StateColours.Name(group.Status))).Raw(Pause(group)).Raw("</p>");
         var targets = group.Datasets.Select(d => d.TargetHostId).Distinct().Order(StringComparer.Ordinal).ToList();
         h.Raw("<section aria-labelledby=\"matrix\"><h2 id=\"matrix\">Datasets × targets</h2><table class=\"matrix\"><caption>State and lag of each dataset on each target</caption><thead><tr><th scope=\"col\">Dataset</th>");
         foreach (var t in targets)
