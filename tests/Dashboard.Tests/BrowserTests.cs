@@ -216,6 +216,8 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("0 snapshots");
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldNotContain("unknown");
             driver.FindElement(By.Id("live")).Text.ShouldStartWith("Live");
+            // The screenshot shows the end of the timeline and the lag chart (scrolled to the chart's section).
+            ((IJavaScriptExecutor)driver).ExecuteScript("document.getElementById('lag-chart').parentElement.scrollIntoView({ block: 'end' });");
             Shot(driver, "group-converged");
             await using (var db = Context(database))
             {
