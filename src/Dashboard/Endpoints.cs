@@ -28,15 +28,60 @@ internal static class Endpoints
             var instructions = w.InstructionsAsync(null, null, ct);
             return Pages.Fleet(await stats, await groups, await hosts, await conflicts, await instructions);
         }));
-        app.MapGet("/groups/{name}", (HttpContext ctx, string name, WitnessGateway w) => Render(ctx, $"Group {name}", async ct =>
+        app.MapGet("/groups/{name}", (HttpContext ctx, string name, WitnessGateway w) => Render(ctx, $"Group {name}", ct => GroupPageAsync(ctx, w, name, null, null, null, ct)));
+        foreach (var command in new[] { "pause", "resume" })
         {
-            var groups = w.GroupsAsync(name, ct);
-            var instructions = w.InstructionsAsync(name, null, ct);
-            var conflicts = w.ConflictsAsync(name, false, ct);
-            var history = w.HistoryAsync(name, ct);
-            var group = (await groups).Groups.FirstOrDefault(g => g.SyncGroup == name);
-            return group is null ? null : Pages.Group(group, await instructions, await conflicts, await history);
-        }));
+            app.MapPost("/groups/{name}/" + command, async (HttpContext ctx, string name, WitnessGateway w, IAntiforgery antiforgery) =>
+            {
+                if (!await ValidAsync(ctx, antiforgery))
+                {
+                    return Results.Text("the form's anti-forgery token is missing or invalid", statusCode: StatusCodes.Status400BadRequest);
+                }
+
+                if (!SignedIn(ctx))
+                {
+                    return Results.Text($"sign in as an operator to {command} a group", statusCode: StatusCodes.Status403Forbidden);
+                }
+
+                var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+                var note = form["note"].ToString().Trim();
+                if (note.Length > Pages.MaxPauseNoteLength)
+                {
+                    return await Render(ctx, $"Group {name}", ct => GroupPageAsync(ctx, w, name, null, null, $"The note is longer than {Pages.MaxPauseNoteLength} characters; nothing was sent.", ct));
+                }
+
+                if (form["confirm"] != "yes")
+                {
+                    return await Render(ctx, $"Group {name}", ct => GroupPageAsync(ctx, w, name, command, note, null, ct));
+                }
+
+                var person = ctx.User.Identity!.Name!;
+                string outcome;
+                try
+                {
+                    var answer = await w.PauseAsync(name, command == "pause", person, note.Length == 0 ? null : note, ctx.RequestAborted);
+                    if (answer is SyncGroupCommandAccepted)
+                    {
+                        // Back to the group's own address (so that its live updates go on): it shows the pause, or none.
+                        return Results.Redirect(ZfsSync.Dashboard.Html.Path("groups", name));
+                    }
+
+                    outcome = answer switch
+                    {
+                        SyncGroupCommandRejected r => $"Rejected: {r.Reason}",
+                        QueryRejected r => $"Rejected: {r.Reason}",
+                        _ => "The witness answered unexpectedly.",
+                    };
+                }
+                catch (ZfsSyncClientTimeoutException e)
+                {
+                    outcome = $"No answer: {e.Message}";
+                }
+
+                return await Render(ctx, $"Group {name}", ct => GroupPageAsync(ctx, w, name, null, null, outcome, ct));
+            });
+        }
+
         app.MapGet("/hosts/{id}", (HttpContext ctx, string id, WitnessGateway w) => Render(ctx, $"Host {id}", async ct =>
         {
             var hosts = w.HostsAsync(id, ct);
@@ -153,6 +198,18 @@ internal static class Endpoints
                 live.Stop(id);
             }
         });
+    }
+
+    private static async Task<string?> GroupPageAsync(HttpContext ctx, WitnessGateway w, string name, string? confirm, string? note, string? message, CancellationToken ct)
+    {
+        var groups = w.GroupsAsync(name, ct);
+        var instructions = w.InstructionsAsync(name, null, ct);
+        var conflicts = w.ConflictsAsync(name, false, ct);
+        var history = w.HistoryAsync(name, ct);
+        var group = (await groups).Groups.FirstOrDefault(g => g.SyncGroup == name);
+        return group is null
+            ? null
+            : Pages.Group(group, await instructions, await conflicts, await history, Pages.Maintenance(group, SignedIn(ctx), Token(ctx), confirm, note, message));
     }
 
     private static async Task<ConflictEntry?> FindConflictAsync(WitnessGateway w, Guid id, CancellationToken ct) =>

@@ -12,7 +12,7 @@ public static class LagChart
     public const int Height = 200;
     private const int Margin = 32;
 
-    /// <summary>One polyline per dataset → target series, lag in seconds over time; a text note when there is no sample.</summary>
+    /// <summary>One polyline per dataset → target series (a dot for a series of one sample), lag in seconds over time; a text note when there is no sample.</summary>
     public static string Render(IEnumerable<HistoryEntry> entries)
     {
         ArgumentNullException.ThrowIfNull(entries);
@@ -36,14 +36,22 @@ public static class LagChart
         var index = 0;
         foreach (var series in samples.GroupBy(s => (s.Dataset ?? "", s.TargetHostId ?? "")).OrderBy(g => g.Key.Item1, StringComparer.Ordinal).ThenBy(g => g.Key.Item2, StringComparer.Ordinal))
         {
-            var points = string.Join(' ', series.Select(s =>
-            {
-                var x = Margin + ((s.At - t0).TotalSeconds / span * (Width - (2 * Margin)));
-                var y = Height - Margin - ((double)s.LagSeconds!.Value / max * (Height - (2 * Margin)));
-                return string.Create(CultureInfo.InvariantCulture, $"{x:0.#},{y:0.#}");
-            }));
+            var colour = palette[index % palette.Length];
             var label = WebUtility.HtmlEncode($"{series.Key.Item1} → {series.Key.Item2}");
-            svg.Append(CultureInfo.InvariantCulture, $"<polyline class=\"series\" fill=\"none\" stroke=\"{palette[index % palette.Length]}\" stroke-width=\"2\" points=\"{points}\"><title>{label}</title></polyline>");
+            var points = series.Select(s => (
+                X: Margin + ((s.At - t0).TotalSeconds / span * (Width - (2 * Margin))),
+                Y: Height - Margin - ((double)s.LagSeconds!.Value / max * (Height - (2 * Margin))))).ToList();
+            if (points.Count == 1)
+            {
+                // A single sample makes no line: a dot, so that the series is still seen.
+                svg.Append(CultureInfo.InvariantCulture, $"<circle class=\"series\" fill=\"{colour}\" r=\"4\" cx=\"{points[0].X:0.#}\" cy=\"{points[0].Y:0.#}\"><title>{label}</title></circle>");
+            }
+            else
+            {
+                var coordinates = string.Join(' ', points.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.X:0.#},{p.Y:0.#}")));
+                svg.Append(CultureInfo.InvariantCulture, $"<polyline class=\"series\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{coordinates}\"><title>{label}</title></polyline>");
+            }
+
             index++;
         }
 

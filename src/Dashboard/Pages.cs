@@ -11,6 +11,26 @@ public static class Pages
 
     public static string State(string name) => $"<span class=\"state state-{Html.E(name)}\">{Html.E(name)}</span>";
 
+    /// <summary>A paused group's pause, beside its state: who paused it (the person's name and the broker user), since when, the note; empty when not paused.</summary>
+    public static string Pause(SyncGroupStatusEntry g)
+    {
+        ArgumentNullException.ThrowIfNull(g);
+        if (!g.Paused)
+        {
+            return "";
+        }
+
+        var who = (g.PausedByName, g.PausedBy) switch
+        {
+            ({ Length: > 0 } name, { Length: > 0 } user) when name != user => $"{name} (as {user})",
+            ({ Length: > 0 } name, _) => name,
+            (_, { Length: > 0 } user) => user,
+            _ => "an operator",
+        };
+        var text = $"paused by {who}{(g.PausedAt is { } at ? string.Create(CultureInfo.InvariantCulture, $" since {at:u}") : "")}{(g.PauseNote is { Length: > 0 } note ? $": {note}" : "")}";
+        return $" <span class=\"paused\">{Html.E(text)}</span>";
+    }
+
     public static string Lag(DatasetStatusEntry d)
     {
         ArgumentNullException.ThrowIfNull(d);
@@ -30,7 +50,7 @@ public static class Pages
         h.Raw("<section aria-labelledby=\"groups\"><h2 id=\"groups\">Groups by state</h2><table><caption>Sync groups</caption><thead><tr><th scope=\"col\">Group</th><th scope=\"col\">State</th><th scope=\"col\">Datasets in sync</th><th scope=\"col\">Degraded</th></tr></thead><tbody>");
         foreach (var g in groups.Groups.OrderByDescending(g => g.Status).ThenBy(g => g.SyncGroup, StringComparer.Ordinal))
         {
-            h.Raw("<tr><td>").Link(Html.Path("groups", g.SyncGroup), g.SyncGroup).Raw("</td><td>").Raw(State(StateColours.Name(g.Status)))
+            h.Raw("<tr><td>").Link(Html.Path("groups", g.SyncGroup), g.SyncGroup).Raw("</td><td>").Raw(State(StateColours.Name(g.Status))).Raw(Pause(g))
                 .Raw("</td><td>").Text(string.Create(CultureInfo.InvariantCulture, $"{g.DatasetsInSync}/{g.DatasetsTotal}")).Raw("</td><td>").Text(g.Degraded ? "yes" : "no").Raw("</td></tr>");
         }
 
@@ -112,12 +132,54 @@ public static class Pages
         return h.Raw("</ul>").ToString();
     }
 
-    public static string Group(SyncGroupStatusEntry group, OutstandingInstructions instructions, ConflictsReport conflicts, SyncGroupHistory? history)
+    /// <summary>The longest pause note the dashboard sends (the witness keeps at most 2000 characters).</summary>
+    public const int MaxPauseNoteLength = 2000;
+
+    /// <summary>
+    /// The group page's maintenance section: signed out, a sign-in link; signed in, a form to pause (or resume) the
+    /// group with a note, then a confirmation step (<paramref name="confirm"/> is "pause" or "resume").
+    /// </summary>
+    public static string Maintenance(SyncGroupStatusEntry group, bool signedIn, string antiforgeryField, string? confirm, string? note, string? message)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        var h = new Html().Raw("<section aria-labelledby=\"maintenance\"><h2 id=\"maintenance\">Maintenance</h2>");
+        if (message is not null)
+        {
+            h.Tag("p", message, "notice");
+        }
+
+        var command = group.Paused ? "resume" : "pause";
+        if (!signedIn)
+        {
+            h.Raw("<p>").Link("/signin?returnUrl=" + Uri.EscapeDataString(Html.Path("groups", group.SyncGroup)), "Sign in").Raw(" to ").Text(command).Raw(" this group.</p>");
+            return h.Raw("</section>").ToString();
+        }
+
+        var action = Html.Path("groups", group.SyncGroup, command);
+        var effect = group.Paused
+            ? $"Resume {group.SyncGroup}: the witness plans it at once and issues instructions again."
+            : $"Pause {group.SyncGroup}: the witness issues no new instruction and no retry for it until it is resumed; outstanding instructions stay outstanding, reports and conflicts are still taken.";
+        if (confirm == command)
+        {
+            h.Raw("<form method=\"post\" action=\"").Text(action).Raw("\" data-confirm=\"yes\">").Raw(antiforgeryField)
+                .Raw("<input type=\"hidden\" name=\"note\" value=\"").Text(note ?? "").Raw("\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">")
+                .Raw("<p>").Text($"Confirm: {effect}{(string.IsNullOrWhiteSpace(note) ? "" : $" Note: {note}")}").Raw("</p><button type=\"submit\" id=\"confirm-").Text(command).Raw("\">Confirm ").Text(command).Raw("</button> ")
+                .Link(Html.Path("groups", group.SyncGroup), "Cancel").Raw("</form>");
+            return h.Raw("</section>").ToString();
+        }
+
+        h.Raw("<form method=\"post\" action=\"").Text(action).Raw("\">").Raw(antiforgeryField).Raw("<p>").Text(effect).Raw("</p>")
+            .Raw("<label for=\"note\">Note (why; optional)</label><input id=\"note\" name=\"note\" maxlength=\"").Text(MaxPauseNoteLength).Raw("\">")
+            .Raw("<button type=\"submit\" id=\"").Text(command).Raw("\">").Text(group.Paused ? "Resume…" : "Pause…").Raw("</button></form>");
+        return h.Raw("</section>").ToString();
+    }
+
+    public static string Group(SyncGroupStatusEntry group, OutstandingInstructions instructions, ConflictsReport conflicts, SyncGroupHistory? history, string maintenance = "")
     {
         ArgumentNullException.ThrowIfNull(group);
         ArgumentNullException.ThrowIfNull(instructions);
         ArgumentNullException.ThrowIfNull(conflicts);
-        var h = new Html().Raw("<h1>Group ").Text(group.SyncGroup).Raw("</h1><p>State ").Raw(State(StateColours.Name(group.Status))).Raw("</p>");
+        var h = new Html().Raw("<h1>Group ").Text(group.SyncGroup).Raw("</h1><p>State ").Raw(State(StateColours.Name(group.Status))).Raw(Pause(group)).Raw("</p>");
         var targets = group.Datasets.Select(d => d.TargetHostId).Distinct().Order(StringComparer.Ordinal).ToList();
         h.Raw("<section aria-labelledby=\"matrix\"><h2 id=\"matrix\">Datasets × targets</h2><table class=\"matrix\"><caption>State and lag of each dataset on each target</caption><thead><tr><th scope=\"col\">Dataset</th>");
         foreach (var t in targets)
@@ -159,7 +221,7 @@ public static class Pages
         {
             h.Raw("<p class=\"history-unavailable\">History unavailable: the witness did not answer the history query.</p></section>");
             h.Raw("<section aria-labelledby=\"lag-chart\"><h2 id=\"lag-chart\">Lag over time</h2><p class=\"history-unavailable\">History unavailable.</p></section>");
-            return h.ToString();
+            return h.Raw(maintenance).ToString();
         }
 
         h.Raw("<ol class=\"timeline\">");
@@ -169,7 +231,7 @@ public static class Pages
         }
 
         h.Raw("</ol></section><section aria-labelledby=\"lag-chart\"><h2 id=\"lag-chart\">Lag over time</h2>").Raw(LagChart.Render(history.Entries)).Raw("</section>");
-        return h.ToString();
+        return h.Raw(maintenance).ToString();
     }
 
     public static string Host(HostStatusEntry host, OutstandingInstructions instructions, DateTimeOffset now)

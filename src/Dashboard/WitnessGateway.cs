@@ -28,9 +28,15 @@ public sealed class WitnessGateway(ZfsSyncClient client, Microsoft.Extensions.Op
     public Task<FleetStatistics> FleetAsync(CancellationToken ct) =>
         client.RequestAsync<GetFleetStatistics, FleetStatistics>(new GetFleetStatistics(), Bound, ct);
 
+    /// <summary>The kinds the timeline lists: every kind but the lag samples (those are asked for apart, for the chart).</summary>
+    public static readonly IReadOnlyList<HistoryEntryKind> TimelineKinds = [.. Enum.GetValues<HistoryEntryKind>().Where(k => k != HistoryEntryKind.LagSample)];
+
     /// <summary>
-    /// The one place the dashboard asks for a group's history: null when the witness rejects the query or does not
-    /// answer in time (the page then says "history unavailable").
+    /// The one place the dashboard asks for a group's history over the last day, in two queries of one page each: the
+    /// events for the timeline (every kind but lag samples) and the lag samples for the chart, so that a group with many
+    /// dataset × target pairs does not get its events crowded out by its samples. Returns both in one
+    /// <see cref="SyncGroupHistory"/> (newest first), or null when the witness rejects a query or does not answer in
+    /// time (the page then says "history unavailable").
     /// </summary>
     public async Task<SyncGroupHistory?> HistoryAsync(string group, CancellationToken ct)
     {
@@ -41,10 +47,18 @@ public sealed class WitnessGateway(ZfsSyncClient client, Microsoft.Extensions.Op
             return null;
         }
 
+        var since = DateTimeOffset.UtcNow.AddDays(-1);
         try
         {
-            var answer = await client.RequestAsync<GetSyncGroupHistory, object>(new GetSyncGroupHistory { SyncGroup = group, Since = DateTimeOffset.UtcNow.AddDays(-1), PageSize = Paging.MaxPageSize }, Bound, ct).ConfigureAwait(false);
-            return answer as SyncGroupHistory;
+            var events = client.RequestAsync<GetSyncGroupHistory, object>(new GetSyncGroupHistory { SyncGroup = group, Since = since, Kinds = TimelineKinds, PageSize = Paging.MaxPageSize }, Bound, ct);
+            var samples = client.RequestAsync<GetSyncGroupHistory, object>(new GetSyncGroupHistory { SyncGroup = group, Since = since, Kinds = [HistoryEntryKind.LagSample], PageSize = Paging.MaxPageSize }, Bound, ct);
+            await Task.WhenAll(events, samples).ConfigureAwait(false);
+            if (await events.ConfigureAwait(false) is not SyncGroupHistory timeline || await samples.ConfigureAwait(false) is not SyncGroupHistory lags)
+            {
+                return null;
+            }
+
+            return timeline with { Entries = [.. timeline.Entries.Concat(lags.Entries).OrderByDescending(e => e.At)], NextAfter = null };
         }
         catch (ZfsSyncClientTimeoutException)
         {
@@ -52,6 +66,14 @@ public sealed class WitnessGateway(ZfsSyncClient client, Microsoft.Extensions.Op
             return null;
         }
     }
+
+    /// <summary>
+    /// Pauses (<paramref name="pause"/>) or resumes <paramref name="group"/> for <paramref name="operatorName"/>, recorded
+    /// as the request's <c>RequestedByName</c> beside the dashboard's broker user; the witness answers accepted or rejected.
+    /// </summary>
+    public Task<object> PauseAsync(string group, bool pause, string operatorName, string? note, CancellationToken ct) => pause
+        ? client.RequestAsync<PauseSyncGroup, object>(new PauseSyncGroup { SyncGroup = group, RequestedByName = operatorName, Note = note }, Bound, ct)
+        : client.RequestAsync<ResumeSyncGroup, object>(new ResumeSyncGroup { SyncGroup = group, RequestedByName = operatorName, Note = note }, Bound, ct);
 
     /// <summary>Records <paramref name="operatorName"/>'s resolution; the witness answers accepted or rejected.</summary>
     public Task<object> ResolveAsync(ConflictEntry conflict, string resolution, string operatorName, CancellationToken ct)

@@ -47,6 +47,8 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
         var op = await vhost.CreateUserAsDefinedAsync("operator1");
         var settings = ClientSideWitness.Settings(vhost, database, op.Name);
         ClientSideWitness.AddGroup(settings, 0, Group, ("tank/data", "backup/nas1/data"), ("tank/logs", "backup/nas1/logs"));
+        // A lag sample per pair at every planning round (at most one a second), so the chart has samples to draw.
+        settings["History:LagSampleInterval"] = "00:00:01";
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = Path.GetTempPath() });
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.AddFilter("MassTransit", Microsoft.Extensions.Logging.LogLevel.Warning);
@@ -105,8 +107,25 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             (badge.GetCssValue("color"), badge.GetCssValue("background-color")).ShouldBe(("rgba(255, 255, 255, 1)", "rgba(27, 110, 42, 1)"));
             Shot(driver, "fleet");
 
-            // The group page, left open: a new instruction appears on it without a reload.
+            // The group page shows the witness's timeline (the conflict detected with its details, the status change
+            // to conflicted) and the lag chart drawn from its lag samples (the planning round sampled both pairs).
+            var detected = (await bus.CreateRequestClient<GetConflicts>(RequestTimeout.After(s: 20))
+                .GetResponse<ConflictsReport>(new GetConflicts { SyncGroup = Group })).Message.Conflicts.Single().Details;
+            detected.ShouldNotBeNullOrWhiteSpace();
             driver.Navigate().GoToUrl(address + "/groups/" + Group);
+            await Poll.UntilAsync(() =>
+            {
+                driver.Navigate().Refresh();
+                var timeline = driver.FindElements(By.CssSelector("ol.timeline li")).Select(li => li.Text).ToList();
+                return Task.FromResult(
+                    timeline.Any(t => t.Contains("conflict-detected tank/logs backup1", StringComparison.Ordinal) && t.Contains(detected, StringComparison.Ordinal))
+                    && timeline.Any(t => t.Contains("status-changed", StringComparison.Ordinal) && t.Contains("conflicted, was", StringComparison.Ordinal))
+                    && driver.FindElements(By.CssSelector("svg.lag-chart .series")).Count > 0);
+            }, "the timeline and the lag chart from the witness's history", TimeSpan.FromSeconds(30));
+            driver.FindElements(By.CssSelector(".history-unavailable")).Count.ShouldBe(0);
+            driver.FindElements(By.CssSelector("ol.timeline li")).ShouldAllBe(li => !li.Text.Contains("lag-sample", StringComparison.Ordinal));
+
+            // Left open: a new instruction appears on it without a reload.
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("tank/data");
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("tank/logs");
             await LiveAsync(driver);
@@ -173,6 +192,9 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             driver.Navigate().GoToUrl(address + "/groups/" + Group);
             await LiveAsync(driver);
             marker = Mark(driver, "before-convergence");
+            // The timeline shows the resolution by the operator's name (the page as loaded, kept current by its live updates).
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("ol.timeline li")).Any(li =>
+                li.Text.Contains($"conflict-resolved tank/logs backup1 rollback-target by {op.Name}; requested by alice", StringComparison.Ordinal))), "the resolution in the timeline");
             await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("li.instruction")).Any(i => i.Text.Contains("tank/logs", StringComparison.Ordinal))), "the rollback instruction on the open page", TimeSpan.FromSeconds(60));
             Shot(driver, "group-resolved");
             var outstanding = (await bus.CreateRequestClient<GetOutstandingInstructions>(RequestTimeout.After(s: 20))
@@ -194,11 +216,34 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("0 snapshots");
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldNotContain("unknown");
             driver.FindElement(By.Id("live")).Text.ShouldStartWith("Live");
+            // The screenshot shows the end of the timeline and the lag chart (scrolled to the chart's section).
+            ((IJavaScriptExecutor)driver).ExecuteScript("document.getElementById('lag-chart').parentElement.scrollIntoView({ block: 'end' });");
             Shot(driver, "group-converged");
             await using (var db = Context(database))
             {
                 (await db.Set<ConflictRecord>().AsNoTracking().SingleAsync(c => c.ConflictId == conflict.ConflictId)).Resolution.ShouldBe("rollback-target");
             }
+
+            // alice pauses the group from its page (a note, a confirmation); the group and fleet pages show who, since
+            // when and why beside the state; she resumes it.
+            driver.FindElement(By.Id("note")).SendKeys("disk swap on backup1");
+            driver.FindElement(By.Id("pause")).Click();
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.Id("confirm-pause")).Count == 1), "the confirmation of pause");
+            driver.FindElement(By.CssSelector("form[data-confirm] p")).Text.ShouldContain("issues no new instruction");
+            driver.FindElement(By.Id("confirm-pause")).Click();
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("main > p .paused")).Count == 1), "the paused group");
+            new Uri(driver.Url).AbsolutePath.ShouldBe("/groups/" + Group);
+            driver.FindElement(By.CssSelector("main > p .paused")).Text.ShouldMatch($"^paused by alice \\(as {op.Name}\\) since \\d{{4}}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: disk swap on backup1$");
+            driver.FindElements(By.CssSelector("ol.timeline li")).ShouldContain(li => li.Text.Contains("paused", StringComparison.Ordinal) && li.Text.Contains("disk swap on backup1", StringComparison.Ordinal));
+            Shot(driver, "group-paused");
+            driver.Navigate().GoToUrl(address + "/");
+            driver.FindElement(By.CssSelector("td .paused")).Text.ShouldContain("paused by alice");
+            driver.Navigate().GoToUrl(address + "/groups/" + Group);
+            driver.FindElement(By.Id("resume")).Click();
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.Id("confirm-resume")).Count == 1), "the confirmation of resume");
+            driver.FindElement(By.Id("confirm-resume")).Click();
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.Id("pause")).Count == 1), "the resumed group");
+            driver.FindElements(By.CssSelector(".paused")).Count.ShouldBe(0);
         }
         finally
         {

@@ -129,6 +129,11 @@ public sealed partial class RenderingTests
             ["fleet"] = Pages.Fleet(new FleetStatistics(), new SyncGroupStatusReport { Groups = [group] }, hosts, conflicts, instructions),
             ["group"] = Pages.Group(group, instructions, conflicts, history),
             ["group without history"] = Pages.Group(group, instructions, conflicts, null),
+            ["group, maintenance signed out"] = Pages.Group(group, instructions, conflicts, history, Pages.Maintenance(group, false, "", null, null, null)),
+            ["group, pause form"] = Pages.Group(group, instructions, conflicts, history, Pages.Maintenance(group, true, token, null, null, null)),
+            ["group, pause confirmation"] = Pages.Group(group, instructions, conflicts, history, Pages.Maintenance(group, true, token, "pause", "disk swap", null)),
+            ["group paused, resume form"] = Pages.Group(PausedGroup(), instructions, conflicts, history, Pages.Maintenance(PausedGroup(), true, token, null, null, "Rejected: not an operator: x")),
+            ["fleet with a paused group"] = Pages.Fleet(new FleetStatistics(), new SyncGroupStatusReport { Groups = [PausedGroup()] }, hosts, conflicts, instructions),
             ["host"] = Pages.Host(hosts.Hosts[0], instructions, T0),
             ["conflict signed out"] = Pages.Conflict(Conflict(), signedIn: false, "", null, null),
             ["conflict choose"] = Pages.Conflict(Conflict(), signedIn: true, token, null, "Choose a resolution."),
@@ -217,6 +222,77 @@ public sealed partial class RenderingTests
             new DatasetStatusEntry { Dataset = "tank/b", TargetHostId = "backup1", Status = DatasetSyncStatus.InSync },
         ],
     };
+
+    private static SyncGroupStatusEntry PausedGroup() => DemoGroup() with
+    {
+        Paused = true,
+        PausedBy = "dashboard",
+        PausedByName = "alice",
+        PausedAt = T0,
+        PauseNote = "disk swap <b>backup1</b>",
+    };
+
+    [Fact]
+    public void Lag_chart_draws_a_series_of_one_sample_as_a_dot()
+    {
+        var svg = LagChart.Render([Lag(0, "tank/a", "backup1", 0), Lag(0, "tank/b", "backup1", 60), Lag(5, "tank/b", "backup1", 0)]);
+        var doc = new HtmlParser().ParseDocument("<body>" + svg + "</body>");
+        var dot = doc.QuerySelectorAll("circle.series").ShouldHaveSingleItem();
+        dot.QuerySelector("title")!.TextContent.ShouldBe("tank/a → backup1");
+        (dot.GetAttribute("cx"), dot.GetAttribute("cy"), dot.GetAttribute("r")).ShouldBe(("32", "168", "4"));
+        dot.GetAttribute("fill").ShouldStartWith("#");
+        doc.QuerySelectorAll("polyline.series").ShouldHaveSingleItem().QuerySelector("title")!.TextContent.ShouldBe("tank/b → backup1");
+
+        // A chart of one sample in all: a dot, not a line of one point (invisible).
+        var single = new HtmlParser().ParseDocument("<body>" + LagChart.Render([Lag(0, "tank/a", "backup1", 0)]) + "</body>");
+        single.QuerySelectorAll(".series").ShouldHaveSingleItem().LocalName.ShouldBe("circle");
+    }
+
+    [Fact]
+    public void A_paused_group_is_shown_paused_beside_its_state_with_who_since_when_and_the_note_on_the_fleet_and_group_pages()
+    {
+        var fleet = new HtmlParser().ParseDocument(Pages.Fleet(new FleetStatistics(), new SyncGroupStatusReport { Groups = [PausedGroup(), DemoGroup() with { SyncGroup = "g2" }] }, new HostStatusReport(), new ConflictsReport(), new OutstandingInstructions()));
+        var pause = fleet.QuerySelectorAll(".paused").ShouldHaveSingleItem();
+        pause.TextContent.ShouldBe("paused by alice (as dashboard) since 2026-12-01 10:00:00Z: disk swap <b>backup1</b>");
+        pause.QuerySelector("b").ShouldBeNull("the note is text, not markup");
+        pause.Closest("td")!.QuerySelector(".state")!.TextContent.ShouldBe("out-of-sync");
+        pause.Closest("tr")!.QuerySelector("a")!.TextContent.ShouldBe("g1");
+
+        var group = new HtmlParser().ParseDocument(Pages.Group(PausedGroup(), new OutstandingInstructions(), new ConflictsReport(), null));
+        group.QuerySelector("p .paused")!.TextContent.ShouldContain("paused by alice (as dashboard) since 2026-12-01 10:00:00Z");
+        new HtmlParser().ParseDocument(Pages.Group(DemoGroup(), new OutstandingInstructions(), new ConflictsReport(), null)).QuerySelectorAll(".paused").Length.ShouldBe(0);
+        Pages.Pause(PausedGroup() with { PausedByName = null, PauseNote = null, PausedAt = null }).ShouldBe(" <span class=\"paused\">paused by dashboard</span>");
+    }
+
+    [Fact]
+    public void Maintenance_offers_a_signed_in_operator_pause_or_resume_with_a_confirmation_and_a_token_and_a_signed_out_visitor_no_form()
+    {
+        const string token = "<input type=\"hidden\" name=\"__af\" value=\"t\">";
+        var signedOut = new HtmlParser().ParseDocument(Pages.Maintenance(DemoGroup(), false, "", null, null, null));
+        signedOut.QuerySelectorAll("form").Length.ShouldBe(0);
+        signedOut.QuerySelector("a[href^='/signin']")!.GetAttribute("href").ShouldBe("/signin?returnUrl=%2Fgroups%2Fg1");
+
+        var form = new HtmlParser().ParseDocument(Pages.Maintenance(DemoGroup(), true, token, null, null, null)).QuerySelector("form")!;
+        (form.GetAttribute("action"), form.GetAttribute("method"), form.HasAttribute("data-confirm")).ShouldBe(("/groups/g1/pause", "post", false));
+        form.QuerySelector("input[name=__af]").ShouldNotBeNull();
+        form.QuerySelector("input#note[name=note]")!.GetAttribute("maxlength").ShouldBe("2000");
+        form.QuerySelector("button#pause")!.TextContent.ShouldBe("Pause…");
+        form.QuerySelector("input[name=confirm]").ShouldBeNull("the first step only asks");
+
+        var confirm = new HtmlParser().ParseDocument(Pages.Maintenance(DemoGroup(), true, token, "pause", "disk \"swap\"", null)).QuerySelector("form[data-confirm]")!;
+        confirm.GetAttribute("action").ShouldBe("/groups/g1/pause");
+        confirm.QuerySelector("input[name=confirm]")!.GetAttribute("value").ShouldBe("yes");
+        confirm.QuerySelector("input[name=note]")!.GetAttribute("value").ShouldBe("disk \"swap\"");
+        confirm.QuerySelector("input[name=__af]").ShouldNotBeNull();
+        confirm.QuerySelector("p")!.TextContent.ShouldContain("issues no new instruction");
+        confirm.QuerySelector("button#confirm-pause").ShouldNotBeNull();
+
+        var resume = new HtmlParser().ParseDocument(Pages.Maintenance(PausedGroup(), true, token, null, null, "Rejected: no"));
+        resume.QuerySelector("form")!.GetAttribute("action").ShouldBe("/groups/g1/resume");
+        resume.QuerySelector("button#resume")!.TextContent.ShouldBe("Resume…");
+        resume.QuerySelector("p.notice")!.TextContent.ShouldBe("Rejected: no");
+        new HtmlParser().ParseDocument(Pages.Maintenance(PausedGroup(), true, token, "pause", null, null)).QuerySelectorAll("form[data-confirm]").Length.ShouldBe(0, "a confirmation of pause is not offered for a paused group");
+    }
 
     private static SyncInstructionIssued DemoInstruction() => new()
     {
