@@ -90,7 +90,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
                 await using var db = Context(database);
                 conflict = await db.Set<ConflictRecord>().AsNoTracking().FirstOrDefaultAsync(c => c.SyncGroup == Group && c.ClearedAt == null && c.Resolution == null);
                 return conflict is not null;
-            }, "the diverged conflict", TimeSpan.FromSeconds(60));
+            }, "the diverged conflict", TimeSpan.FromSeconds(120));
 
             // The fleet overview renders the demo fleet: its group, both hosts online, the open conflict.
             driver.Navigate().GoToUrl(address + "/");
@@ -121,7 +121,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
                     timeline.Any(t => t.Contains("conflict-detected tank/logs backup1", StringComparison.Ordinal) && t.Contains(detected, StringComparison.Ordinal))
                     && timeline.Any(t => t.Contains("status-changed", StringComparison.Ordinal) && t.Contains("conflicted, was", StringComparison.Ordinal))
                     && driver.FindElements(By.CssSelector("svg.lag-chart .series")).Count > 0);
-            }, "the timeline and the lag chart from the witness's history", TimeSpan.FromSeconds(30));
+            }, "the timeline and the lag chart from the witness's history", TimeSpan.FromSeconds(120));
             driver.FindElements(By.CssSelector(".history-unavailable")).Count.ShouldBe(0);
             driver.FindElements(By.CssSelector("ol.timeline li")).ShouldAllBe(li => !li.Text.Contains("lag-sample", StringComparison.Ordinal));
 
@@ -132,7 +132,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             driver.FindElements(By.CssSelector("li.instruction")).Count.ShouldBe(0);
             var marker = Mark(driver, "before-instruction");
             await bus.Publish(Report("nas1", Dataset("tank"), Dataset("tank/data", Snap(1), Snap(2)), Dataset("tank/logs", Snap(1), Snap(2))));
-            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("li.instruction")).Count > 0), "the new instruction on the open page", TimeSpan.FromSeconds(60));
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("li.instruction")).Count > 0), "the new instruction on the open page", TimeSpan.FromSeconds(120));
             Marker(driver).ShouldBe(marker, "the page was reloaded");
             driver.FindElement(By.CssSelector("li.instruction")).Text.ShouldContain("tank/data");
             driver.FindElements(By.CssSelector("button[data-copy]")).Count.ShouldBeGreaterThan(0);
@@ -180,7 +180,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             driver.FindElement(By.CssSelector("form[data-confirm] p")).Text.ShouldContain("Roll backup1's tank/logs back");
             Shot(driver, "conflict");
             driver.FindElement(By.Id("confirm")).Click();
-            await Poll.UntilAsync(() => Task.FromResult(driver.PageSource.Contains("Accepted", StringComparison.Ordinal)), "the accepted resolution");
+            await Poll.UntilAsync(() => Task.FromResult(driver.PageSource.Contains("Accepted", StringComparison.Ordinal)), "the accepted resolution", TimeSpan.FromSeconds(120));
             await using (var db = Context(database))
             {
                 var row = await db.Set<ConflictRecord>().AsNoTracking().SingleAsync(c => c.ConflictId == conflict.ConflictId);
@@ -194,8 +194,8 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             marker = Mark(driver, "before-convergence");
             // The timeline shows the resolution by the operator's name (the page as loaded, kept current by its live updates).
             await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("ol.timeline li")).Any(li =>
-                li.Text.Contains($"conflict-resolved tank/logs backup1 rollback-target by {op.Name}; requested by alice", StringComparison.Ordinal))), "the resolution in the timeline");
-            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("li.instruction")).Any(i => i.Text.Contains("tank/logs", StringComparison.Ordinal))), "the rollback instruction on the open page", TimeSpan.FromSeconds(60));
+                li.Text.Contains($"conflict-resolved tank/logs backup1 rollback-target by {op.Name}; requested by alice", StringComparison.Ordinal))), "the resolution in the timeline", TimeSpan.FromSeconds(120));
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("li.instruction")).Any(i => i.Text.Contains("tank/logs", StringComparison.Ordinal))), "the rollback instruction on the open page", TimeSpan.FromSeconds(120));
             Shot(driver, "group-resolved");
             var outstanding = (await bus.CreateRequestClient<GetOutstandingInstructions>(RequestTimeout.After(s: 20))
                 .GetResponse<OutstandingInstructions>(new GetOutstandingInstructions { SyncGroup = Group })).Message.Instructions;
@@ -211,7 +211,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             await Poll.UntilAsync(() => Task.FromResult(
                 driver.FindElements(By.CssSelector("main > p .state-in-sync")).Count == 1
                 && driver.FindElements(By.CssSelector("li.instruction")).Count == 0
-                && driver.FindElements(By.CssSelector("table.matrix td.state-in-sync")).Count == 2), "the open page showing the group in sync", TimeSpan.FromSeconds(60));
+                && driver.FindElements(By.CssSelector("table.matrix td.state-in-sync")).Count == 2), "the open page showing the group in sync", TimeSpan.FromSeconds(120));
             Marker(driver).ShouldBe(marker, "the page was reloaded");
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldContain("0 snapshots");
             driver.FindElement(By.CssSelector("table.matrix")).Text.ShouldNotContain("unknown");
@@ -231,7 +231,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.Id("confirm-pause")).Count == 1), "the confirmation of pause");
             driver.FindElement(By.CssSelector("form[data-confirm] p")).Text.ShouldContain("issues no new instruction");
             driver.FindElement(By.Id("confirm-pause")).Click();
-            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("main > p .paused")).Count == 1), "the paused group");
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.CssSelector("main > p .paused")).Count == 1), "the paused group", TimeSpan.FromSeconds(120));
             new Uri(driver.Url).AbsolutePath.ShouldBe("/groups/" + Group);
             driver.FindElement(By.CssSelector("main > p .paused")).Text.ShouldMatch($"^paused by alice \\(as {op.Name}\\) since \\d{{4}}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: disk swap on backup1$");
             driver.FindElements(By.CssSelector("ol.timeline li")).ShouldContain(li => li.Text.Contains("paused", StringComparison.Ordinal) && li.Text.Contains("disk swap on backup1", StringComparison.Ordinal));
@@ -242,7 +242,7 @@ public sealed partial class BrowserTests(InfrastructureFixture infrastructure)
             driver.FindElement(By.Id("resume")).Click();
             await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.Id("confirm-resume")).Count == 1), "the confirmation of resume");
             driver.FindElement(By.Id("confirm-resume")).Click();
-            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.Id("pause")).Count == 1), "the resumed group");
+            await Poll.UntilAsync(() => Task.FromResult(driver.FindElements(By.Id("pause")).Count == 1), "the resumed group", TimeSpan.FromSeconds(120));
             driver.FindElements(By.CssSelector(".paused")).Count.ShouldBe(0);
         }
         finally
