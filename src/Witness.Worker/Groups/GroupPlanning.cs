@@ -27,29 +27,39 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
     /// <summary>The group's timeline, written in the same transaction as what it records.</summary>
     public GroupHistory History => history;
 
-    /// <summary>Applies a configuration if it is newer than the one in force; returns whether it was.</summary>
+    /// <summary>
+    /// Applies a configuration if it is newer than the one in force; returns whether the group must be planned: its
+    /// definition changed, or it was never planned, or last planned by another <see cref="PlannerVersion"/>. A newer
+    /// announcement of the definition in force (a restart) only records its load time.
+    /// </summary>
     public async Task<bool> ApplyConfigurationAsync(WitnessDbContext db, SyncGroupState saga, SyncGroupConfigured message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(saga);
         ArgumentNullException.ThrowIfNull(message);
         saga.Name = message.SyncGroup;
+        var planned = saga.PlannedAt is not null && saga.PlannerVersion == PlannerVersion.Current;
         if (!IsNewer(message.LoadedAt, message.DefinitionHash, saga.ConfigLoadedAt, saga.DefinitionHash))
         {
             logger.LogDebug("Ignored configuration {Hash} of {Group} loaded at {LoadedAt}: {Current} loaded at {CurrentLoadedAt} is newer",
                 message.DefinitionHash, message.SyncGroup, message.LoadedAt, saga.DefinitionHash, saga.ConfigLoadedAt);
-            return false;
+            return !planned;
         }
 
         var row = await db.Set<GroupDefinitionRecord>().SingleOrDefaultAsync(d => d.SyncGroup == message.SyncGroup, cancellationToken);
+        var unchanged = row is not null && row.DefinitionHash == message.DefinitionHash && saga.DefinitionHash == message.DefinitionHash;
         if (row is null)
         {
             row = new GroupDefinitionRecord { SyncGroup = message.SyncGroup };
             db.Add(row);
         }
 
-        row.Definition = message.Definition;
-        row.DefinitionHash = message.DefinitionHash;
+        if (!unchanged)
+        {
+            row.Definition = message.Definition;
+            row.DefinitionHash = message.DefinitionHash;
+        }
+
         row.LoadedAt = message.LoadedAt;
         if (saga.DefinitionHash != message.DefinitionHash)
         {
@@ -58,6 +68,13 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
 
         saga.DefinitionHash = message.DefinitionHash;
         saga.ConfigLoadedAt = message.LoadedAt;
+        if (unchanged && planned)
+        {
+            logger.LogDebug("Sync group {Group}: definition {Hash} and planner version {Version} unchanged; not planned again (loaded at {LoadedAt})",
+                message.SyncGroup, message.DefinitionHash, saga.PlannerVersion, message.LoadedAt);
+            return false;
+        }
+
         return true;
     }
 
@@ -162,6 +179,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         var now = Now;
         saga.IssuedInRound = 0;
         saga.WithheldInRound = 0;
+        saga.PlannerVersion = PlannerVersion.Current;
         // Tracked queries throughout: what this message's activities changed (a new definition, an outcome, a
         // resolution) is not saved yet, and the change tracker hands back those instances.
         var definitionRow = await db.Set<GroupDefinitionRecord>().FindAsync([saga.Name], cancellationToken);
