@@ -15,7 +15,8 @@ namespace ZfsSync.Witness.Worker.Groups;
 /// outbox only what is new (instruction attempts, conflicts, a status change). Everything commits with the saga row,
 /// so a redelivered message finds its decisions recorded and sends nothing twice.
 /// </summary>
-public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> plannerOptions, GroupHistory history, ILogger<GroupPlanning> logger)
+public sealed class GroupPlanning(
+    TimeProvider time, IOptions<PlannerOptions> plannerOptions, GroupHistory history, GroupDefinitionCache definitions, ILogger<GroupPlanning> logger)
 {
     /// <summary>Instructions that finished longer ago than this are no longer given to the planner.</summary>
     public static readonly TimeSpan HistoryWindow = TimeSpan.FromDays(30);
@@ -189,8 +190,9 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
             return;
         }
 
-        var document = GroupDefinitionDocument.Parse(definitionRow.Definition);
-        var group = document.ToGroup();
+        var definition = definitions.Get(definitionRow); // parsed once per hash
+        var document = definition.Document;
+        var group = definition.Group;
         var members = group.Members.ToList();
         var liveness = await db.Hosts.AsNoTracking().Where(h => members.Contains(h.HostId))
             .ToDictionaryAsync(h => h.HostId, h => h.Status, StringComparer.Ordinal, cancellationToken);
@@ -204,7 +206,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         var plan = new Planner(plannerOptions.Value).Run(new PlannerInput
         {
             Group = group,
-            Hosts = document.ToHosts(),
+            Hosts = definition.Hosts,
             Inventories = inventories,
             Liveness = liveness,
             Instructions = Records(attempts),
