@@ -1,5 +1,4 @@
 using MassTransit;
-using Microsoft.EntityFrameworkCore;
 using ZfsSync.Contracts;
 using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Persistence;
@@ -7,27 +6,21 @@ using ZfsSync.Witness.Worker.Persistence;
 namespace ZfsSync.Witness.Worker.Consumers;
 
 /// <summary>
-/// Routes a host's liveness change to every sync group the host is a member of (by the stored group definitions), as
-/// <see cref="GroupHostStatusChanged"/>. It writes nothing, so MassTransit's in-memory outbox (after the retry) is
-/// enough: the message is acknowledged only after the publishes went out.
+/// Routes a host's liveness change to every sync group the host is a member of (<see cref="GroupMemberships"/>: the
+/// stored group definitions, parsed once), as <see cref="GroupHostStatusChanged"/>. It writes nothing, so MassTransit's
+/// in-memory outbox (after the retry) is enough: the message is acknowledged only after the publishes went out.
 /// </summary>
-public sealed class HostStatusRouter(WitnessDbContext db) : IConsumer<HostStatusChanged>
+public sealed class HostStatusRouter(WitnessDbContext db, GroupMemberships memberships) : IConsumer<HostStatusChanged>
 {
     public async Task Consume(ConsumeContext<HostStatusChanged> context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var message = context.Message;
-        var definitions = await db.Set<GroupDefinitionRecord>().AsNoTracking().ToListAsync(context.CancellationToken);
-        foreach (var definition in definitions)
+        foreach (var group in await memberships.OfHostAsync(db, message.HostId, context.CancellationToken))
         {
-            if (!GroupDefinitionDocument.Parse(definition.Definition).Group.Members.Contains(message.HostId))
-            {
-                continue;
-            }
-
             await context.Publish(new GroupHostStatusChanged
             {
-                SyncGroup = definition.SyncGroup,
+                SyncGroup = group.SyncGroup,
                 HostId = message.HostId,
                 Status = message.Status,
                 LastSeenAt = message.LastSeenAt,

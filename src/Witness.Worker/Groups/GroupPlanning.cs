@@ -15,7 +15,8 @@ namespace ZfsSync.Witness.Worker.Groups;
 /// outbox only what is new (instruction attempts, conflicts, a status change). Everything commits with the saga row,
 /// so a redelivered message finds its decisions recorded and sends nothing twice.
 /// </summary>
-public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> plannerOptions, GroupHistory history, ILogger<GroupPlanning> logger)
+public sealed class GroupPlanning(
+    TimeProvider time, IOptions<PlannerOptions> plannerOptions, GroupHistory history, GroupDefinitionCache definitions, ILogger<GroupPlanning> logger)
 {
     /// <summary>Instructions that finished longer ago than this are no longer given to the planner.</summary>
     public static readonly TimeSpan HistoryWindow = TimeSpan.FromDays(30);
@@ -27,29 +28,39 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
     /// <summary>The group's timeline, written in the same transaction as what it records.</summary>
     public GroupHistory History => history;
 
-    /// <summary>Applies a configuration if it is newer than the one in force; returns whether it was.</summary>
+    /// <summary>
+    /// Applies a configuration if it is newer than the one in force; returns whether the group must be planned: its
+    /// definition changed, or it was never planned, or last planned by another <see cref="PlannerVersion"/>. A newer
+    /// announcement of the definition in force (a restart) only records its load time.
+    /// </summary>
     public async Task<bool> ApplyConfigurationAsync(WitnessDbContext db, SyncGroupState saga, SyncGroupConfigured message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(saga);
         ArgumentNullException.ThrowIfNull(message);
         saga.Name = message.SyncGroup;
+        var planned = saga.PlannedAt is not null && saga.PlannerVersion == PlannerVersion.Current;
         if (!IsNewer(message.LoadedAt, message.DefinitionHash, saga.ConfigLoadedAt, saga.DefinitionHash))
         {
             logger.LogDebug("Ignored configuration {Hash} of {Group} loaded at {LoadedAt}: {Current} loaded at {CurrentLoadedAt} is newer",
                 message.DefinitionHash, message.SyncGroup, message.LoadedAt, saga.DefinitionHash, saga.ConfigLoadedAt);
-            return false;
+            return !planned;
         }
 
         var row = await db.Set<GroupDefinitionRecord>().SingleOrDefaultAsync(d => d.SyncGroup == message.SyncGroup, cancellationToken);
+        var unchanged = row is not null && row.DefinitionHash == message.DefinitionHash && saga.DefinitionHash == message.DefinitionHash;
         if (row is null)
         {
             row = new GroupDefinitionRecord { SyncGroup = message.SyncGroup };
             db.Add(row);
         }
 
-        row.Definition = message.Definition;
-        row.DefinitionHash = message.DefinitionHash;
+        if (!unchanged)
+        {
+            row.Definition = message.Definition;
+            row.DefinitionHash = message.DefinitionHash;
+        }
+
         row.LoadedAt = message.LoadedAt;
         if (saga.DefinitionHash != message.DefinitionHash)
         {
@@ -58,6 +69,13 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
 
         saga.DefinitionHash = message.DefinitionHash;
         saga.ConfigLoadedAt = message.LoadedAt;
+        if (unchanged && planned)
+        {
+            logger.LogDebug("Sync group {Group}: definition {Hash} and planner version {Version} unchanged; not planned again (loaded at {LoadedAt})",
+                message.SyncGroup, message.DefinitionHash, saga.PlannerVersion, message.LoadedAt);
+            return false;
+        }
+
         return true;
     }
 
@@ -162,6 +180,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         var now = Now;
         saga.IssuedInRound = 0;
         saga.WithheldInRound = 0;
+        saga.PlannerVersion = PlannerVersion.Current;
         // Tracked queries throughout: what this message's activities changed (a new definition, an outcome, a
         // resolution) is not saved yet, and the change tracker hands back those instances.
         var definitionRow = await db.Set<GroupDefinitionRecord>().FindAsync([saga.Name], cancellationToken);
@@ -171,8 +190,9 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
             return;
         }
 
-        var document = GroupDefinitionDocument.Parse(definitionRow.Definition);
-        var group = document.ToGroup();
+        var definition = definitions.Get(definitionRow); // parsed once per hash
+        var document = definition.Document;
+        var group = definition.Group;
         var members = group.Members.ToList();
         var liveness = await db.Hosts.AsNoTracking().Where(h => members.Contains(h.HostId))
             .ToDictionaryAsync(h => h.HostId, h => h.Status, StringComparer.Ordinal, cancellationToken);
@@ -186,7 +206,7 @@ public sealed class GroupPlanning(TimeProvider time, IOptions<PlannerOptions> pl
         var plan = new Planner(plannerOptions.Value).Run(new PlannerInput
         {
             Group = group,
-            Hosts = document.ToHosts(),
+            Hosts = definition.Hosts,
             Inventories = inventories,
             Liveness = liveness,
             Instructions = Records(attempts),

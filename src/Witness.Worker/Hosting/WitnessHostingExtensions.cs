@@ -45,6 +45,7 @@ public static class WitnessHostingExtensions
         services.TryAddSingletonTimeProvider();
         services.AddWitnessDatabase(builder.Configuration, builder.Environment.ContentRootPath);
         services.AddScoped<InventoryIngest>();
+        services.AddGroupMemberships();
         services.AddWitnessMetrics();
         services.AddSingleton<UnknownHostHeartbeats>();
         services.AddSingleton<LivenessSweeper>();
@@ -68,6 +69,7 @@ public static class WitnessHostingExtensions
     {
         services.AddOptions<PlannerOptions>().BindConfiguration("Planner");
         services.AddScoped<GroupPlanning>();
+        services.AddGroupMemberships();
         services.AddSingleton<GroupHistory>();
         services.TryAddSingleton<ISenderIdentity, RabbitMqSenderIdentity>();
         services.AddSingleton<OperatorAuthorization>();
@@ -79,6 +81,14 @@ public static class WitnessHostingExtensions
         services.AddHostedService(sp => sp.GetRequiredService<InstructionExpirySweeper>());
         services.AddSingleton<HistorySweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<HistorySweeper>());
+        return services;
+    }
+
+    /// <summary>The parsed group definitions (one per hash) and the host → groups component that reads them.</summary>
+    public static IServiceCollection AddGroupMemberships(this IServiceCollection services)
+    {
+        services.TryAddSingleton<GroupDefinitionCache>();
+        services.TryAddSingleton<GroupMemberships>();
         return services;
     }
 

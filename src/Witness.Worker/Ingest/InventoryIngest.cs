@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
 using ZfsSync.Witness.Core.Names;
 using ZfsSync.Witness.Core.Validation;
+using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.Persistence.Outbox;
@@ -24,11 +25,13 @@ public sealed record IngestResult(string Outcome, int Inserted, int Updated, int
 
 /// <summary>
 /// Validates a <see cref="SnapshotInventoryReported"/> and stores it as a diff against what is stored for its host,
-/// in one transaction, then notifies (through the outbox) every sync group whose datasets changed.
+/// in one transaction, then notifies (through the outbox) every sync group whose datasets changed (the groups and
+/// datasets the host belongs to: <see cref="GroupMemberships"/>).
 /// </summary>
 public sealed class InventoryIngest(
     WitnessDbContext db,
     ITransactionalOutbox outbox,
+    GroupMemberships memberships,
     IOptionsMonitor<WitnessOptions> options,
     TimeProvider time,
     ILogger<InventoryIngest> logger)
@@ -130,7 +133,7 @@ public sealed class InventoryIngest(
 
         host.Roots = string.Join('\n', report.Roots);
         db.ProcessedReports.Add(Processed(report, now, outcome, diff.Inserted, diff.Updated, diff.Deleted, pending));
-        NotifyGroups(report, diff.ChangedDatasets, config);
+        await NotifyGroupsAsync(report, diff.ChangedDatasets, cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 
@@ -184,17 +187,16 @@ public sealed class InventoryIngest(
             PendingDatasets = pending,
         };
 
-    private void NotifyGroups(SnapshotInventoryReported report, IReadOnlyCollection<string> changed, WitnessOptions config)
+    private async Task NotifyGroupsAsync(SnapshotInventoryReported report, IReadOnlyCollection<string> changed, CancellationToken cancellationToken)
     {
         if (changed.Count == 0)
         {
             return;
         }
 
-        foreach (var group in config.SyncGroups.Where(g => g.Members.Contains(report.HostId)))
+        foreach (var group in await memberships.OfHostAsync(db, report.HostId, cancellationToken))
         {
             var touched = group.Datasets
-                .Select(d => d.On.TryGetValue(report.HostId, out var own) ? own : d.Path)
                 .Where(path => changed.Any(c => Related(c, path)))
                 .ToList();
             if (touched.Count == 0)
@@ -204,7 +206,7 @@ public sealed class InventoryIngest(
 
             var message = new GroupInventoryChanged
             {
-                SyncGroup = group.Name,
+                SyncGroup = group.SyncGroup,
                 HostId = report.HostId,
                 ReportId = report.ReportId,
                 Sequence = report.Sequence,
@@ -212,7 +214,7 @@ public sealed class InventoryIngest(
                 ChangedAt = time.GetUtcNow(),
             };
             outbox.Publish(message, DeterministicIds.Create(
-                DeterministicIds.Namespace, $"group-inventory|{group.Name}|{report.HostId}|{report.ReportId}|{report.Part}"));
+                DeterministicIds.Namespace, $"group-inventory|{group.SyncGroup}|{report.HostId}|{report.ReportId}|{report.Part}"));
         }
     }
 

@@ -73,13 +73,18 @@ public sealed class PlanGroupActivity<TMessage>(GroupPlanning planning) : SyncGr
     protected override Task ExecuteAsync(BehaviorContext<SyncGroupState, TMessage> context) => planning.PlanAsync(context);
 }
 
-/// <summary>Takes a configuration if it is the newest, then plans.</summary>
+/// <summary>
+/// Takes a configuration if it is the newest, then plans — unless the definition in force and the planner version are
+/// unchanged (a restart): then the group keeps its plan and state, and only the load time is recorded.
+/// </summary>
 public sealed class ApplyConfigurationActivity(GroupPlanning planning) : SyncGroupActivity<SyncGroupConfigured>
 {
     protected override async Task ExecuteAsync(BehaviorContext<SyncGroupState, SyncGroupConfigured> context)
     {
-        await planning.ApplyConfigurationAsync(context.Database(), context.Saga, context.Message, context.CancellationToken);
-        await planning.PlanAsync(context);
+        if (await planning.ApplyConfigurationAsync(context.Database(), context.Saga, context.Message, context.CancellationToken))
+        {
+            await planning.PlanAsync(context);
+        }
     }
 }
 

@@ -17,6 +17,12 @@ public sealed class SyncGroupState : SagaStateMachineInstance, ISagaVersion
     public string DefinitionHash { get; set; } = "";
     public DateTimeOffset ConfigLoadedAt { get; set; }
 
+    /// <summary>
+    /// The <c>PlannerVersion.Current</c> of the witness that last planned the group (null: not planned yet, or planned
+    /// before versions were recorded). An unchanged definition is planned again at start only when it differs.
+    /// </summary>
+    public int? PlannerVersion { get; set; }
+
     /// <summary>A member is late or offline.</summary>
     public bool Degraded { get; set; }
 

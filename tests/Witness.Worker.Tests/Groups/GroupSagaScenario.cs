@@ -113,6 +113,7 @@ public sealed class GroupSagaScenario : IAsyncDisposable
             .AddSingleton<IOptionsMonitor<WitnessOptions>>(new StaticOptionsMonitor<WitnessOptions>(options))
             .AddSingleton(Microsoft.Extensions.Options.Options.Create(planner ?? new PlannerOptions()))
             .AddScoped<GroupPlanning>()
+            .AddGroupMemberships()
             .AddSingleton<GroupHistory>()
             .AddSingleton<ISenderIdentity>(sender)
             .AddSingleton<OperatorAuthorization>()
@@ -162,7 +163,7 @@ public sealed class GroupSagaScenario : IAsyncDisposable
         var outbox = new RecordingOutbox();
         await using (var db = Database.CreateContext())
         {
-            var ingest = new InventoryIngest(db, outbox, new StaticOptionsMonitor<WitnessOptions>(Options), Time, NullLogger<InventoryIngest>.Instance);
+            var ingest = new InventoryIngest(db, outbox, Provider.GetRequiredService<GroupMemberships>(), new StaticOptionsMonitor<WitnessOptions>(Options), Time, NullLogger<InventoryIngest>.Instance);
             var result = await ingest.ApplyAsync(report, null, 1000, CancellationToken.None);
             result.IsRejected.ShouldBeFalse(result.Reason);
         }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using ZfsSync.Contracts;
 using ZfsSync.TestInfrastructure;
+using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Ingest;
 using ZfsSync.Witness.Worker.Tests.Support;
@@ -57,7 +58,8 @@ public sealed class IngestScenario : IAsyncDisposable
     {
         await using var db = _database.CreateContext();
         LastOutbox = new RecordingOutbox();
-        var ingest = new InventoryIngest(db, LastOutbox, new StaticOptionsMonitor<WitnessOptions>(Options), Time, NullLogger<InventoryIngest>.Instance);
+        var options = new StaticOptionsMonitor<WitnessOptions>(Options);
+        var ingest = new InventoryIngest(db, LastOutbox, new GroupMemberships(new GroupDefinitionCache(), options), options, Time, NullLogger<InventoryIngest>.Instance);
         return await ingest.ApplyAsync(report, sender, bodyBytes, CancellationToken.None);
     }
 

@@ -641,6 +641,9 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                     b.Property<DateTimeOffset?>("PlannedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<int?>("PlannerVersion")
+                        .HasColumnType("integer");
+
                     b.Property<int>("Version")
                         .IsConcurrencyToken()
                         .HasColumnType("integer");

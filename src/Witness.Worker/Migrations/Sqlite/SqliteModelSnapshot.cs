@@ -626,6 +626,9 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                     b.Property<long?>("PlannedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int?>("PlannerVersion")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("Version")
                         .IsConcurrencyToken()
                         .HasColumnType("INTEGER");

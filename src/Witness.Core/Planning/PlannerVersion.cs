@@ -1,0 +1,12 @@
+namespace ZfsSync.Witness.Core.Planning;
+
+/// <summary>
+/// The version of the planner's decisions. Each sync group records the version that last planned it; a start-up
+/// announcement whose definition is unchanged plans the group again only when this version differs. <b>Bump it with
+/// every change to what the planner decides</b> (a rule, an id, a status, a default) — otherwise groups whose
+/// definition did not change keep the previous planner's plan until their next inventory change (docs/PLANNING.md).
+/// </summary>
+public static class PlannerVersion
+{
+    public const int Current = 1;
+}
