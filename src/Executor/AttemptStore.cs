@@ -1,4 +1,7 @@
+using System.Text.Json;
+using MassTransit.Serialization;
 using Microsoft.Data.Sqlite;
+using ZfsSync.Contracts;
 
 namespace ZfsSync.Executor;
 
@@ -6,10 +9,14 @@ namespace ZfsSync.Executor;
 /// De-duplication on (instruction id, attempt) in <c>attempts.db</c> (SQLite) under the state directory: an attempt
 /// is claimed once, by one process, before it starts; a redelivery or a second executor of the same host sharing
 /// the directory finds the claim and runs nothing. An attempt claimed but not finished when the executor starts
-/// again was cut by a crash and is reported failed.
+/// again was cut by a crash and is reported failed. It is also the executor's outbox: the outcome message of an
+/// attempt is recorded in the statement that finishes it, and stays pending until it was sent.
 /// </summary>
 public sealed class AttemptStore
 {
+    /// <summary>The outcome messages as the contract serializes them (MassTransit's options), one line.</summary>
+    private static readonly JsonSerializerOptions OutcomeOptions = new(SystemTextJsonMessageSerializer.Options) { WriteIndented = false };
+
     private readonly string _connectionString;
 
     public AttemptStore(string stateDirectory)
@@ -34,7 +41,29 @@ public sealed class AttemptStore
                 finished_at TEXT,
                 PRIMARY KEY (instruction_id, attempt));
             """);
+        // The outbox columns, added to a state directory of an older executor (its rows keep no outcome: nothing pending).
+        var columns = new HashSet<string>(StringComparer.Ordinal);
+        using (var info = connection.CreateCommand())
+        {
+            info.CommandText = "PRAGMA table_info(attempts)";
+            using var reader = info.ExecuteReader();
+            while (reader.Read())
+            {
+                columns.Add(reader.GetString(1));
+            }
+        }
+
+        foreach (var (name, type) in new[] { ("outcome_type", "TEXT"), ("outcome_json", "TEXT"), ("outcome_seq", "INTEGER"), ("outcome_sent_at", "TEXT") })
+        {
+            if (!columns.Contains(name))
+            {
+                Execute(connection, $"ALTER TABLE attempts ADD COLUMN {name} {type}");
+            }
+        }
     }
+
+    /// <summary>An outcome recorded and not sent yet.</summary>
+    public sealed record PendingOutcome(Guid InstructionId, int Attempt, object Message);
 
     /// <summary>An attempt cut by a crash: claimed, never finished.</summary>
     public sealed record Unfinished(Guid InstructionId, int Attempt, string SyncGroup);
@@ -52,15 +81,67 @@ public sealed class AttemptStore
         return command.ExecuteNonQuery() == 1;
     }
 
-    /// <summary>Records how the attempt ended (<c>completed</c>, <c>failed</c>, <c>expired</c>, <c>refused</c>).</summary>
-    public void Finish(Guid instructionId, int attempt, string state, DateTimeOffset now)
+    /// <summary>
+    /// Records how the attempt ended (<c>completed</c>, <c>failed</c>, <c>expired</c>, <c>refused</c>) and, in the same
+    /// statement, its outcome message (a <see cref="SyncInstructionCompleted"/> or <see cref="SyncInstructionFailed"/>,
+    /// or null for none) as pending, after every outcome recorded before it.
+    /// </summary>
+    public void Finish(Guid instructionId, int attempt, string state, DateTimeOffset now, object? outcome = null)
     {
+        var type = outcome switch
+        {
+            null => null,
+            SyncInstructionCompleted => nameof(SyncInstructionCompleted),
+            SyncInstructionFailed => nameof(SyncInstructionFailed),
+            _ => throw new ArgumentException($"not an outcome: {outcome.GetType().Name}", nameof(outcome)),
+        };
         using var connection = Open();
         using var command = connection.CreateCommand();
-        command.CommandText = "UPDATE attempts SET state = $state, finished_at = $now WHERE instruction_id = $id AND attempt = $attempt";
+        command.CommandText = """
+            UPDATE attempts SET state = $state, finished_at = $now, outcome_type = $type, outcome_json = $json, outcome_sent_at = NULL,
+                outcome_seq = CASE WHEN $json IS NULL THEN NULL ELSE (SELECT COALESCE(MAX(outcome_seq), 0) + 1 FROM attempts) END
+            WHERE instruction_id = $id AND attempt = $attempt
+            """;
         command.Parameters.AddWithValue("$id", instructionId.ToString("D"));
         command.Parameters.AddWithValue("$attempt", attempt);
         command.Parameters.AddWithValue("$state", state);
+        command.Parameters.AddWithValue("$now", now.ToString("O"));
+        command.Parameters.AddWithValue("$type", (object?)type ?? DBNull.Value);
+        command.Parameters.AddWithValue("$json", outcome is null ? DBNull.Value : JsonSerializer.Serialize(outcome, outcome.GetType(), OutcomeOptions));
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>The outcomes recorded and not sent yet, in finishing order.</summary>
+    public IReadOnlyList<PendingOutcome> PendingOutcomes()
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT instruction_id, attempt, outcome_type, outcome_json FROM attempts WHERE outcome_json IS NOT NULL AND outcome_sent_at IS NULL ORDER BY outcome_seq";
+        using var reader = command.ExecuteReader();
+        var found = new List<PendingOutcome>();
+        while (reader.Read())
+        {
+            var json = reader.GetString(3);
+            object message = reader.GetString(2) switch
+            {
+                nameof(SyncInstructionCompleted) => JsonSerializer.Deserialize<SyncInstructionCompleted>(json, OutcomeOptions)!,
+                nameof(SyncInstructionFailed) => JsonSerializer.Deserialize<SyncInstructionFailed>(json, OutcomeOptions)!,
+                var other => throw new InvalidDataException($"attempts.db: unknown outcome type {other}"),
+            };
+            found.Add(new PendingOutcome(Guid.Parse(reader.GetString(0)), reader.GetInt32(1), message));
+        }
+
+        return found;
+    }
+
+    /// <summary>The outcome of the attempt was sent: no longer pending.</summary>
+    public void MarkSent(Guid instructionId, int attempt, DateTimeOffset now)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE attempts SET outcome_sent_at = $now WHERE instruction_id = $id AND attempt = $attempt";
+        command.Parameters.AddWithValue("$id", instructionId.ToString("D"));
+        command.Parameters.AddWithValue("$attempt", attempt);
         command.Parameters.AddWithValue("$now", now.ToString("O"));
         command.ExecuteNonQuery();
     }

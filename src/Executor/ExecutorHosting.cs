@@ -35,7 +35,7 @@ public sealed class ClientOutcomePublisher(ZfsSyncClient client) : IOutcomePubli
         where T : class => client.SendAsync(message, cancellationToken);
 }
 
-/// <summary>At start, reports the attempts a previous process left unfinished; at stop, kills what runs.</summary>
+/// <summary>At start, reports the attempts a previous process left unfinished and sends the outcomes left unsent; then sends again those whose send fails; at stop, kills what runs.</summary>
 public sealed class ExecutorLifecycle(InstructionRunner runner, ILogger<ExecutorLifecycle> logger, IOptions<ExecutorOptions> options) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -48,7 +48,7 @@ public sealed class ExecutorLifecycle(InstructionRunner runner, ILogger<Executor
             try
             {
                 await runner.ReportCutAttemptsAsync(stoppingToken).ConfigureAwait(false);
-                return;
+                break;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -56,6 +56,9 @@ public sealed class ExecutorLifecycle(InstructionRunner runner, ILogger<Executor
                 await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
             }
         }
+
+        // The outbox: outcomes whose send failed are sent again until the broker takes them.
+        await runner.DeliverOutcomesAsync(stoppingToken).ConfigureAwait(false);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

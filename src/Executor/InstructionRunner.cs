@@ -71,9 +71,9 @@ public sealed class InstructionRunner(
             logger.LogWarning("Refused instruction {Instruction} of group {Group}: {Reason}", id, Hosting.LogText.Escape(instruction.SyncGroup), refusal);
             if (!_options.DryRun && store.TryClaim(instruction.InstructionId, instruction.Attempt, instruction.SyncGroup, time.GetUtcNow()))
             {
-                store.Finish(instruction.InstructionId, instruction.Attempt, "refused", time.GetUtcNow());
+                store.Finish(instruction.InstructionId, instruction.Attempt, "refused", time.GetUtcNow(), Failed(instruction, 126, "refused by the executor: " + refusal));
                 WriteRunLog(instruction, "refused", null, refusal);
-                await PublishFailedAsync(instruction, 126, "refused by the executor: " + refusal, cancellationToken).ConfigureAwait(false);
+                await SendOutcomesAsync(cancellationToken).ConfigureAwait(false);
             }
 
             return (Decision.Refused, Task.FromResult<RunResult?>(null));
@@ -105,9 +105,9 @@ public sealed class InstructionRunner(
         if (await PullHostRefusalAsync(instruction, cancellationToken).ConfigureAwait(false) is { } notHere)
         {
             logger.LogWarning("Refused instruction {Instruction} of group {Group}: {Reason}", id, Hosting.LogText.Escape(instruction.SyncGroup), notHere);
-            store.Finish(instruction.InstructionId, instruction.Attempt, "refused", time.GetUtcNow());
+            store.Finish(instruction.InstructionId, instruction.Attempt, "refused", time.GetUtcNow(), Failed(instruction, 126, "refused by the executor: " + notHere));
             WriteRunLog(instruction, "refused", null, notHere);
-            await PublishFailedAsync(instruction, 126, "refused by the executor: " + notHere, cancellationToken).ConfigureAwait(false);
+            await SendOutcomesAsync(cancellationToken).ConfigureAwait(false);
             return (Decision.Refused, Task.FromResult<RunResult?>(null));
         }
 
@@ -171,26 +171,124 @@ public sealed class InstructionRunner(
         }
     }
 
-    /// <summary>At start: attempts a previous process claimed and never finished are reported failed.</summary>
+    /// <summary>
+    /// At start: attempts a previous process claimed and never finished are recorded failed (their outcome pending),
+    /// then every pending outcome is sent (those a previous process recorded and could not send included). A send
+    /// that fails leaves them pending for <see cref="DeliverOutcomesAsync"/>.
+    /// </summary>
     public async Task ReportCutAttemptsAsync(CancellationToken cancellationToken)
     {
         foreach (var cut in store.UnfinishedAttempts().Where(u => !_running.ContainsKey((u.InstructionId, u.Attempt))))
         {
             const string error = "executor restarted during the run";
             logger.LogWarning("Instruction {Instruction} of group {Group} was cut: {Error}", $"{cut.InstructionId}/{cut.Attempt}", Hosting.LogText.Escape(cut.SyncGroup), error);
-            await publisher.PublishAsync(new SyncInstructionFailed
+            var now = time.GetUtcNow();
+            store.Finish(cut.InstructionId, cut.Attempt, "failed", now, new SyncInstructionFailed
             {
                 InstructionId = cut.InstructionId,
                 Attempt = cut.Attempt,
                 SyncGroup = cut.SyncGroup,
                 ExecutedBy = ExecutedBy,
-                FailedAt = time.GetUtcNow(),
+                FailedAt = now,
                 ExitCode = -1,
                 Error = error,
-            }, cancellationToken).ConfigureAwait(false);
-            store.Finish(cut.InstructionId, cut.Attempt, "failed", time.GetUtcNow());
+            });
+        }
+
+        await SendPendingAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Outcomes recorded and not sent yet (tests, <c>--once</c>).</summary>
+    public int UnsentOutcomes => store.PendingOutcomes().Count;
+
+    /// <summary>
+    /// The outbox's background loop (the service): whenever a send failed, sends the pending outcomes again in
+    /// finishing order, waiting <see cref="FirstRetry"/> doubling to <see cref="LastRetry"/> between tries, until
+    /// they are all sent; then waits for the next failure. Runs go on meanwhile.
+    /// </summary>
+    public async Task DeliverOutcomesAsync(CancellationToken stoppingToken)
+    {
+        var delay = FirstRetry;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            if (!Volatile.Read(ref _outage))
+            {
+                delay = FirstRetry;
+                await _retry.WaitAsync(stoppingToken).ConfigureAwait(false);
+                continue;
+            }
+
+            await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
+            delay = delay * 2 < LastRetry ? delay * 2 : LastRetry;
+            await SendPendingAsync(stoppingToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The first wait before a failed outcome is sent again.</summary>
+    public static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest wait between two tries.</summary>
+    public static readonly TimeSpan LastRetry = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Right after an outcome was recorded: sends what is pending, unless the broker is known to be away (a previous
+    /// send failed and the loop has not got through yet): then the loop sends it, and the caller does not wait.
+    /// </summary>
+    private Task SendOutcomesAsync(CancellationToken cancellationToken) =>
+        Volatile.Read(ref _outage) ? Task.CompletedTask : SendPendingAsync(cancellationToken);
+
+    /// <summary>
+    /// Sends the pending outcomes one at a time in finishing order, marking each sent once its send succeeded; stops at
+    /// the first failure (logged once per outage) and leaves it and those after it pending. True when none is left.
+    /// </summary>
+    private async Task<bool> SendPendingAsync(CancellationToken cancellationToken)
+    {
+        await _sending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            foreach (var pending in store.PendingOutcomes())
+            {
+                try
+                {
+                    await (pending.Message switch
+                    {
+                        SyncInstructionCompleted completed => publisher.PublishAsync(completed, cancellationToken),
+                        SyncInstructionFailed failed => publisher.PublishAsync(failed, cancellationToken),
+                        _ => throw new InvalidOperationException("not an outcome"),
+                    }).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    if (!Volatile.Read(ref _outage))
+                    {
+                        logger.LogWarning("Could not send the outcome of instruction {Instruction} ({Error}); it and every later outcome stay recorded and are sent again until the broker takes them",
+                            $"{pending.InstructionId}/{pending.Attempt}", Hosting.LogText.Escape(e.Message));
+                        Volatile.Write(ref _outage, true);
+                        _retry.Release();
+                    }
+
+                    return false;
+                }
+
+                store.MarkSent(pending.InstructionId, pending.Attempt, time.GetUtcNow());
+                if (Volatile.Read(ref _outage))
+                {
+                    logger.LogInformation("Sent the outcome of instruction {Instruction} after an outage", $"{pending.InstructionId}/{pending.Attempt}");
+                    Volatile.Write(ref _outage, false);
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            _sending.Release();
+        }
+    }
+
+    private readonly SemaphoreSlim _sending = new(1, 1);
+    private readonly SemaphoreSlim _retry = new(0);
+    private bool _outage;
 
     private string ExecutedBy => $"{Environment.MachineName}/{string.Join(',', _options.Hosts)}";
 
@@ -239,11 +337,7 @@ public sealed class InstructionRunner(
             var now = time.GetUtcNow();
             if (result.ExitCode == 0 && result.Killed is null)
             {
-                store.Finish(instruction.InstructionId, instruction.Attempt, "completed", now);
-                WriteRunLog(instruction, "completed", result, null);
-                metrics.Run(kind, "completed", clock.Elapsed, result.Bytes);
-                logger.LogInformation("Instruction {Instruction} completed ({Bytes} bytes)", id, result.Bytes);
-                await publisher.PublishAsync(new SyncInstructionCompleted
+                store.Finish(instruction.InstructionId, instruction.Attempt, "completed", now, new SyncInstructionCompleted
                 {
                     InstructionId = instruction.InstructionId,
                     Attempt = instruction.Attempt,
@@ -251,7 +345,11 @@ public sealed class InstructionRunner(
                     ExecutedBy = ExecutedBy,
                     CompletedAt = now,
                     BytesTransferred = result.Bytes,
-                }, CancellationToken.None).ConfigureAwait(false);
+                });
+                WriteRunLog(instruction, "completed", result, null);
+                metrics.Run(kind, "completed", clock.Elapsed, result.Bytes);
+                logger.LogInformation("Instruction {Instruction} completed ({Bytes} bytes)", id, result.Bytes);
+                await SendOutcomesAsync(CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
@@ -259,11 +357,11 @@ public sealed class InstructionRunner(
                     : _expiredBecause.TryGetValue(key, out var reason) ? $"killed: the witness expired the attempt ({reason})"
                     : $"{result.Killed} ({bound})";
                 var error = killed is not null ? $"{killed}; {result.StderrTail}".TrimEnd(' ', ';') : result.StderrTail;
-                store.Finish(instruction.InstructionId, instruction.Attempt, "failed", now);
+                store.Finish(instruction.InstructionId, instruction.Attempt, "failed", now, Failed(instruction, result.ExitCode, error));
                 WriteRunLog(instruction, "failed", result, error);
                 metrics.Run(kind, "failed", clock.Elapsed, result.Bytes);
                 logger.LogWarning("Instruction {Instruction} failed with exit code {ExitCode}: {Error}", id, result.ExitCode, Hosting.LogText.Escape(error));
-                await PublishFailedAsync(instruction, result.ExitCode, error, CancellationToken.None).ConfigureAwait(false);
+                await SendOutcomesAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
             return result;
@@ -271,9 +369,9 @@ public sealed class InstructionRunner(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogError(e, "Instruction {Instruction} could not be run", id);
-            store.Finish(instruction.InstructionId, instruction.Attempt, "failed", time.GetUtcNow());
+            store.Finish(instruction.InstructionId, instruction.Attempt, "failed", time.GetUtcNow(), Failed(instruction, -1, "the executor could not run it: " + e.Message));
             metrics.Run(kind, "failed", clock.Elapsed, null);
-            await PublishFailedAsync(instruction, -1, "the executor could not run it: " + e.Message, CancellationToken.None).ConfigureAwait(false);
+            await SendOutcomesAsync(CancellationToken.None).ConfigureAwait(false);
             return null;
         }
         finally
@@ -335,8 +433,8 @@ public sealed class InstructionRunner(
         public void Set(long bytes) => Interlocked.Exchange(ref _bytes, bytes);
     }
 
-    private Task PublishFailedAsync(SyncInstructionIssued instruction, int exitCode, string error, CancellationToken cancellationToken) =>
-        publisher.PublishAsync(new SyncInstructionFailed
+    private SyncInstructionFailed Failed(SyncInstructionIssued instruction, int exitCode, string error) =>
+        new()
         {
             InstructionId = instruction.InstructionId,
             Attempt = instruction.Attempt,
@@ -345,7 +443,7 @@ public sealed class InstructionRunner(
             FailedAt = time.GetUtcNow(),
             ExitCode = exitCode,
             Error = PipelineRunner.EscapeControl(error.Length > _options.StderrTailBytes ? error[^_options.StderrTailBytes..] : error),
-        }, cancellationToken);
+        };
 
     /// <summary>What would run, one line per step (dry run, run log).</summary>
     public IReadOnlyList<string> Describe(SyncInstructionIssued instruction)
@@ -393,6 +491,8 @@ public sealed class InstructionRunner(
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_runs.Keys).ConfigureAwait(false);
         _stopping.Dispose();
+        _sending.Dispose();
+        _retry.Dispose();
     }
 
     private int _disposed;

@@ -63,6 +63,11 @@ public sealed class OnceRunner(
             }
         }
 
+        if (runner.UnsentOutcomes is > 0 and var unsent)
+        {
+            logger.LogWarning("Once: {Count} outcome(s) could not be sent; they stay recorded and are sent by the next run", unsent);
+        }
+
         logger.LogInformation("Once: done, exit code {ExitCode}", exit);
         return exit;
     }

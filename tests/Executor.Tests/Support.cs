@@ -64,6 +64,34 @@ public sealed class RecordingPublisher : IOutcomePublisher
     }
 }
 
+/// <summary>A publisher whose first <c>failures</c> sends of an outcome fail (as a send to a broker that is away does); every outcome send is counted.</summary>
+public sealed class FlakyPublisher(int failures) : IOutcomePublisher
+{
+    private int _calls;
+
+    public ConcurrentQueue<object> Published { get; } = new();
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public Task PublishAsync<T>(T message, CancellationToken cancellationToken)
+        where T : class
+    {
+        if (message is not SyncInstructionCompleted and not SyncInstructionFailed)
+        {
+            // Start and progress are advisory and never retried; they do not concern the outbox.
+            return Task.CompletedTask;
+        }
+
+        if (Interlocked.Increment(ref _calls) <= failures)
+        {
+            return Task.FromException(new TimeoutException("the broker is away"));
+        }
+
+        Published.Enqueue(message);
+        return Task.CompletedTask;
+    }
+}
+
 public static class Instructions
 {
     /// <summary>nas1 → backup1, one step <c>zfs send | zfs receive</c> with both stages on backup1 (a pull executor runs them locally).</summary>
@@ -110,7 +138,7 @@ public static class Instructions
         ZfsPath = zfs.Path,
     };
 
-    public static InstructionRunner Runner(ExecutorOptions options, RecordingPublisher publisher, ExecutorMetrics? metrics = null) =>
+    public static InstructionRunner Runner(ExecutorOptions options, IOutcomePublisher publisher, ExecutorMetrics? metrics = null) =>
         new(Microsoft.Extensions.Options.Options.Create(options), new AttemptStore(options.StateDirectory), new PipelineRunner(options), publisher,
             TimeProvider.System, metrics ?? Metrics(), NullLogger<InstructionRunner>.Instance);
 
