@@ -549,10 +549,12 @@ public sealed partial class Planner
             }
 
             // An instruction into this target completed after the target's inventory was received: that inventory
-            // predates the receive, so any decision made from it (a new source snapshot's incremental from a stale base,
-            // a destructive step of a resolution again) would act on what the target no longer is. Wait for the next.
+            // may predate the receive, so any decision made from it (a new source snapshot's incremental from a stale
+            // base, a destructive step of a resolution again) would act on what the target no longer is. Wait for the
+            // next — unless this inventory already holds the snapshot the instruction received (its `to`, by guid): then
+            // it was taken after the receive, whichever of the outcome and the report reached the witness first.
             var receivedAt = targetInventory!.ReceivedAt;
-            var unseen = records.Where(r => r.CompletedAt > receivedAt).MaxBy(r => r.CompletedAt);
+            var unseen = records.Where(r => r.CompletedAt > receivedAt && tgt?.HasSnapshot(r.Instruction.To.Guid) != true).MaxBy(r => r.CompletedAt);
             if (unseen is not null)
             {
                 AddStatus(

@@ -5,8 +5,9 @@ namespace ZfsSync.Witness.Core.Planning;
 /// announcement whose definition is unchanged plans the group again only when this version differs. <b>Bump it with
 /// every change to what the planner decides</b> (a rule, an id, a status, a default) — otherwise groups whose
 /// definition did not change keep the previous planner's plan until their next inventory change (docs/PLANNING.md).
+/// 2: a target inventory received before a completion counts when it already holds the received snapshot.
 /// </summary>
 public static class PlannerVersion
 {
-    public const int Current = 1;
+    public const int Current = 2;
 }

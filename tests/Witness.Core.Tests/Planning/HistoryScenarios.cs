@@ -152,6 +152,37 @@ public class When_an_instruction_is_outstanding
     }
 
     [Fact]
+    public void Should_plan_from_a_target_inventory_received_before_the_completion_when_it_already_holds_the_received_snapshot()
+    {
+        // The executor's outcome and the target's next report take different queues: the report (showing B) was
+        // applied before the outcome was recorded. It holds what the instruction received, so it is not stale.
+        var issued = Behind().Plan().SingleInstruction();
+        issued.To.Guid.ShouldBe(History.B.Guid);
+        var scenario = new Scenario().Source(History.A, History.B, History.C).Target(History.OnTarget(History.A), History.OnTarget(History.B));
+        scenario.Records.Add(Record(issued, Now.AddMinutes(-10)) with { CompletedAt = Now.AddSeconds(-30) });
+        scenario.ReceivedAt["backup1"] = Now.AddMinutes(-1);
+        scenario.ChangedAt["backup1"] = Now.AddMinutes(-1);
+        scenario.ChangedAt["nas1"] = Now.AddSeconds(-5);
+
+        var next = scenario.Plan().SingleInstruction();
+        next.From!.Guid.ShouldBe(History.B.Guid, "from what the target holds");
+        next.To.Guid.ShouldBe(History.C.Guid);
+    }
+
+    [Fact]
+    public void Should_show_in_sync_at_once_when_the_report_showing_the_receive_came_before_the_outcome()
+    {
+        var issued = Behind().Plan().SingleInstruction();
+        var scenario = new Scenario().Source(History.A, History.B).Target(History.OnTarget(History.A), History.OnTarget(History.B));
+        scenario.Records.Add(Record(issued, Now.AddMinutes(-10)) with { CompletedAt = Now.AddSeconds(-30) });
+        scenario.ReceivedAt["backup1"] = Now.AddMinutes(-1);
+
+        var result = scenario.Plan();
+        result.Instructions.ShouldBeEmpty();
+        result.Statuses.ShouldHaveSingleItem().Status.ShouldBe(DatasetSyncStatus.InSync, "nothing waits for a further report");
+    }
+
+    [Fact]
     public void Should_plan_the_new_snapshot_once_the_target_reported_after_the_completion()
     {
         var scenario = new Scenario().Source(History.A, History.B, History.C).Target(History.OnTarget(History.A), History.OnTarget(History.B));
