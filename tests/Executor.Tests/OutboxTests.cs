@@ -30,8 +30,9 @@ public sealed class When_an_outcome_cannot_be_sent : IDisposable
         var (_, run2) = await runner.HandleAsync(second, default);
         (await run2)!.ExitCode.ShouldNotBe(0);
 
-        await Poll.UntilAsync(() => Task.FromResult(publisher.Published.Count == 2), "both outcomes sent once the broker is back");
-        runner.UnsentOutcomes.ShouldBe(0);
+        // Sent, then marked sent: wait for both (the mark follows the send).
+        await Poll.UntilAsync(() => Task.FromResult(publisher.Published.Count == 2 && runner.UnsentOutcomes == 0), "both outcomes sent and marked sent once the broker is back");
+        publisher.Published.Count.ShouldBe(2);
         publisher.Calls.ShouldBe(5, "three failed sends, then one send per outcome");
         var sent = publisher.Published.ToArray();
         sent[0].ShouldBeOfType<SyncInstructionCompleted>().InstructionId.ShouldBe(first.InstructionId);
@@ -44,6 +45,7 @@ public sealed class When_an_outcome_cannot_be_sent : IDisposable
         var third = Instructions.Transfer();
         var (_, run3) = await runner.HandleAsync(third, default);
         await run3;
+        await Poll.UntilAsync(() => Task.FromResult(publisher.Published.Count >= 3 && runner.UnsentOutcomes == 0), "the third outcome sent and marked sent");
         publisher.Published.Count.ShouldBe(3);
         publisher.Published.Last().ShouldBeOfType<SyncInstructionCompleted>().InstructionId.ShouldBe(third.InstructionId);
         await stop.CancelAsync();
@@ -102,9 +104,8 @@ public sealed class When_an_outcome_cannot_be_sent : IDisposable
         restarted.UnsentOutcomes.ShouldBe(1);
         var loop = restarted.DeliverOutcomesAsync(stop.Token);
 
-        await Poll.UntilAsync(() => Task.FromResult(!publisher.Published.IsEmpty), "the cut attempt's failure sent");
+        await Poll.UntilAsync(() => Task.FromResult(!publisher.Published.IsEmpty && restarted.UnsentOutcomes == 0), "the cut attempt's failure sent and marked sent");
         publisher.Published.ShouldHaveSingleItem().ShouldBeOfType<SyncInstructionFailed>().Error.ShouldBe("executor restarted during the run");
-        restarted.UnsentOutcomes.ShouldBe(0);
         new AttemptStore(_zfs.State).StateOf(instruction.InstructionId, 1).ShouldBe("failed");
         await stop.CancelAsync();
         await Should.ThrowAsync<OperationCanceledException>(loop);
