@@ -146,13 +146,13 @@ public sealed class When_faults_hit_a_running_witness(FaultFixture fixture, ITes
         var seconds = Setting("BROKER_OUTAGE_SECONDS", 20);
         await using var world = await FaultWorld.CreateAsync(fixture, "broker");
         var (_, stop, stream) = await RunningAsync(world);
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await Task.Delay(TimeSpan.FromSeconds(3)); // load before the fault
 
         await fixture.Broker.StopNodeAsync(CancellationToken.None);
-        await Task.Delay(TimeSpan.FromSeconds(seconds));
+        await Task.Delay(TimeSpan.FromSeconds(seconds)); // the outage
         await fixture.Broker.StartNodeAsync(CancellationToken.None);
         var restarted = Stopwatch.StartNew();
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await Task.Delay(TimeSpan.FromSeconds(3)); // load after the fault
         await stop.CancelAsync();
         await stream;
 
