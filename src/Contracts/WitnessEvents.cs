@@ -41,6 +41,13 @@ public sealed record SyncInstructionIssued
     /// this field, when the executor runs its own configured mode.
     /// </summary>
     public InstructionExecution? Execution { get; init; }
+
+    /// <summary>
+    /// The end of the group's replication window this attempt was issued in: an executor does not start it at or after
+    /// this instant and stops a run still going then (the receive keeps its resume token). Null (a group without
+    /// windows, or a witness older than this field): no such limit.
+    /// </summary>
+    public DateTimeOffset? NotAfter { get; init; }
 }
 
 /// <summary>Where an instruction runs: the form (<see cref="Mode"/>) and the host whose executors run it.</summary>
