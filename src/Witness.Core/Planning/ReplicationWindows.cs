@@ -274,7 +274,7 @@ public sealed class ReplicationWindows
 
     private static TimeZoneInfo? ParseZone(string? value, string what, List<string> problems)
     {
-        var text = (value ?? "").Trim();
+        var text = value ?? "";
         if (text.Length == 0)
         {
             problems.Add($"{what}: TimeZone is missing (an IANA id such as Europe/Berlin, or UTC)");
