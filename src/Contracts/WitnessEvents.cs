@@ -5,8 +5,8 @@ namespace ZfsSync.Contracts;
 
 /// <summary>
 /// A ready-to-run replication step. Subscribers de-duplicate on (<see cref="InstructionId"/>,
-/// <see cref="Attempt"/>); everything but <see cref="Attempt"/>, <see cref="IssuedAt"/> and
-/// <see cref="ExpiresAt"/> is identical across attempts of the same decision.
+/// <see cref="Attempt"/>); everything but <see cref="Attempt"/>, <see cref="IssuedAt"/>, <see cref="ExpiresAt"/> and
+/// <see cref="NotAfter"/> is identical across attempts of the same decision.
 /// </summary>
 public sealed record SyncInstructionIssued
 {
