@@ -170,6 +170,6 @@ public class When_a_group_has_replication_windows
         result.Instructions.ShouldBeEmpty();
         var status = result.Statuses.ShouldHaveSingleItem();
         status.Status.ShouldBe(DatasetSyncStatus.Blocked);
-        status.Detail.ShouldContain("Days \"someday\"");
+        status.Detail!.ShouldContain("Days \"someday\"");
     }
 }
