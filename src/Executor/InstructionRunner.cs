@@ -126,7 +126,7 @@ public sealed class InstructionRunner(
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         cancel.CancelAfter(bound);
         _running[(instruction.InstructionId, instruction.Attempt)] = cancel;
-        var windowEnd = WindowTimer(instruction, cancel, now);
+        var windowEnd = WindowTimer(instruction, cancel, now, bound);
         var run = Task.Run(() => RunAsync(instruction, cancel, bound, windowEnd), CancellationToken.None);
         _runs[run] = 0;
         _ = run.ContinueWith(t => _runs.TryRemove(t, out _), TaskScheduler.Default);
@@ -168,10 +168,11 @@ public sealed class InstructionRunner(
     /// For an instruction with a <c>notAfter</c>: a timer on the executor's clock that stops the run at that instant (the
     /// pipeline is cut as at any bound, so <c>zfs receive -s</c> keeps its resume token), remembering why.
     /// </summary>
-    private ITimer? WindowTimer(SyncInstructionIssued instruction, CancellationTokenSource cancel, DateTimeOffset now)
+    private ITimer? WindowTimer(SyncInstructionIssued instruction, CancellationTokenSource cancel, DateTimeOffset now, TimeSpan bound)
     {
-        if (instruction.NotAfter is not { } notAfter)
+        if (instruction.NotAfter is not { } notAfter || notAfter - now > bound)
         {
+            // No window, or one that ends after the run's bound (which then ends it first).
             return null;
         }
 
@@ -396,6 +397,7 @@ public sealed class InstructionRunner(
             {
                 var killed = result.Killed is null ? null
                     : _windowEnded.TryGetValue(key, out var end) ? StoppedAtWindowEnd(end)
+                    : instruction.NotAfter is { } notAfter && now >= notAfter ? StoppedAtWindowEnd(notAfter) // the bound or the witness's expiry came first, at the same instant
                     : _expiredBecause.TryGetValue(key, out var reason) ? $"killed: the witness expired the attempt ({reason})"
                     : $"{result.Killed} ({bound})";
                 var error = killed is not null ? $"{killed}; {result.StderrTail}".TrimEnd(' ', ';') : result.StderrTail;

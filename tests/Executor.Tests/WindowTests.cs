@@ -103,7 +103,7 @@ public sealed class When_a_window_ends_during_a_transfer : IDisposable
         {
             Kind = InstructionKind.Full,
             Target = new InstructionEndpoint { HostId = "backup1", Dataset = "emu-backup/data" },
-            ExpiresAt = notAfter,
+            ExpiresAt = notAfter.AddMinutes(1),
             NotAfter = notAfter,
             Steps =
             [
