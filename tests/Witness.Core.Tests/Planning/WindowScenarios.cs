@@ -163,6 +163,50 @@ public class When_a_group_has_replication_windows
     }
 
     [Fact]
+    public void Should_wait_send_in_the_window_stop_at_its_end_wait_again_and_resume_in_the_next_window()
+    {
+        var scenario = new Scenario().With(g => g with { Windows = [W("daily", "22:00", "02:00")] })
+            .Source(Tokens.S1, Tokens.S2).Dataset("backup1", TargetName, [Received(Tokens.S1, 300)]);
+        PlanResult At(DateTimeOffset now)
+        {
+            foreach (var host in new[] { "nas1", "backup1" })
+            {
+                scenario.ReceivedAt[host] = now.AddMinutes(-1);
+            }
+
+            return Planner.Plan(scenario.Input() with { Now = now });
+        }
+
+        // Midday: closed.
+        At(Now).Statuses.ShouldHaveSingleItem().Detail.ShouldBe("next window opens at 2026-11-25 22:00:00Z");
+
+        // In the window: the incremental, to end with the window at 02:00.
+        var sent = At(Utc(25, 22, 30)).SingleInstruction();
+        sent.Kind.ShouldBe(InstructionKind.Incremental);
+        sent.NotAfter.ShouldBe(Utc(26, 2));
+        sent.ExpiresAt.ShouldBe(Utc(26, 2));
+
+        // The executor stopped it at 02:00; the target holds the partial receive's token.
+        scenario.Records.Add(new InstructionRecord
+        {
+            Instruction = sent,
+            Failures = [new InstructionFailure { Attempt = 1, FailedAt = Utc(26, 2).AddSeconds(2), ExitCode = -1, Error = "stopped at the window's end 2026-11-26 02:00:00Z; the receive keeps its resume token for the next window" }],
+        });
+        scenario.Dataset("backup1", TargetName, [Received(Tokens.S1, 300)], d => d with { ReceiveResumeToken = Tokens.Incremental });
+        scenario.ChangedAt["backup1"] = Utc(26, 2).AddMinutes(1);
+
+        var night = At(Utc(26, 3)).Statuses.ShouldHaveSingleItem();
+        night.Status.ShouldBe(DatasetSyncStatus.WaitingForWindow, night.Detail);
+        night.Detail.ShouldBe("next window opens at 2026-11-26 22:00:00Z");
+
+        // The next window resumes the receive where it stopped.
+        var resumed = At(Utc(26, 22, 5)).SingleInstruction();
+        resumed.Kind.ShouldBe(InstructionKind.Resume);
+        resumed.Steps.ShouldHaveSingleItem().Pipeline[0].Argv.ShouldBe(["zfs", "send", "-t", Tokens.Incremental]);
+        resumed.NotAfter.ShouldBe(Utc(27, 2));
+    }
+
+    [Fact]
     public void Should_refuse_to_plan_with_windows_that_do_not_parse()
     {
         var result = Behind(W("someday", "22:00", "06:00")).Plan();
