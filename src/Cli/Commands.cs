@@ -230,7 +230,7 @@ internal static class Commands
 
         foreach (var i in instructions)
         {
-            output.Line($"# {i.SyncGroup} {i.Dataset}: {Wire(i.Kind)} {i.Source.HostId}:{i.Source.Dataset} -> {i.Target.HostId}:{i.Target.Dataset} (instruction {i.InstructionId} attempt {i.Attempt}, expires {i.ExpiresAt.ToString("u", CultureInfo.InvariantCulture)})");
+            output.Line($"# {i.SyncGroup} {i.Dataset}: {Wire(i.Kind)} {i.Source.HostId}:{i.Source.Dataset} -> {i.Target.HostId}:{i.Target.Dataset} (instruction {i.InstructionId} attempt {i.Attempt}, expires {i.ExpiresAt.ToString("u", CultureInfo.InvariantCulture)}{(i.NotAfter is { } end ? $", not after {end.ToString("u", CultureInfo.InvariantCulture)}" : "")})");
             switch (form)
             {
                 case "push":

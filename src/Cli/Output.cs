@@ -112,6 +112,7 @@ public sealed class Output
         {
             "in-sync" or "online" or "resolved" or "accepted" => $"[green]{escaped}[/]",
             "out-of-sync" or "behind" or "syncing" or "late" or "waiting" or "cleared" => $"[yellow]{escaped}[/]",
+            "waiting-for-window" => $"[blue]{escaped}[/]",
             "conflicted" or "blocked" or "offline" or "open" or "rejected" => $"[red]{escaped}[/]",
             _ => escaped,
         };

@@ -74,6 +74,9 @@ public enum DatasetSyncStatus
     Conflicted,
     Blocked,
     SourceEmpty,
+
+    /// <summary>Something is to be sent, but the group's replication windows are closed; the detail says when the next opens.</summary>
+    WaitingForWindow,
 }
 
 [JsonConverter(typeof(KebabCaseEnumConverter<HostStatus>))]

@@ -5,8 +5,8 @@ namespace ZfsSync.Contracts;
 
 /// <summary>
 /// A ready-to-run replication step. Subscribers de-duplicate on (<see cref="InstructionId"/>,
-/// <see cref="Attempt"/>); everything but <see cref="Attempt"/>, <see cref="IssuedAt"/> and
-/// <see cref="ExpiresAt"/> is identical across attempts of the same decision.
+/// <see cref="Attempt"/>); everything but <see cref="Attempt"/>, <see cref="IssuedAt"/>, <see cref="ExpiresAt"/> and
+/// <see cref="NotAfter"/> is identical across attempts of the same decision.
 /// </summary>
 public sealed record SyncInstructionIssued
 {
@@ -41,6 +41,13 @@ public sealed record SyncInstructionIssued
     /// this field, when the executor runs its own configured mode.
     /// </summary>
     public InstructionExecution? Execution { get; init; }
+
+    /// <summary>
+    /// The end of the group's replication window this attempt was issued in: an executor does not start it at or after
+    /// this instant and stops a run still going then (the receive keeps its resume token). Null (a group without
+    /// windows, or a witness older than this field): no such limit.
+    /// </summary>
+    public DateTimeOffset? NotAfter { get; init; }
 }
 
 /// <summary>Where an instruction runs: the form (<see cref="Mode"/>) and the host whose executors run it.</summary>

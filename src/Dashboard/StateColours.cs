@@ -15,6 +15,7 @@ public static class StateColours
         ["blocked"] = ("#ffffff", "#5a2d82"),
         ["source-empty"] = ("#000000", "#d0d0d0"),
         ["waiting"] = ("#000000", "#d0d0d0"),
+        ["waiting-for-window"] = ("#000000", "#b8d8f0"),
         ["out-of-sync"] = ("#000000", "#f2c14e"),
         ["online"] = ("#ffffff", "#1b6e2a"),
         ["late"] = ("#000000", "#f2c14e"),

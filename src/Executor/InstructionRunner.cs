@@ -34,6 +34,7 @@ public sealed class InstructionRunner(
     private readonly ExecutorOptions _options = optionsAccessor.Value;
     private readonly ConcurrentDictionary<(Guid, int), CancellationTokenSource> _running = new();
     private readonly ConcurrentDictionary<(Guid, int), string> _expiredBecause = new();
+    private readonly ConcurrentDictionary<(Guid, int), DateTimeOffset> _windowEnded = new();
     private readonly ConcurrentDictionary<Task, byte> _runs = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _logLock = new();
@@ -48,6 +49,9 @@ public sealed class InstructionRunner(
         Duplicate,
         DryRun,
         Started,
+
+        /// <summary>Its <c>notAfter</c> (the end of its replication window) has passed: not started.</summary>
+        WindowClosed,
     }
 
     /// <summary>Runs in progress (tests, shutdown).</summary>
@@ -86,6 +90,13 @@ public sealed class InstructionRunner(
             return (Decision.Expired, Task.FromResult<RunResult?>(null));
         }
 
+        if (instruction.NotAfter is { } notAfter && now >= notAfter)
+        {
+            // Like an expiry: nothing is claimed or reported; the witness's own expiry (at expiresAt ≤ notAfter) closes the attempt.
+            logger.LogWarning("Instruction {Instruction} not started: its replication window ended at {NotAfter}", id, notAfter);
+            return (Decision.WindowClosed, Task.FromResult<RunResult?>(null));
+        }
+
         if (_options.DryRun)
         {
             foreach (var line in Describe(instruction))
@@ -115,7 +126,8 @@ public sealed class InstructionRunner(
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         cancel.CancelAfter(bound);
         _running[(instruction.InstructionId, instruction.Attempt)] = cancel;
-        var run = Task.Run(() => RunAsync(instruction, cancel, bound), CancellationToken.None);
+        var windowEnd = WindowTimer(instruction, cancel, now, bound);
+        var run = Task.Run(() => RunAsync(instruction, cancel, bound, windowEnd), CancellationToken.None);
         _runs[run] = 0;
         _ = run.ContinueWith(t => _runs.TryRemove(t, out _), TaskScheduler.Default);
         return (Decision.Started, run);
@@ -150,6 +162,36 @@ public sealed class InstructionRunner(
 
         return $"a pull runs on its target {Hosting.LogText.Escape(instruction.Target.HostId)}, but its pool {Hosting.LogText.Escape(pool)} is not here " +
             $"({Hosting.LogText.Escape(_options.ZfsPath)} list: exit {result.ExitCode} {Hosting.LogText.Escape(result.StderrTail.Trim())}); set Executor:SkipHostCheck to run it anyway";
+    }
+
+    /// <summary>
+    /// For an instruction with a <c>notAfter</c>: a timer on the executor's clock that stops the run at that instant (the
+    /// pipeline is cut as at any bound, so <c>zfs receive -s</c> keeps its resume token), remembering why.
+    /// </summary>
+    private ITimer? WindowTimer(SyncInstructionIssued instruction, CancellationTokenSource cancel, DateTimeOffset now, TimeSpan bound)
+    {
+        if (instruction.NotAfter is not { } notAfter || notAfter - now > bound)
+        {
+            // No window, or one that ends after the run's bound (which then ends it first).
+            return null;
+        }
+
+        var key = (instruction.InstructionId, instruction.Attempt);
+        return time.CreateTimer(
+            _ =>
+            {
+                _windowEnded[key] = notAfter;
+                logger.LogWarning("Instruction {Instruction} reached the end of its replication window ({NotAfter}); stopping its run", $"{key.InstructionId}/{key.Attempt}", notAfter);
+                try
+                {
+                    cancel.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The run ended meanwhile.
+                }
+            },
+            null, notAfter - now, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>The witness expired the attempt (timed out or hung): kill its run.</summary>
@@ -292,7 +334,7 @@ public sealed class InstructionRunner(
 
     private string ExecutedBy => $"{Environment.MachineName}/{string.Join(',', _options.Hosts)}";
 
-    private async Task<RunResult?> RunAsync(SyncInstructionIssued instruction, CancellationTokenSource cancel, TimeSpan bound)
+    private async Task<RunResult?> RunAsync(SyncInstructionIssued instruction, CancellationTokenSource cancel, TimeSpan bound, ITimer? windowEnd)
     {
         var id = $"{instruction.InstructionId}/{instruction.Attempt}";
         var key = (instruction.InstructionId, instruction.Attempt);
@@ -354,6 +396,8 @@ public sealed class InstructionRunner(
             else
             {
                 var killed = result.Killed is null ? null
+                    : _windowEnded.TryGetValue(key, out var end) ? StoppedAtWindowEnd(end)
+                    : instruction.NotAfter is { } notAfter && now >= notAfter ? StoppedAtWindowEnd(notAfter) // the bound or the witness's expiry came first, at the same instant
                     : _expiredBecause.TryGetValue(key, out var reason) ? $"killed: the witness expired the attempt ({reason})"
                     : $"{result.Killed} ({bound})";
                 var error = killed is not null ? $"{killed}; {result.StderrTail}".TrimEnd(' ', ';') : result.StderrTail;
@@ -376,13 +420,23 @@ public sealed class InstructionRunner(
         }
         finally
         {
+            if (windowEnd is not null)
+            {
+                await windowEnd.DisposeAsync().ConfigureAwait(false);
+            }
+
             await progressStop.CancelAsync().ConfigureAwait(false);
             await progressLoop.ConfigureAwait(false);
             _running.TryRemove(key, out _);
             _expiredBecause.TryRemove(key, out _);
+            _windowEnded.TryRemove(key, out _);
             cancel.Dispose();
         }
     }
+
+    /// <summary>The error of a run stopped at its window's end (docs/EXECUTOR.md): the witness does not count it as a failure.</summary>
+    public static string StoppedAtWindowEnd(DateTimeOffset notAfter) =>
+        $"stopped at the window's end {notAfter.UtcDateTime.ToString("u", CultureInfo.InvariantCulture)}; the receive keeps its resume token for the next window";
 
     /// <summary>Every <c>ProgressInterval</c> until <paramref name="stop"/>: the bytes so far (null when not counted).</summary>
     private async Task ReportProgressAsync(SyncInstructionIssued instruction, string id, Progress progress, CancellationToken stop)

@@ -70,6 +70,7 @@ internal static class SampleMessages
         IssuedAt = At,
         ExpiresAt = At.AddHours(6),
         Execution = new InstructionExecution { Mode = ExecutionMode.Relay, HostId = "relay1" },
+        NotAfter = At.AddHours(5),
     };
 
     private static ConflictEvidence[] Evidence() =>
@@ -224,6 +225,11 @@ internal static class SampleMessages
                             Dataset = "tank/data", Status = DatasetSyncStatus.SourceEmpty, SourceHostId = "nas1", TargetHostId = "backup1",
                             NewestCommon = new SnapshotReference { Name = "a", Guid = ulong.MaxValue }, LagSnapshots = 2, LagSeconds = 3600,
                             Detail = "blocked", OpenConflicts = [Guid.NewGuid()], OutstandingInstructions = [Guid.NewGuid()],
+                        },
+                        new DatasetStatusEntry
+                        {
+                            Dataset = "tank/other", Status = DatasetSyncStatus.WaitingForWindow, SourceHostId = "nas1", TargetHostId = "backup1",
+                            LagSnapshots = 1, Detail = "next window opens at 2026-01-02 22:00:00Z",
                         },
                     ],
                 },

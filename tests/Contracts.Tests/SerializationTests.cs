@@ -125,6 +125,20 @@ public class SerializationTests
         Should.Throw<JsonException>(() => JsonNode.Parse("""{"mode":"sideways","hostId":"x"}""")!.Deserialize<InstructionExecution>(MassTransitOptions));
     }
 
+    [Fact]
+    public void Should_write_not_after_and_read_an_instruction_without_it_as_having_no_limit()
+    {
+        var json = JsonNode.Parse(JsonSerializer.Serialize(SampleMessages.Instruction(), MassTransitOptions))!.AsObject();
+        json["notAfter"]!.GetValue<DateTimeOffset>().ShouldBe(SampleMessages.Instruction().NotAfter!.Value);
+        json.Remove("notAfter");
+
+        var older = json.Deserialize<SyncInstructionIssued>(MassTransitOptions)!;
+
+        older.NotAfter.ShouldBeNull();
+        older.InstructionId.ShouldBe(SampleMessages.Instruction().InstructionId);
+        JsonSerializer.Serialize(DatasetSyncStatus.WaitingForWindow, MassTransitOptions).ShouldBe("\"waiting-for-window\"");
+    }
+
     /// <summary>
     /// JavaScript's JSON.parse (and jq before 1.7) turns every number into an IEEE double. This reader does the same,
     /// so a value that survives it survives a dashboard or a jq filter between the witness and its subscribers.

@@ -138,9 +138,9 @@ public static class Instructions
         ZfsPath = zfs.Path,
     };
 
-    public static InstructionRunner Runner(ExecutorOptions options, IOutcomePublisher publisher, ExecutorMetrics? metrics = null) =>
+    public static InstructionRunner Runner(ExecutorOptions options, IOutcomePublisher publisher, ExecutorMetrics? metrics = null, TimeProvider? time = null) =>
         new(Microsoft.Extensions.Options.Options.Create(options), new AttemptStore(options.StateDirectory), new PipelineRunner(options), publisher,
-            TimeProvider.System, metrics ?? Metrics(), NullLogger<InstructionRunner>.Instance);
+            time ?? TimeProvider.System, metrics ?? Metrics(), NullLogger<InstructionRunner>.Instance);
 
     /// <summary>The executor's instruments on a meter factory of their own.</summary>
     public static ExecutorMetrics Metrics() =>

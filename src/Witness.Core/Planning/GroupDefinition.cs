@@ -99,6 +99,13 @@ public sealed record PipeOptions
 
     /// <summary><c>pv</c> on the sending side.</summary>
     public bool Progress { get; init; }
+
+    /// <summary>
+    /// The group's bandwidth limit (a <see cref="ValueValidators.BandwidthLimit"/> value such as <c>20M</c>), or null
+    /// for none: the sending side's <c>mbuffer -r BYTES</c> when <see cref="MbufferSize"/> is set, else a
+    /// <c>pv -q -L BYTES</c> stage.
+    /// </summary>
+    public string? BandwidthLimit { get; init; }
 }
 
 /// <summary>A dataset of a group: one logical path, optionally named differently on some members.</summary>
@@ -154,6 +161,9 @@ public sealed record SyncGroupDefinition
     public PipeOptions Pipe { get; init; } = new();
     public TimeSpan StaleAfter { get; init; } = TimeSpan.FromHours(2);
     public TimeSpan InstructionTtl { get; init; } = TimeSpan.FromHours(6);
+
+    /// <summary>When instructions may go out (docs/PLANNING.md, "Replication windows"); none: always.</summary>
+    public IReadOnlyList<ReplicationWindow> Windows { get; init; } = [];
 
     /// <summary>Every problem with the definition, as sentences naming the value; empty when it is usable.</summary>
     public IReadOnlyList<string> Validate(IReadOnlyDictionary<string, HostDefinition> hosts)
@@ -218,6 +228,16 @@ public sealed record SyncGroupDefinition
         if (Pipe.MbufferSize is not null)
         {
             AddIfError(errors, ValueValidators.BufferSize(Pipe.MbufferSize));
+        }
+
+        if (Pipe.BandwidthLimit is not null)
+        {
+            AddIfError(errors, ValueValidators.BandwidthLimit(Pipe.BandwidthLimit));
+        }
+
+        if (!ReplicationWindows.TryParse(Windows, out _, out var windowErrors))
+        {
+            errors.AddRange(windowErrors.Select(e => $"group {Name}: {e}"));
         }
 
         if (StaleAfter <= TimeSpan.Zero || InstructionTtl <= TimeSpan.Zero)

@@ -68,7 +68,8 @@ public sealed partial class Planner
                     failures.Add(new InstructionFailure { Attempt = same.Instruction.Attempt, FailedAt = same.Instruction.ExpiresAt, Error = "expired without an outcome" });
                 }
 
-                var recent = failures.Where(f => f.FailedAt > lastChange).OrderBy(f => f.FailedAt).ToList();
+                // A run stopped at its window's end (a failure while every window is closed) is not a fault.
+                var recent = failures.Where(f => f.FailedAt > lastChange && !run.Window.IsWindowStop(f)).OrderBy(f => f.FailedAt).ToList();
                 if (recent.Count >= run.Options.MaxAttempts)
                 {
                     AddStatus(
@@ -90,6 +91,15 @@ public sealed partial class Planner
                 }
 
                 attempt = same.Instruction.Attempt + 1;
+            }
+
+            // Last gate: the group's replication windows. Everything above (liveness, an outstanding instruction,
+            // failures) says more about the pair than "closed", so it is reported first.
+            var window = run.Window;
+            if (window.Closed is { } closed)
+            {
+                AddStatus(closed, window.Detail, issue.From, lag: issue.Lag);
+                return;
             }
 
             RenderedPlan rendered;
@@ -121,7 +131,8 @@ public sealed partial class Planner
                 Reason = issue.Reason,
                 Resolution = issue.Resolution,
                 IssuedAt = now,
-                ExpiresAt = now + group.InstructionTtl,
+                ExpiresAt = window.ExpiresAt(now, group.InstructionTtl),
+                NotAfter = window.NotAfter,
             };
             outcome.Instructions.Add(instruction);
             AddStatus(DatasetSyncStatus.Syncing, issue.Reason, issue.From, lag: issue.Lag, instructions: [id]);

@@ -66,6 +66,9 @@ public sealed partial class Planner
         public List<PlanAnomaly> Anomalies { get; } = [];
         public List<DatasetStatusEntry> Statuses { get; } = [];
 
+        /// <summary>The group's replication windows at <c>now</c>, once per round.</summary>
+        public WindowGate Window { get; } = WindowGate.For(input.Group, input.Now);
+
         public void PlanDataset(GroupDataset dataset)
         {
             string? promoted = null;

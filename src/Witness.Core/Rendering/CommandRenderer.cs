@@ -49,6 +49,11 @@ public static class CommandRenderer
             ValueValidators.Require(ValueValidators.BufferSize(pipe.MbufferSize));
         }
 
+        if (pipe.BandwidthLimit is not null)
+        {
+            ValueValidators.Require(ValueValidators.BandwidthLimit(pipe.BandwidthLimit));
+        }
+
         var staged = new List<List<(Side Side, string[] Argv)>>(steps.Count);
         foreach (var step in steps)
         {
@@ -109,9 +114,21 @@ public static class CommandRenderer
                     stages.Add((Side.Source, ["zstd", "-q", "-c"]));
                 }
 
+                // The limit applies to the bytes that cross the network (after compression): the sending mbuffer's
+                // read rate, or a pv of its own. Both are given bytes a second, so no suffix can be read differently.
+                var rate = pipe.BandwidthLimit is { } limit
+                    ? ValueValidators.BandwidthBytesPerSecond(limit).ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    : null;
+                if (rate is not null && pipe.MbufferSize is null)
+                {
+                    stages.Add((Side.Source, ["pv", "-q", "-L", rate]));
+                }
+
                 if (pipe.MbufferSize is { } size)
                 {
-                    stages.Add((Side.Source, ["mbuffer", "-q", "-s", MbufferBlockSize, "-m", size]));
+                    stages.Add((Side.Source, rate is null
+                        ? ["mbuffer", "-q", "-s", MbufferBlockSize, "-m", size]
+                        : ["mbuffer", "-q", "-s", MbufferBlockSize, "-m", size, "-r", rate]));
                     stages.Add((Side.Target, ["mbuffer", "-q", "-s", MbufferBlockSize, "-m", size]));
                 }
 

@@ -226,6 +226,46 @@ public static class ValueValidators
         return null;
     }
 
+    /// <summary>The largest bandwidth limit accepted: 1 TiB a second.</summary>
+    public const long MaxBandwidthBytesPerSecond = 1L << 40;
+
+    /// <summary>
+    /// A bandwidth limit in bytes a second: a number with an optional <c>k</c>/<c>K</c>, <c>M</c> or <c>G</c> suffix
+    /// (powers of 1024), such as <c>500k</c> or <c>20M</c>, at most 1 TiB a second.
+    /// </summary>
+    public static string? BandwidthLimit(string? value)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            return "the bandwidth limit is empty";
+        }
+
+        var digits = value[^1] is 'k' or 'K' or 'M' or 'G' ? value[..^1] : value;
+        if (digits.Length is 0 or > 12 || digits[0] == '0' || !digits.All(char.IsAsciiDigit))
+        {
+            return $"the bandwidth limit {ZfsName.Quote(value)} is not a number of bytes a second with an optional k, M or G suffix (such as 20M)";
+        }
+
+        var bytes = (decimal)long.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture) * Multiplier(value[^1]);
+        return bytes > MaxBandwidthBytesPerSecond ? $"the bandwidth limit {ZfsName.Quote(value)} is above 1 TiB a second" : null;
+    }
+
+    /// <summary>A valid <see cref="BandwidthLimit"/> in bytes a second (what <c>mbuffer -r</c> and <c>pv -L</c> are given).</summary>
+    public static long BandwidthBytesPerSecond(string value)
+    {
+        Require(BandwidthLimit(value));
+        var digits = char.IsAsciiDigit(value[^1]) ? value : value[..^1];
+        return long.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture) * Multiplier(value[^1]);
+    }
+
+    private static long Multiplier(char suffix) => suffix switch
+    {
+        'k' or 'K' => 1L << 10,
+        'M' => 1L << 20,
+        'G' => 1L << 30,
+        _ => 1,
+    };
+
     /// <summary>A host id as docs/CONTRACT.md defines it: <c>[a-z0-9][a-z0-9._-]{0,62}</c>.</summary>
     public static string? HostId(string? value)
     {

@@ -64,9 +64,11 @@ public static class DefinitionMapper
                 MbufferSize = string.IsNullOrWhiteSpace(group.Pipe.Mbuffer) ? null : group.Pipe.Mbuffer,
                 Compression = string.Equals(group.Pipe.Compression, "zstd", StringComparison.OrdinalIgnoreCase) ? StreamCompression.Zstd : StreamCompression.None,
                 Progress = group.Pipe.Progress,
+                BandwidthLimit = string.IsNullOrWhiteSpace(group.BandwidthLimit) ? null : group.BandwidthLimit.Trim(),
             },
             StaleAfter = group.StaleAfter,
             InstructionTtl = group.InstructionTtl,
+            Windows = [.. (group.Windows ?? []).Select(w => new ReplicationWindow { Days = w.Days, Start = w.Start, End = w.End, TimeZone = w.TimeZone })],
         };
     }
 }

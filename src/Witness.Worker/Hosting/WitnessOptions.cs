@@ -159,6 +159,26 @@ public sealed class SyncGroupOptions
 
     /// <summary>A started attempt whose bytes (or, without byte counts, whose progress messages) stopped for this long is expired as hung.</summary>
     public TimeSpan HangAfter { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// When instructions may go out (docs/PLANNING.md, "Replication windows"); null or empty: always. Left out of the
+    /// stored definition when null, so that groups without windows keep their definition hash.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public List<ReplicationWindowOptions>? Windows { get; set; }
+
+    /// <summary>Bytes a second with an optional k, M or G suffix (<c>20M</c>): <c>mbuffer -r</c> with <c>Pipe:Mbuffer</c>, else <c>pv -q -L</c>; null for none.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? BandwidthLimit { get; set; }
+}
+
+/// <summary>One replication window: <c>Days</c> (<c>mon-fri</c>, <c>sat,sun</c>; empty for every day), <c>Start</c> and <c>End</c> (<c>HH:MM</c>, local), <c>TimeZone</c> (IANA id).</summary>
+public sealed class ReplicationWindowOptions
+{
+    public string Days { get; set; } = "";
+    public string Start { get; set; } = "";
+    public string End { get; set; } = "";
+    public string TimeZone { get; set; } = "";
 }
 
 public sealed class SyncDatasetOptions

@@ -163,13 +163,21 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
         const string anyChars = "ab '\"$`\\;|&<>(){}*?~#=é日";
         var component = Gen.Char[zfsChars].Array[1, 12].Select(a => new string(a));
         var value = Gen.Select(Gen.Char[anyChars].Array[0, 16], Gen.Int[0, 7], (a, poison) => new string(a) + (poison == 0 ? "\n" : ""));
-        var cases = Gen.Select(component, component, value, value, Gen.Bool);
-        cases.Sample((dir, snap, key, note, sudo) =>
+        // Bandwidth limits: mostly well-formed rates, some with a hostile character or suffix; sometimes none at all.
+        var limit = Gen.Select(Gen.Int[1, 99999], Gen.Char["kKMGmx ;$'\n"], Gen.Int[0, 3], (n, suffix, form) => form switch
+        {
+            0 => null,
+            1 => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            _ => n.ToString(System.Globalization.CultureInfo.InvariantCulture) + suffix,
+        });
+        var cases = Gen.Select(component, component, value, value, Gen.Bool, limit, Gen.Bool);
+        cases.Sample((dir, snap, key, note, sudo, rate, mbuffer) =>
         {
             var targetName = "backup/" + dir;
             var scenario = WithTargetName(targetName).With(g => g with
             {
                 Receive = new ReceiveOptions { Set = new Dictionary<string, string> { ["com.example:note"] = note } },
+                Pipe = g.Pipe with { BandwidthLimit = rate, MbufferSize = mbuffer ? "128M" : null },
             });
             scenario.Hosts["nas1"] = scenario.Hosts["nas1"] with { IdentityFile = "/keys/" + key, Sudo = sudo };
             scenario.Hosts["backup1"] = scenario.Hosts["backup1"] with { Sudo = !sudo };
@@ -177,7 +185,8 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
             var valid = ZfsSync.Witness.Core.Names.ZfsName.TryParse(targetName, out _, out _)
                 && ZfsSync.Witness.Core.Names.ZfsName.TryParse(SourceName + "@" + snap, out _, out _)
                 && ValueValidators.FilePath("/keys/" + key) is null
-                && ValueValidators.PropertyValue(note) is null;
+                && ValueValidators.PropertyValue(note) is null
+                && (rate is null || ValueValidators.BandwidthLimit(rate) is null);
             if (!valid)
             {
                 result.Instructions.ShouldBeEmpty();
@@ -187,8 +196,16 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
 
             var instruction = result.SingleInstruction();
             instruction.Steps[^1].Pipeline[^1].Argv.ShouldContain("com.example:note=" + note);
+            if (rate is not null)
+            {
+                var bytes = ValueValidators.BandwidthBytesPerSecond(rate).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                instruction.Steps[^1].Pipeline.ShouldContain(p => mbuffer
+                    ? p.Argv[0] == "mbuffer" && p.Argv.SequenceEqual(new[] { "mbuffer", "-q", "-s", "128k", "-m", "128M", "-r", bytes })
+                    : p.Argv.SequenceEqual(new[] { "pv", "-q", "-L", bytes }));
+            }
+
             ShouldRunExactlyAsTheSteps(instruction);
-        }, iter: 24, threads: 1);
+        }, iter: 32, threads: 1);
     }
 
     public static TheoryData<string, Func<HostDefinition, HostDefinition>, string> HostileHosts() => new()
@@ -229,6 +246,20 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
         var scenario = WithTargetName(TargetName).With(g => g with { Receive = new ReceiveOptions { Set = new Dictionary<string, string> { [name] = value } } })
             .Source(History.A, History.B).Target(History.OnTarget(History.A));
         ShouldBeRejected(scenario.Plan(), fragment);
+    }
+
+    [Theory]
+    [InlineData("20M;touch pwned")]
+    [InlineData("$(touch pwned)")]
+    [InlineData("-q")]
+    [InlineData("20M -r 1")]
+    [InlineData("1\n")]
+    public void Should_reject_hostile_bandwidth_limits_before_rendering(string limit)
+    {
+        var scenario = WithTargetName(TargetName).With(g => g with { Pipe = g.Pipe with { BandwidthLimit = limit } })
+            .Source(History.A, History.B).Target(History.OnTarget(History.A));
+        ShouldBeRejected(scenario.Plan(), "bandwidth limit");
+        scenario.Group.Validate(scenario.Hosts).ShouldContain(e => e.Contains("bandwidth limit", StringComparison.Ordinal));
     }
 
     [Theory]

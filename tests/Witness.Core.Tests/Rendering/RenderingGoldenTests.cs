@@ -1,5 +1,6 @@
 using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Core.Rendering;
+using ZfsSync.Witness.Core.Shell;
 
 namespace ZfsSync.Witness.Core.Tests.Rendering;
 
@@ -149,6 +150,80 @@ public class When_rendering_pipe_options
 
         plan.Steps[0].Pipeline.Select(p => p.Argv[0] == "sudo" ? p.Argv[2] : p.Argv[0]).ShouldBe(["/sbin/zfs", "pv", "zstd", "mbuffer", "mbuffer", "zstd", "/sbin/zfs"]);
         plan.Commands.Push.ShouldStartWith(Golden.Pf1 + Golden.Stage("sudo -n /sbin/zfs send -c -I tank/data@a tank/data@c") + " | " + Golden.Stage("pv") + " | " + Golden.Stage("zstd -q -c"));
+    }
+}
+
+public class When_rendering_a_bandwidth_limit
+{
+    [Fact]
+    public void Should_limit_the_sending_mbuffer_when_the_group_uses_mbuffer()
+    {
+        var plan = CommandRenderer.Render(Golden.LinuxSource, Golden.LinuxTarget, new PipeOptions { MbufferSize = "256M", Compression = StreamCompression.Zstd, BandwidthLimit = "20M" }, [Golden.Incremental]);
+
+        plan.Steps[0].Pipeline.Select(p => (p.HostId, string.Join(' ', p.Argv))).ShouldBe(
+        [
+            ("nas1", "zfs send -c -I tank/data@a tank/data@c"),
+            ("nas1", "zstd -q -c"),
+            ("nas1", "mbuffer -q -s 128k -m 256M -r 20971520"),
+            ("backup1", "mbuffer -q -s 128k -m 256M"),
+            ("backup1", "zstd -q -d -c"),
+            ("backup1", "zfs receive -s -u -o readonly=on -x mountpoint backup/data"),
+        ]);
+        plan.Commands.Push.ShouldContain(Golden.Stage("mbuffer -q -s 128k -m 256M -r 20971520"));
+    }
+
+    [Fact]
+    public void Should_limit_with_a_pv_of_its_own_after_compression_without_mbuffer()
+    {
+        var plan = CommandRenderer.Render(Golden.LinuxSource, Golden.LinuxTarget, new PipeOptions { Progress = true, Compression = StreamCompression.Zstd, BandwidthLimit = "500k" }, [Golden.Incremental]);
+
+        plan.Steps[0].Pipeline.Select(p => (p.HostId, string.Join(' ', p.Argv))).ShouldBe(
+        [
+            ("nas1", "zfs send -c -I tank/data@a tank/data@c"),
+            ("nas1", "pv"),
+            ("nas1", "zstd -q -c"),
+            ("nas1", "pv -q -L 512000"),
+            ("backup1", "zstd -q -d -c"),
+            ("backup1", "zfs receive -s -u -o readonly=on -x mountpoint backup/data"),
+        ]);
+        plan.Commands.Pull.ShouldContain("pv -q -L 512000");
+    }
+
+    [Fact]
+    public void Should_leave_steps_that_send_nothing_unlimited()
+    {
+        var plan = CommandRenderer.Render(Golden.LinuxSource, Golden.LinuxTarget, new PipeOptions { BandwidthLimit = "1G" }, [new TargetZfsStep(["receive", "-A", "backup/data"])]);
+
+        plan.Steps.ShouldHaveSingleItem().Pipeline.ShouldHaveSingleItem().Argv.ShouldBe(["zfs", "receive", "-A", "backup/data"]);
+    }
+
+    [Theory]
+    [InlineData("20M", 20L << 20)]
+    [InlineData("1", 1L)]
+    [InlineData("64k", 65536L)]
+    [InlineData("64K", 65536L)]
+    [InlineData("1024G", 1L << 40)]
+    public void Should_turn_a_limit_into_bytes_a_second(string limit, long bytes) =>
+        ValueValidators.BandwidthBytesPerSecond(limit).ShouldBe(bytes);
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("0")]
+    [InlineData("020M")]
+    [InlineData("20m")]
+    [InlineData("20MB")]
+    [InlineData("-r 1")]
+    [InlineData("1;id")]
+    [InlineData("$(id)")]
+    [InlineData("1025G")]
+    [InlineData("9999999999999")]
+    [InlineData("1 M")]
+    [InlineData("1\n")]
+    public void Should_reject_a_limit_that_is_not_a_plain_rate(string limit)
+    {
+        ValueValidators.BandwidthLimit(limit).ShouldNotBeNull();
+        Should.Throw<UnsafeValueException>(() => CommandRenderer.Render(Golden.LinuxSource, Golden.LinuxTarget, new PipeOptions { BandwidthLimit = limit }, [Golden.Incremental]))
+            .Message.ShouldContain("bandwidth limit");
     }
 }
 
