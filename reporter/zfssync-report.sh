@@ -281,7 +281,7 @@ if [ "$json" = jq ]; then
             hostId: $hostId, reportId: $reportId, sequence: $sequence, capturedAt: $capturedAt,
             roots: $roots, part: 1, partCount: 1,
             datasets: [ $rows[] | select(.[1] == "filesystem" or .[1] == "volume") | .[0] as $name | {
-                name: $name, type: .[1],
+                name: $name, type: .[1], guid: (.[2] | unset),
                 encryption: $props[$name].encryption, keyStatus: $props[$name].keystatus,
                 receiveResumeToken: $props[$name].receive_resume_token,
                 writtenBytes: ($props[$name].written | if . == null then null else tonumber end),
@@ -308,7 +308,7 @@ else
             while ((getline line < getfile) > 0) { split(line, f, "\t"); prop[f[1], f[2]] = f[3] }
         }
         $2 == "filesystem" || $2 == "volume" {
-            if (!($1 in type)) { order[++count] = $1; type[$1] = $2 }
+            if (!($1 in type)) { order[++count] = $1; type[$1] = $2; dguid[$1] = $3 }
             next
         }
         {
@@ -331,8 +331,8 @@ else
                 key = ((n, "keystatus") in prop) ? str(prop[n, "keystatus"]) : "null"
                 tok = ((n, "receive_resume_token") in prop) ? str(prop[n, "receive_resume_token"]) : "null"
                 wr = ((n, "written") in prop) ? num(prop[n, "written"]) : "null"
-                printf "%s{\"name\":\"%s\",\"type\":\"%s\",\"encryption\":%s,\"keyStatus\":%s,\"receiveResumeToken\":%s,\"writtenBytes\":%s,\"snapshots\":[%s],\"bookmarks\":[%s]}", \
-                    (i > 1 ? "," : ""), esc(n), type[n], enc, key, tok, wr, snaps[n], marks[n]
+                printf "%s{\"name\":\"%s\",\"type\":\"%s\",\"guid\":%s,\"encryption\":%s,\"keyStatus\":%s,\"receiveResumeToken\":%s,\"writtenBytes\":%s,\"snapshots\":[%s],\"bookmarks\":[%s]}", \
+                    (i > 1 ? "," : ""), esc(n), type[n], str(dguid[n]), enc, key, tok, wr, snaps[n], marks[n]
             }
             printf "]}\n"
         }' "$work/list" >"$work/report.json" 2>"$work/err" || die 4 "awk could not assemble the report: $(head -c 300 "$work/err")"

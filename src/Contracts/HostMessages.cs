@@ -30,6 +30,13 @@ public sealed record DatasetInventory
     /// <summary><c>filesystem</c> or <c>volume</c>.</summary>
     public string Type { get; init; } = DatasetTypes.Filesystem;
 
+    /// <summary>
+    /// The dataset's own <c>guid</c> property (not a snapshot's): it survives a rename and changes when the dataset is
+    /// destroyed and created again. Null from a reporter older than this field.
+    /// </summary>
+    [JsonConverter(typeof(NullableZfsUInt64Converter))]
+    public ulong? Guid { get; init; }
+
     /// <summary><c>off</c>, <c>aes-256-gcm</c>, … or null when unknown.</summary>
     public string? Encryption { get; init; }
 

@@ -24,6 +24,7 @@ internal static class SampleMessages
             {
                 Name = "tank/data",
                 Type = DatasetTypes.Filesystem,
+                Guid = ulong.MaxValue - 2,
                 Encryption = "aes-256-gcm",
                 KeyStatus = "available",
                 ReceiveResumeToken = "1-9baebea70-b8-789c63",
@@ -36,6 +37,7 @@ internal static class SampleMessages
                 ],
                 Bookmarks = [new BookmarkInfo { Name = "a", Guid = AboveTwoPow53, CreateTxg = 1, CreatedAt = At }],
             },
+            // No guid: as a reporter older than the field sends it.
             new DatasetInventory { Name = "tank/vm/disk0", Type = DatasetTypes.Volume },
         ],
     };

@@ -96,7 +96,36 @@ public class SerializationTests
         snapshot["guid"]!.GetValue<string>().ShouldBe("18446744073709551615");
         snapshot["createTxg"]!.GetValue<string>().ShouldBe("18446744073709551614");
         json["datasets"]![0]!["resume"]!["fromGuid"]!.GetValue<string>().ShouldBe("9007199254740993");
+        json["datasets"]![0]!["guid"]!.GetValue<string>().ShouldBe("18446744073709551613");
     }
+
+    [Fact]
+    public void Should_round_trip_a_dataset_guid_and_its_absence()
+    {
+        var json = JsonSerializer.Serialize(SampleMessages.Inventory(), MassTransitOptions);
+        var back = JsonSerializer.Deserialize<SnapshotInventoryReported>(json, MassTransitOptions)!;
+
+        back.Datasets[0].Guid.ShouldBe(ulong.MaxValue - 2);
+        back.Datasets[1].Guid.ShouldBeNull();
+        JsonNode.Parse(json)!["datasets"]![1]!["guid"].ShouldBeNull();
+    }
+
+    [Fact]
+    public void Should_read_a_dataset_of_an_older_reporter_without_a_guid()
+    {
+        var dataset = JsonSerializer.Deserialize<DatasetInventory>("""{"name":"tank/a","type":"filesystem","snapshots":[],"bookmarks":[]}""", MassTransitOptions)!;
+
+        dataset.Name.ShouldBe("tank/a");
+        dataset.Guid.ShouldBeNull();
+    }
+
+    [Theory]
+    [InlineData("12345")]
+    [InlineData("\"\"")]
+    [InlineData("\"-1\"")]
+    [InlineData("\"18446744073709551616\"")]
+    public void Should_refuse_a_dataset_guid_that_is_not_a_string_of_decimal_digits(string guidJson) =>
+        Should.Throw<JsonException>(() => JsonSerializer.Deserialize<DatasetInventory>("{\"name\":\"tank/a\",\"guid\":" + guidJson + "}", MassTransitOptions));
 
     [Fact]
     public void Should_write_camel_case_names_and_kebab_case_enum_values()
@@ -209,6 +238,7 @@ public class SerializationTests
             {
               "name": "tank/my data",
               "type": "filesystem",
+              "guid": "9007199254740993",
               "encryption": "off",
               "keyStatus": null,
               "receiveResumeToken": null,
@@ -229,6 +259,8 @@ public class SerializationTests
         report.Sequence.ShouldBe(1764067200000);
         report.Datasets.Count.ShouldBe(2);
         report.Datasets[0].Name.ShouldBe("tank/my data");
+        report.Datasets[0].Guid.ShouldBe(9007199254740993UL);
+        report.Datasets[1].Guid.ShouldBeNull();
         report.Datasets[0].Snapshots[0].Guid.ShouldBe(17293822569102704640UL);
         report.Datasets[0].Snapshots[0].CreateTxg.ShouldBe(42UL);
         report.Datasets[0].Bookmarks[0].Name.ShouldBe("daily 0");

@@ -20,6 +20,24 @@ public class When_building_datasets_from_list_and_get
     }
 
     [Fact]
+    public void Should_carry_each_datasets_own_guid_as_zfs_list_printed_it()
+    {
+        Datasets.Single(d => d.Name == "tank/data").Guid.ShouldBe(11806219520954374925UL);
+        Datasets.Single(d => d.Name == "tank/vol").Guid.ShouldBe(14512435129713421211UL);
+        Datasets.Single(d => d.Name == "tank/secret").Guid.ShouldBe(ulong.MaxValue);
+
+        // The dataset line's guid, not one of its snapshots'.
+        Datasets.Single(d => d.Name == "tank/data").Snapshots.ShouldAllBe(s => s.Guid != 11806219520954374925UL);
+    }
+
+    [Fact]
+    public void Should_leave_the_dataset_guid_null_when_zfs_list_printed_a_dash()
+    {
+        var dataset = InventoryBuilder.Build(ZfsOutputParser.ParseList("new\tfilesystem\t-\t1\t1700000000\t1\t1\n"), new Dictionary<string, ZfsDatasetProperties>()).Single();
+        dataset.Guid.ShouldBeNull();
+    }
+
+    [Fact]
     public void Should_attach_snapshots_and_bookmarks_by_short_name_in_createtxg_order()
     {
         var data = Datasets.Single(d => d.Name == "tank/data");

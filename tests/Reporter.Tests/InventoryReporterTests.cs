@@ -77,6 +77,21 @@ public sealed class When_zfs_serves_the_recorded_output : IDisposable
     }
 
     [Fact]
+    public async Task Should_publish_again_when_only_a_datasets_own_guid_changed()
+    {
+        // An empty dataset destroyed and created again between two captures: same name and properties, new guid.
+        var token = Bounded.Token();
+        await _factory.Reporter.CaptureAndPublishAsync(token);
+        _factory.Clock.Advance(TimeSpan.FromMinutes(1));
+        _factory.Zfs.Serve("list-backup", File.ReadAllText(Path.Combine(_factory.Zfs.Directory, "list-backup.txt")).Replace("backup/nas1\tfilesystem\t201\t", "backup/nas1\tfilesystem\t301\t", StringComparison.Ordinal));
+
+        (await _factory.Reporter.CaptureAndPublishAsync(token)).ShouldBe(ReportOutcome.Published);
+
+        _factory.Publisher.Reports[0].Datasets.Single(d => d.Name == "backup/nas1").Guid.ShouldBe(201UL);
+        _factory.Publisher.Reports[1].Datasets.Single(d => d.Name == "backup/nas1").Guid.ShouldBe(301UL);
+    }
+
+    [Fact]
     public async Task Should_send_a_heartbeat_with_pools_and_version()
     {
         (await _factory.Heartbeats.SendAsync(Bounded.Token())).ShouldBeTrue();

@@ -89,6 +89,9 @@ public sealed class When_the_shell_reporter_runs_under_dash(InfrastructureFixtur
         data.Bookmarks.Single().Guid.ShouldBe(17293822569102704640UL);
         data.WrittenBytes.ShouldBe(4096);
         report.Datasets.Single(d => d.Name == "tank/secret").Snapshots.Single().Guid.ShouldBe(1UL);
+        data.Guid.ShouldBe(11806219520954374925UL, "the dataset's own guid, from its zfs list line");
+        report.Datasets.Single(d => d.Name == "tank/secret").Guid.ShouldBe(ulong.MaxValue);
+        report.Datasets.Single(d => d.Name == "backup/nas1/zvol").Guid.ShouldBe(202UL);
         report.Datasets.Single(d => d.Name == "tank").ShouldSatisfyAllConditions(d => d.Snapshots.ShouldBeEmpty(), d => d.Bookmarks.ShouldBeEmpty());
         report.Datasets.Single(d => d.Name == "tank/my data").Bookmarks.Single().Name.ShouldBe("old mark");
         report.Datasets.Single(d => d.Name == "tank/vol").Type.ShouldBe("volume");

@@ -5,7 +5,7 @@ namespace ZfsSync.Reporter.Reports;
 
 /// <summary>
 /// Turns parsed <c>zfs list</c> and <c>zfs get</c> output into the datasets of a <see cref="SnapshotInventoryReported"/>:
-/// every filesystem and volume (also those without snapshots), each with its snapshots and bookmarks ordered by
+/// every filesystem and volume (also those without snapshots), each with its own guid and its snapshots and bookmarks ordered by
 /// createtxg, datasets ordered by name. Pure: no I/O.
 /// </summary>
 public static class InventoryBuilder
@@ -79,6 +79,7 @@ public static class InventoryBuilder
             {
                 Name = name,
                 Type = dataset.Entry.Type == ZfsObjectType.Volume ? DatasetTypes.Volume : DatasetTypes.Filesystem,
+                Guid = dataset.Entry.Guid,
                 Encryption = props?.Encryption,
                 KeyStatus = props?.KeyStatus,
                 ReceiveResumeToken = props?.ReceiveResumeToken,

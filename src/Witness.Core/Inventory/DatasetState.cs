@@ -20,6 +20,7 @@ public sealed class DatasetState
         ArgumentNullException.ThrowIfNull(inventory);
         Name = inventory.Name;
         Type = inventory.Type;
+        Guid = inventory.Guid;
         Encryption = inventory.Encryption;
         KeyStatus = inventory.KeyStatus;
         ReceiveResumeToken = inventory.ReceiveResumeToken;
@@ -35,6 +36,10 @@ public sealed class DatasetState
     public string Name { get; }
 
     public string Type { get; }
+
+    /// <summary>The dataset's own guid (it survives a rename, not a destroy); null from an older reporter.</summary>
+    public ulong? Guid { get; }
+
     public string? Encryption { get; }
     public string? KeyStatus { get; }
     public string? ReceiveResumeToken { get; }

@@ -108,6 +108,12 @@ public sealed partial class Planner
                 return FullAfter(ConflictResolution.QuarantineTarget, f.Recorded, null);
             }
 
+            // A source renamed away (its dataset guid now at another path): before a resume, which would abort.
+            if (src is null && RenamedTo(sourceInventory!, sourceName) is { } renamed)
+            {
+                return new Stuck(RenamedDetail(source, sourceName, renamed));
+            }
+
             if (tgt?.ReceiveResumeToken is { } token)
             {
                 return DecideResume(token);
@@ -115,7 +121,7 @@ public sealed partial class Planner
 
             if (src is null)
             {
-                return new SourceEmpty($"{source} has no dataset {sourceName}");
+                return new SourceEmpty(MissingDetail(source, sourceInventory!, sourceName));
             }
 
             if (!FindNewestSelected())
@@ -146,7 +152,7 @@ public sealed partial class Planner
                 return Conflict(
                     ConflictKind.NoCommonSnapshot,
                     [Ev(source, src, newestSelected!)],
-                    $"{target}:{targetName} exists but has no snapshots; a full receive into it would need -F and destroy what it holds",
+                    WithIdentity($"{target}:{targetName} exists but has no snapshots; a full receive into it would need -F and destroy what it holds"),
                     null);
             }
 
@@ -166,7 +172,7 @@ public sealed partial class Planner
                 return Conflict(
                     ConflictKind.NoCommonSnapshot,
                     [Ev(target, tgt, tgt.Newest!), Ev(source, src, newestSelected!)],
-                    $"{target}:{targetName} and {source}:{sourceName} have no snapshot in common",
+                    WithIdentity($"{target}:{targetName} and {source}:{sourceName} have no snapshot in common"),
                     null);
             }
 
@@ -186,6 +192,27 @@ public sealed partial class Planner
             }
 
             return Incremental(targetBase, InstructionKind.Incremental, null, []);
+        }
+
+        /// <summary>
+        /// A no-common-snapshot conflict's details, preceded by what dataset identity says: a target (or source)
+        /// destroyed and created again, from the dataset guids or, without them, from the target's instruction history.
+        /// </summary>
+        private string WithIdentity(string details)
+        {
+            var notes = new List<string>(2);
+            if ((RecreatedNote(target, targetInventory!, tgt!) ?? LostReceivedNote(target, tgt!, targetInventory!.ReceivedAt, run.RecordsFor(target, targetName))) is { } onTarget)
+            {
+                notes.Add(onTarget);
+            }
+
+            if (RecreatedNote(source, sourceInventory!, src!) is { } onSource)
+            {
+                notes.Add(onSource);
+            }
+
+            notes.Add(details);
+            return string.Join(". ", notes);
         }
 
         private Decision DecideResume(string token)

@@ -61,6 +61,7 @@ public static partial class InventoryValidator
 
         long snapshots = 0;
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var datasetGuids = new Dictionary<ulong, string>();
         foreach (var dataset in datasets)
         {
             if (dataset is null)
@@ -83,6 +84,12 @@ public static partial class InventoryValidator
             if (!seen.Add(dataset.Name))
             {
                 return $"dataset {ZfsName.Quote(dataset.Name)} is listed twice";
+            }
+
+            // A dataset's guid identifies it across renames: two datasets of one host cannot share one.
+            if (dataset.Guid is { } guid && !datasetGuids.TryAdd(guid, dataset.Name))
+            {
+                return $"datasets {ZfsName.Quote(datasetGuids[guid])} and {ZfsName.Quote(dataset.Name)} both have dataset guid {guid}";
             }
         }
 
@@ -189,6 +196,12 @@ public static partial class InventoryValidator
         if (dataset.WrittenBytes is < 0)
         {
             return $"{where} has a negative writtenBytes";
+        }
+
+        if (dataset.Guid is 0)
+        {
+            // ZFS never gives a dataset guid 0; a reporter without the value sends none (null) instead.
+            return $"{where} has dataset guid 0 (send no guid when it is unknown)";
         }
 
         return ValidateSnapshots(dataset, where) ?? ValidateBookmarks(dataset, where) ?? ValidateBookmarkIdentities(dataset, where);

@@ -92,7 +92,7 @@ public sealed class InventoryIngest(
         host.LastReportReceivedAt = now;
         host.Version++;
 
-        var diff = new InventoryDiff(db);
+        var diff = new InventoryDiff(db, now);
         await diff.ApplyDatasetsAsync(report.HostId, report.Datasets, cancellationToken);
         await diff.FlushNewSnapshotsAsync(cancellationToken);
 
@@ -246,10 +246,12 @@ public static class SenderCheck
 }
 
 /// <summary>Computes and applies the difference between a report's datasets and the stored ones, counting rows.</summary>
-internal sealed class InventoryDiff(WitnessDbContext db)
+internal sealed class InventoryDiff(WitnessDbContext db, DateTimeOffset now)
 {
     private readonly HashSet<string> _changed = new(StringComparer.Ordinal);
-    private List<(long Id, string Name)> _storedBefore = [];
+    private List<(long Id, string Name, ulong? Guid)> _storedBefore = [];
+    private string _hostId = "";
+    private Dictionary<string, VanishedDatasetRecord> _vanished = new(StringComparer.Ordinal);
 
     public int Inserted { get; private set; }
     public int Updated { get; private set; }
@@ -259,13 +261,24 @@ internal sealed class InventoryDiff(WitnessDbContext db)
     public async Task ApplyDatasetsAsync(string hostId, IReadOnlyList<DatasetInventory> datasets, CancellationToken cancellationToken)
     {
         var stored = await db.Datasets.Where(d => d.HostId == hostId).ToDictionaryAsync(d => d.Name, StringComparer.Ordinal, cancellationToken);
-        _storedBefore = stored.Values.Select(d => (d.Id, d.Name)).ToList();
+        _storedBefore = stored.Values.Select(d => (d.Id, d.Name, d.Guid)).ToList();
+        _hostId = hostId;
+        var cutoff = now - VanishedDatasetRecord.Retention;
+        await db.VanishedDatasets.Where(v => v.HostId == hostId && v.VanishedAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        _vanished = await db.VanishedDatasets.Where(v => v.HostId == hostId).ToDictionaryAsync(v => v.Name, StringComparer.Ordinal, cancellationToken);
         var needSnapshots = new List<(DatasetRecord Record, DatasetInventory Reported)>();
         var newDatasets = new List<(DatasetRecord Record, DatasetInventory Reported)>();
 
         foreach (var reported in datasets)
         {
             var hash = ContentHash(reported);
+            if (reported.Guid is { } guid && _vanished.TryGetValue(reported.Name, out var back) && back.Guid == guid)
+            {
+                // The same dataset is at its path again (a rename undone, a root reported again): not gone.
+                db.VanishedDatasets.Remove(back);
+                _vanished.Remove(reported.Name);
+            }
+
             if (!stored.TryGetValue(reported.Name, out var record))
             {
                 record = new DatasetRecord { HostId = hostId, Name = reported.Name, ContentHash = hash };
@@ -275,6 +288,12 @@ internal sealed class InventoryDiff(WitnessDbContext db)
                 _changed.Add(reported.Name);
                 newDatasets.Add((record, reported));
                 continue;
+            }
+
+            if (record.Guid is { } before && reported.Guid is { } after && before != after)
+            {
+                // Destroyed and created again (or another dataset renamed into this path) between two reports.
+                RecordVanished(reported.Name, before);
             }
 
             if (CopyProperties(reported, record))
@@ -450,6 +469,14 @@ internal sealed class InventoryDiff(WitnessDbContext db)
             return;
         }
 
+        foreach (var (_, name, guid) in vanished)
+        {
+            if (guid is { } known)
+            {
+                RecordVanished(name, known);
+            }
+        }
+
         var ids = vanished.Select(d => d.Id).ToList();
         foreach (var chunk in ids.Chunk(1000))
         {
@@ -459,6 +486,21 @@ internal sealed class InventoryDiff(WitnessDbContext db)
         }
 
         _changed.UnionWith(vanished.Select(d => d.Name));
+    }
+
+    /// <summary>Keeps the identity last known at a path (one row per host and path: the newest sighting wins).</summary>
+    private void RecordVanished(string name, ulong guid)
+    {
+        if (_vanished.TryGetValue(name, out var row))
+        {
+            row.Guid = guid;
+            row.VanishedAt = now;
+            return;
+        }
+
+        row = new VanishedDatasetRecord { HostId = _hostId, Name = name, Guid = guid, VanishedAt = now };
+        db.VanishedDatasets.Add(row);
+        _vanished[name] = row;
     }
 
     private static async Task<int> DeleteByIdAsync<T>(DbSet<T> set, List<long> ids, CancellationToken cancellationToken)
@@ -476,9 +518,10 @@ internal sealed class InventoryDiff(WitnessDbContext db)
     /// <summary>Copies the reported properties; true when one of them changed.</summary>
     private static bool CopyProperties(DatasetInventory reported, DatasetRecord record)
     {
-        var changed = record.Type != reported.Type || record.Encryption != reported.Encryption || record.KeyStatus != reported.KeyStatus
+        var changed = record.Type != reported.Type || record.Guid != reported.Guid || record.Encryption != reported.Encryption || record.KeyStatus != reported.KeyStatus
             || record.ReceiveResumeToken != reported.ReceiveResumeToken || record.WrittenBytes != reported.WrittenBytes;
         record.Type = reported.Type;
+        record.Guid = reported.Guid;
         record.Encryption = reported.Encryption;
         record.KeyStatus = reported.KeyStatus;
         record.ReceiveResumeToken = reported.ReceiveResumeToken;

@@ -46,6 +46,10 @@ public sealed class DatasetRecord
     public string HostId { get; set; } = "";
     public string Name { get; set; } = "";
     public string Type { get; set; } = DatasetTypes.Filesystem;
+
+    /// <summary>The dataset's own guid as last reported; null from a reporter older than the field.</summary>
+    public ulong? Guid { get; set; }
+
     public string? Encryption { get; set; }
     public string? KeyStatus { get; set; }
     public string? ReceiveResumeToken { get; set; }
@@ -56,6 +60,25 @@ public sealed class DatasetRecord
 
     public List<SnapshotRecord> Snapshots { get; set; } = [];
     public List<BookmarkRecord> Bookmarks { get; set; } = [];
+}
+
+/// <summary>
+/// The last known identity of a dataset no longer seen at <see cref="Name"/> on a host: it vanished from the host's
+/// report (under the report's roots), or a dataset with another guid took its place. One row per host and path, the
+/// newest sighting winning; removed when a dataset with that guid is reported at that path again, and after
+/// <see cref="Retention"/>. Only datasets whose guid was reported are recorded.
+/// </summary>
+public sealed class VanishedDatasetRecord
+{
+    /// <summary>How long a vanished dataset's identity is kept (a host that creates and destroys datasets all day stays bounded).</summary>
+    public static readonly TimeSpan Retention = TimeSpan.FromDays(30);
+
+    public string HostId { get; set; } = "";
+    public string Name { get; set; } = "";
+    public ulong Guid { get; set; }
+
+    /// <summary>When the witness applied the report that showed the dataset gone (or replaced).</summary>
+    public DateTimeOffset VanishedAt { get; set; }
 }
 
 /// <summary>A snapshot, unique per dataset by guid (its identity), never by name.</summary>

@@ -7,7 +7,10 @@ namespace ZfsSync.Witness.Worker.Persistence;
 /// <summary>Loads the stored inventories of a group's members into the planner's model.</summary>
 public static class InventoryReader
 {
-    /// <summary>Hosts that have reported at least once, keyed by id; snapshots and bookmarks ordered by createtxg.</summary>
+    /// <summary>
+    /// Hosts that have reported at least once, keyed by id; snapshots and bookmarks ordered by createtxg; with the last
+    /// known identity of their vanished datasets.
+    /// </summary>
     public static async Task<IReadOnlyDictionary<string, HostInventory>> LoadAsync(
         WitnessDbContext db, IReadOnlyCollection<string> hostIds, CancellationToken cancellationToken)
     {
@@ -27,6 +30,9 @@ public static class InventoryReader
                 .ToListAsync(cancellationToken))
             .ToLookup(b => b.DatasetId);
 
+        var vanished = (await db.VanishedDatasets.AsNoTracking().Where(v => ids.Contains(v.HostId)).ToListAsync(cancellationToken))
+            .ToLookup(v => v.HostId);
+
         var byHost = datasets.ToLookup(d => d.HostId);
         var result = new Dictionary<string, HostInventory>(StringComparer.Ordinal);
         foreach (var host in hosts)
@@ -35,6 +41,7 @@ public static class InventoryReader
             {
                 Name = d.Name,
                 Type = d.Type,
+                Guid = d.Guid,
                 Encryption = d.Encryption,
                 KeyStatus = d.KeyStatus,
                 ReceiveResumeToken = d.ReceiveResumeToken,
@@ -49,7 +56,9 @@ public static class InventoryReader
                 })],
             });
             var roots = host.Roots?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [];
-            result[host.HostId] = new HostInventory(host.HostId, inventories, host.LastReportReceivedAt!.Value, host.LastInventoryChangedAt, roots);
+            result[host.HostId] = new HostInventory(
+                host.HostId, inventories, host.LastReportReceivedAt!.Value, host.LastInventoryChangedAt, roots,
+                vanished[host.HostId].Select(v => new VanishedDataset(v.Name, v.Guid, v.VanishedAt)));
         }
 
         return result;

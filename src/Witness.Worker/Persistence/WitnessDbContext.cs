@@ -7,7 +7,7 @@ using ZfsSync.Witness.Worker.StateMachines;
 namespace ZfsSync.Witness.Worker.Persistence;
 
 /// <summary>
-/// The witness's database: inventories (hosts, datasets, snapshots, bookmarks), processed reports, saga state and the
+/// The witness's database: inventories (hosts, datasets, snapshots, bookmarks, vanished datasets), processed reports, saga state and the
 /// outbox. The same model serves PostgreSQL and SQLite; ZFS guids and createtxg (unsigned 64-bit) are stored bit for
 /// bit in signed bigint columns, and times as UTC.
 /// </summary>
@@ -18,6 +18,7 @@ public class WitnessDbContext(DbContextOptions<WitnessDbContext> options) : DbCo
     public DbSet<SnapshotRecord> Snapshots => Set<SnapshotRecord>();
     public DbSet<BookmarkRecord> Bookmarks => Set<BookmarkRecord>();
     public DbSet<ProcessedReport> ProcessedReports => Set<ProcessedReport>();
+    public DbSet<VanishedDatasetRecord> VanishedDatasets => Set<VanishedDatasetRecord>();
 
     protected override void OnConfiguring(DbContextOptionsBuilder optionsBuilder)
     {
@@ -68,6 +69,15 @@ public class WitnessDbContext(DbContextOptions<WitnessDbContext> options) : DbCo
             e.HasIndex(d => new { d.HostId, d.Name }).IsUnique();
             e.HasMany(d => d.Snapshots).WithOne().HasForeignKey(s => s.DatasetId).OnDelete(DeleteBehavior.Cascade);
             e.HasMany(d => d.Bookmarks).WithOne().HasForeignKey(b => b.DatasetId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        modelBuilder.Entity<VanishedDatasetRecord>(e =>
+        {
+            e.ToTable("vanished_datasets");
+            e.HasKey(v => new { v.HostId, v.Name });
+            e.Property(v => v.HostId).HasMaxLength(63);
+            e.Property(v => v.Name).HasMaxLength(255);
+            e.HasIndex(v => v.VanishedAt);
         });
 
         modelBuilder.Entity<SnapshotRecord>(e =>

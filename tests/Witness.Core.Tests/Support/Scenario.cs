@@ -47,6 +47,20 @@ internal sealed class Scenario
     public List<RecordedResolution> Resolutions { get; } = [];
     public HashSet<string> Unreported { get; } = [];
 
+    /// <summary>Per host: the last known identity of datasets no longer seen at their path.</summary>
+    public Dictionary<string, List<VanishedDataset>> Vanished { get; } = [];
+
+    public Scenario Gone(string host, string name, ulong datasetGuid, DateTimeOffset? at = null)
+    {
+        if (!Vanished.TryGetValue(host, out var list))
+        {
+            Vanished[host] = list = [];
+        }
+
+        list.Add(new VanishedDataset(name, datasetGuid, at ?? Now.AddHours(-2)));
+        return this;
+    }
+
     public Scenario With(Func<SyncGroupDefinition, SyncGroupDefinition> change)
     {
         Group = change(Group);
@@ -73,7 +87,9 @@ internal sealed class Scenario
             .Where(p => !Unreported.Contains(p.Key))
             .ToDictionary(
                 p => p.Key,
-                p => new HostInventory(p.Key, p.Value, ReceivedAt.GetValueOrDefault(p.Key, Now.AddMinutes(-1)), ChangedAt.GetValueOrDefault(p.Key, Now.AddHours(-1)))),
+                p => new HostInventory(
+                    p.Key, p.Value, ReceivedAt.GetValueOrDefault(p.Key, Now.AddMinutes(-1)), ChangedAt.GetValueOrDefault(p.Key, Now.AddHours(-1)),
+                    vanished: Vanished.GetValueOrDefault(p.Key))),
         Liveness = Liveness,
         Instructions = Records,
         Resolutions = Resolutions,

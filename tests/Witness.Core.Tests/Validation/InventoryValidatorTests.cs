@@ -93,6 +93,12 @@ public class InventoryValidatorTests
             WithDataset(d => d with { Snapshots = [new SnapshotInfo { Name = new string('s', 250), Guid = 1, CreateTxg = 1 }] }),
             "characters long; ZFS allows at most 255"
         },
+        { "dataset guid zero", WithDataset(d => d with { Guid = 0 }), "dataset \"tank/my data\" has dataset guid 0" },
+        {
+            "two datasets with one dataset guid",
+            Valid() with { Datasets = [new DatasetInventory { Name = "tank", Guid = 42 }, new DatasetInventory { Name = "tank/b", Guid = 42 }] },
+            "datasets \"tank\" and \"tank/b\" both have dataset guid 42"
+        },
         { "duplicate dataset", Valid() with { Datasets = [new DatasetInventory { Name = "tank" }, new DatasetInventory { Name = "tank" }] }, "dataset \"tank\" is listed twice" },
     };
 
@@ -120,6 +126,20 @@ public class InventoryValidatorTests
         InventoryValidator.Validate(Valid(), Limits with { MaxSnapshots = 3 }).ShouldNotBeNull().ShouldContain("more than 3 snapshots and bookmarks");
         InventoryValidator.Validate(Valid(), Limits with { MaxSnapshots = 4 }).ShouldBeNull();
     }
+
+    [Fact]
+    public void Should_accept_dataset_guids_when_present_and_reports_without_them()
+    {
+        var report = Valid();
+        var withGuids = report with { Datasets = [.. report.Datasets.Select((d, i) => d with { Guid = ulong.MaxValue - (ulong)i })] };
+
+        InventoryValidator.Validate(withGuids, Limits).ShouldBeNull();
+        InventoryValidator.Validate(report, Limits).ShouldBeNull("an older reporter sends no dataset guid");
+    }
+
+    [Fact]
+    public void Should_accept_a_dataset_guid_equal_to_a_snapshot_guid() =>
+        InventoryValidator.Validate(WithDataset(d => d with { Guid = 2 }), Limits).ShouldBeNull();
 
     [Fact]
     public void Should_accept_the_same_snapshot_guid_in_two_datasets_of_one_host()

@@ -139,6 +139,9 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                         .HasMaxLength(32)
                         .HasColumnType("character varying(32)");
 
+                    b.Property<long?>("Guid")
+                        .HasColumnType("bigint");
+
                     b.Property<string>("HostId")
                         .IsRequired()
                         .HasMaxLength(63)
@@ -583,6 +586,29 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                         .IsUnique();
 
                     b.ToTable("snapshots", (string)null);
+                });
+
+            modelBuilder.Entity("ZfsSync.Witness.Worker.Persistence.VanishedDatasetRecord", b =>
+                {
+                    b.Property<string>("HostId")
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)");
+
+                    b.Property<long>("Guid")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTimeOffset>("VanishedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("HostId", "Name");
+
+                    b.HasIndex("VanishedAt");
+
+                    b.ToTable("vanished_datasets", (string)null);
                 });
 
             modelBuilder.Entity("ZfsSync.Witness.Worker.StateMachines.SyncGroupState", b =>

@@ -130,6 +130,9 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                         .HasMaxLength(32)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("Guid")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("HostId")
                         .IsRequired()
                         .HasMaxLength(63)
@@ -568,6 +571,29 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                         .IsUnique();
 
                     b.ToTable("snapshots", (string)null);
+                });
+
+            modelBuilder.Entity("ZfsSync.Witness.Worker.Persistence.VanishedDatasetRecord", b =>
+                {
+                    b.Property<string>("HostId")
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Guid")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("VanishedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("HostId", "Name");
+
+                    b.HasIndex("VanishedAt");
+
+                    b.ToTable("vanished_datasets", (string)null);
                 });
 
             modelBuilder.Entity("ZfsSync.Witness.Worker.StateMachines.SyncGroupState", b =>
