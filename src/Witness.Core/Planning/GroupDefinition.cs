@@ -115,6 +115,15 @@ public sealed record GroupDataset
     public IReadOnlyDictionary<string, string> On { get; init; } = new Dictionary<string, string>();
 
     public string NameOn(string hostId) => On.TryGetValue(hostId, out var name) ? name : Path;
+
+    /// <summary>A tree entry: this dataset and every descendant (docs/PLANNING.md, "Dataset trees").</summary>
+    public bool Recursive { get; init; }
+
+    /// <summary>A tree entry's exclusions: globs relative to its root; an excluded dataset's descendants are excluded too.</summary>
+    public IReadOnlyList<string> Exclude { get; init; } = [];
+
+    /// <summary>Recursive, or a path with <c>*</c> or <c>?</c>: its datasets are discovered from the reports.</summary>
+    public bool IsTree => Recursive || DatasetTree.IsPattern(Path);
 }
 
 /// <summary>Which snapshots are sent, by name glob (<c>*</c>, <c>?</c>). Empty include means all.</summary>
@@ -204,6 +213,12 @@ public sealed record SyncGroupDefinition
 
         foreach (var dataset in Datasets)
         {
+            if (dataset.IsTree || dataset.Exclude.Count > 0)
+            {
+                errors.AddRange(DatasetTree.Validate(dataset, Members).Select(e => $"group {Name}, dataset {dataset.Path}: {e}"));
+                continue;
+            }
+
             foreach (var member in Members)
             {
                 var error = ValueValidators.DatasetName(dataset.NameOn(member));
