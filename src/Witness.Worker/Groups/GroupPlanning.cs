@@ -339,9 +339,11 @@ public sealed class GroupPlanning(
             : statuses.All(IsInSync) ? SyncGroupStatus.InSync
             : SyncGroupStatus.OutOfSync;
         var degraded = members.Any(m => liveness.GetValueOrDefault(m, HostStatus.Offline) != HostStatus.Online);
-        var inSync = group.Datasets.Count(d => plan.Statuses.Any(s => s.Dataset == d.Path) && plan.Statuses.Where(s => s.Dataset == d.Path).All(IsInSync));
+        // Listed datasets and the datasets trees expanded to (docs/PLANNING.md, "Dataset trees"), as the statuses name them.
+        var datasetPaths = group.Datasets.Where(d => !d.IsTree).Select(d => d.Path).Concat(plan.Statuses.Select(s => s.Dataset)).ToHashSet(StringComparer.Ordinal);
+        var inSync = datasetPaths.Count(p => plan.Statuses.Any(s => s.Dataset == p) && plan.Statuses.Where(s => s.Dataset == p).All(IsInSync));
         var outstanding = attempts.Count(a => a.Outcome is null && a.ExpiresAt > now) + newInstructions;
-        Settle(db, saga, outbox, status, degraded, inSync, group.Datasets.Count, plan.Conflicts.Count, outstanding, now);
+        Settle(db, saga, outbox, status, degraded, inSync, datasetPaths.Count, plan.Conflicts.Count, outstanding, now);
     }
 
     private static bool IsInSync(DatasetStatusEntry entry) => entry.Status is DatasetSyncStatus.InSync or DatasetSyncStatus.SourceEmpty;

@@ -43,7 +43,13 @@ public static class DefinitionMapper
             Mode = group.Mode == "follow-newest" ? SyncMode.FollowNewest : SyncMode.Primary,
             Source = group.Source,
             Members = [.. group.Members],
-            Datasets = [.. group.Datasets.Select(d => new GroupDataset { Path = d.Path, On = new Dictionary<string, string>(d.On, StringComparer.Ordinal) })],
+            Datasets = [.. group.Datasets.Select(d => new GroupDataset
+            {
+                Path = d.Path,
+                On = new Dictionary<string, string>(d.On, StringComparer.Ordinal),
+                Recursive = d.Recursive,
+                Exclude = [.. d.Exclude ?? []],
+            })],
             Snapshots = new SnapshotFilter { Include = [.. group.Snapshots.Include], Exclude = [.. group.Snapshots.Exclude] },
             Initial = group.Initial == "newest" ? InitialSnapshot.Newest : InitialSnapshot.Oldest,
             Intermediates = group.Intermediates,

@@ -186,8 +186,19 @@ public sealed class SyncDatasetOptions
     /// <summary>The dataset's name on every member…</summary>
     public string Path { get; set; } = "";
 
-    /// <summary>…unless given per member (host id → dataset name).</summary>
+    /// <summary>…unless given per member (host id → dataset name; for a tree, the tree's root on that member).</summary>
     public Dictionary<string, string> On { get; set; } = [];
+
+    /// <summary>
+    /// A dataset tree (docs/PLANNING.md, "Dataset trees"): this dataset and every descendant the reports show. Left out
+    /// of the stored definition when false, so that existing groups keep their definition hash.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Recursive { get; set; }
+
+    /// <summary>A tree's exclusions: globs relative to its root (<c>scratch</c>, <c>*/tmp</c>); left out of the stored definition when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public List<string>? Exclude { get; set; }
 }
 
 public sealed class SnapshotFilterOptions

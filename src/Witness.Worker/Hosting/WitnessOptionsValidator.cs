@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using ZfsSync.Witness.Core.Names;
+using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Core.Validation;
 
 namespace ZfsSync.Witness.Worker.Hosting;
@@ -171,7 +172,13 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             for (var d = 0; d < group.Datasets.Count; d++)
             {
                 var dataset = group.Datasets[d];
-                if (!ZfsName.TryParse(dataset.Path, ZfsNameKind.Dataset, out _, out var error))
+                var tree = dataset.Recursive || DatasetTree.IsPattern(dataset.Path ?? "") || dataset.Exclude is { Count: > 0 };
+                if (tree)
+                {
+                    var entry = new GroupDataset { Path = dataset.Path ?? "", Recursive = dataset.Recursive, Exclude = [.. dataset.Exclude ?? []] };
+                    failures.AddRange(DatasetTree.Validate(entry, []).Select(e => $"{key}:Datasets:{d}: {e}"));
+                }
+                else if (!ZfsName.TryParse(dataset.Path, ZfsNameKind.Dataset, out _, out var error))
                 {
                     failures.Add($"{key}:Datasets:{d}:Path: {error}");
                 }
@@ -183,7 +190,11 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
                         failures.Add($"{key}:Datasets:{d}:On:{member}: not a member of the group");
                     }
 
-                    if (!ZfsName.TryParse(path, ZfsNameKind.Dataset, out _, out var onError))
+                    if (tree && DatasetTree.IsPattern(path ?? ""))
+                    {
+                        failures.Add($"{key}:Datasets:{d}:On:{member}: {ZfsName.Quote(path ?? "")} holds * or ?; On names the tree's root on that member, without a glob");
+                    }
+                    else if (!ZfsName.TryParse(path, ZfsNameKind.Dataset, out _, out var onError))
                     {
                         failures.Add($"{key}:Datasets:{d}:On:{member}: {onError}");
                     }
