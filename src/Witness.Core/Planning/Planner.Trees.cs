@@ -13,7 +13,7 @@ public sealed partial class Planner
     {
         private IReadOnlyList<ExpandedDataset>? expanded;
         private HashSet<object>? treeChildren;
-        private Dictionary<string, HashSet<string>>? replicatedOn;
+        private Dictionary<string, Dictionary<string, string>>? replicatedOn;
 
         /// <summary>The datasets planned this round, every one after its ancestors.</summary>
         public IReadOnlyList<ExpandedDataset> Expanded => expanded ??= DatasetTree.Expand(group, input.Inventories);
@@ -21,14 +21,23 @@ public sealed partial class Planner
         public bool IsTreeChild(GroupDataset dataset) =>
             (treeChildren ??= Expanded.Where(e => e.IsTreeChild).Select(e => (object)e.Dataset).ToHashSet(ReferenceEqualityComparer.Instance)).Contains(dataset);
 
-        /// <summary>Whether <paramref name="name"/> on <paramref name="host"/> is one of the datasets this round plans.</summary>
-        public bool IsReplicated(string host, string name)
+        /// <summary>The logical path of the dataset this round plans at <paramref name="name"/> on <paramref name="host"/>, or null.</summary>
+        public string? ReplicatedPath(string host, string name)
         {
             replicatedOn ??= group.Members.ToDictionary(
                 m => m,
-                m => Expanded.Select(e => e.Dataset.NameOn(m)).ToHashSet(StringComparer.Ordinal),
+                m =>
+                {
+                    var names = new Dictionary<string, string>(StringComparer.Ordinal);
+                    foreach (var e in Expanded)
+                    {
+                        names.TryAdd(e.Dataset.NameOn(m), e.Dataset.Path);
+                    }
+
+                    return names;
+                },
                 StringComparer.Ordinal);
-            return replicatedOn.TryGetValue(host, out var names) && names.Contains(name);
+            return replicatedOn.TryGetValue(host, out var names) ? names.GetValueOrDefault(name) : null;
         }
 
         /// <summary>A glob entry that matched nothing says so, once per member it would send to.</summary>
@@ -70,7 +79,7 @@ public sealed partial class Planner
         {
             for (var parent = ParsedDataset(targetName).Parent; parent is not null; parent = ParsedDataset(parent).Parent)
             {
-                if (!run.IsReplicated(target, parent))
+                if (run.ReplicatedPath(target, parent) is not { } parentPath)
                 {
                     continue;
                 }
@@ -89,9 +98,17 @@ public sealed partial class Planner
                     return new WaitingForParent(DatasetSyncStatus.Syncing, $"waiting for parent {parent}: its receive into {target} is interrupted and is resumed first", ids);
                 }
 
-                return ids.Length > 0
-                    ? new WaitingForParent(DatasetSyncStatus.Syncing, $"waiting for parent {parent}: it is being received into {target}", ids)
-                    : new WaitingForParent(DatasetSyncStatus.Behind, $"waiting for parent {parent}: {target} lacks it, and it is received in full before its children", []);
+                if (ids.Length > 0)
+                {
+                    return new WaitingForParent(DatasetSyncStatus.Syncing, $"waiting for parent {parent}: it is being received into {target}", ids);
+                }
+
+                var nothingToSend = run.Statuses.Any(s => s.Dataset == parentPath && s.TargetHostId == target && s.Status == DatasetSyncStatus.SourceEmpty);
+                return new WaitingForParent(
+                    DatasetSyncStatus.Behind,
+                    $"waiting for parent {parent}: {target} lacks it, and it is received in full before its children"
+                    + (nothingToSend ? $" (the source has no snapshot of {parentPath} to send: snapshot it, or name the children with a glob instead)" : ""),
+                    []);
             }
 
             return null;

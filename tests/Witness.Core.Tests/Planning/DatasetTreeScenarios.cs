@@ -139,6 +139,34 @@ public class DatasetTreeScenarios
     }
 
     [Fact]
+    public void A_child_of_a_parent_with_nothing_to_send_says_what_to_do()
+    {
+        var plan = Tree().Dataset("nas1", "tank/vm", []).Dataset("nas1", "tank/vm/a", [A]).Dataset("backup1", "backup", []).Plan();
+
+        plan.Instructions.ShouldBeEmpty();
+        plan.Statuses.Single(s => s.Dataset == "tank/vm").Status.ShouldBe(DatasetSyncStatus.SourceEmpty);
+        var child = plan.Statuses.Single(s => s.Dataset == "tank/vm/a");
+        child.Status.ShouldBe(DatasetSyncStatus.Behind);
+        child.Detail.ShouldBe("waiting for parent backup/vm: backup1 lacks it, and it is received in full before its children"
+            + " (the source has no snapshot of tank/vm to send: snapshot it, or name the children with a glob instead)");
+    }
+
+    [Fact]
+    public void A_child_whose_target_name_would_be_too_long_is_blocked_and_the_others_are_planned()
+    {
+        var longRoot = "backup/" + new string('r', 240);
+        var scenario = new Scenario().With(g => g with
+        {
+            Datasets = [new GroupDataset { Path = "tank/vm/*", On = new Dictionary<string, string> { ["backup1"] = longRoot } }],
+        }).Dataset("nas1", "tank/vm/a", [A]).Dataset("nas1", "tank/vm/" + new string('b', 20), [B]).Dataset("backup1", longRoot, []);
+        var plan = scenario.Plan();
+
+        plan.SingleInstruction().Target.Dataset.ShouldBe(longRoot + "/a");
+        plan.Statuses.Single(s => s.Dataset == "tank/vm/" + new string('b', 20)).Status.ShouldBe(DatasetSyncStatus.Blocked);
+        plan.Anomalies.ShouldContain(a => a.Kind == AnomalyKind.UnsafeValue);
+    }
+
+    [Fact]
     public void A_parent_the_witness_created_is_never_received_over()
     {
         // backup/vm exists only because a glob child's full send created it (canmount=off, no snapshots). Listing
