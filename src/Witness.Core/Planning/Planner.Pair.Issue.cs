@@ -1,6 +1,7 @@
 using ZfsSync.Contracts;
 using ZfsSync.Witness.Core.Inventory;
 using ZfsSync.Witness.Core.Rendering;
+using ZfsSync.Witness.Core.ResumeTokens;
 using ZfsSync.Witness.Core.Shell;
 
 namespace ZfsSync.Witness.Core.Planning;
@@ -46,6 +47,27 @@ public sealed partial class Planner
                     $"instruction {unseen.Instruction.InstructionId} into {target}:{targetName} completed after {target}'s last inventory; waiting for the next inventory to show it",
                     issue.From, lag: issue.Lag, instructions: [unseen.Instruction.InstructionId]);
                 return;
+            }
+
+            // The same race the other way round: a report captured while the instruction ran (before its completion, by
+            // the host's clock) but received just after the outcome was recorded. It may not show the instruction's
+            // effect yet, so it must not send the decision out again (a second full receive fails with "destination
+            // exists"). Host and witness clocks may differ by up to MaxClockSkew, so only a capture more than that
+            // after the completion is surely later. Without a capture time, the receive time alone decides (above).
+            if (targetInventory.CapturedAt is { } capturedAt)
+            {
+                var skew = run.Options.MaxClockSkew;
+                var stale = records
+                    .Where(r => r.CompletedAt is { } done && capturedAt <= done + skew && !ShowsEffectOf(r.Instruction))
+                    .MaxBy(r => r.CompletedAt);
+                if (stale is not null)
+                {
+                    AddStatus(
+                        DatasetSyncStatus.Syncing,
+                        $"waiting for an inventory of {target} captured after instruction {stale.Instruction.InstructionId} completed (at {stale.CompletedAt:u}; the last was captured at {capturedAt:u})",
+                        issue.From, lag: issue.Lag, instructions: [stale.Instruction.InstructionId]);
+                    return;
+                }
             }
 
             var attempt = 1;
@@ -125,6 +147,22 @@ public sealed partial class Planner
             };
             outcome.Instructions.Add(instruction);
             AddStatus(DatasetSyncStatus.Syncing, issue.Reason, issue.From, lag: issue.Lag, instructions: [id]);
+        }
+
+        /// <summary>
+        /// Whether the target's inventory shows what a completed instruction did: for an abort, that no resume state
+        /// of its snapshot is left; for every other kind, its <c>to</c> snapshot (by guid).
+        /// </summary>
+        private bool ShowsEffectOf(SyncInstructionIssued instruction)
+        {
+            if (instruction.Kind != InstructionKind.AbortResume)
+            {
+                return tgt?.HasSnapshot(instruction.To.Guid) == true;
+            }
+
+            return tgt?.ReceiveResumeToken is not { } token
+                || !ResumeToken.TryDecode(token, out var contents, out _)
+                || contents.ToGuid != instruction.To.Guid;
         }
 
         /// <summary>Why no instruction may go out now (liveness, staleness), or null.</summary>

@@ -6,8 +6,9 @@ namespace ZfsSync.Witness.Core.Planning;
 /// every change to what the planner decides</b> (a rule, an id, a status, a default) — otherwise groups whose
 /// definition did not change keep the previous planner's plan until their next inventory change (docs/PLANNING.md).
 /// 2: a target inventory received before a completion counts when it already holds the received snapshot.
+/// 3: a target inventory captured before a completion (within the clock skew) that does not show it waits for the next.
 /// </summary>
 public static class PlannerVersion
 {
-    public const int Current = 2;
+    public const int Current = 3;
 }

@@ -49,7 +49,7 @@ public static class InventoryReader
                 })],
             });
             var roots = host.Roots?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [];
-            result[host.HostId] = new HostInventory(host.HostId, inventories, host.LastReportReceivedAt!.Value, host.LastInventoryChangedAt, roots);
+            result[host.HostId] = new HostInventory(host.HostId, inventories, host.LastReportReceivedAt!.Value, host.LastInventoryChangedAt, roots, host.LastReportCapturedAt);
         }
 
         return result;
