@@ -6,7 +6,8 @@ namespace ZfsSync.Witness.Core.Planning;
 /// every change to what the planner decides</b> (a rule, an id, a status, a default) — otherwise groups whose
 /// definition did not change keep the previous planner's plan until their next inventory change (docs/PLANNING.md).
 /// 2: a target inventory received before a completion counts when it already holds the received snapshot.
-/// 3: a target inventory captured before a completion (within the clock skew) that does not show it waits for the next.
+/// 3: a target inventory captured before a completion (within the clock skew) that does not show it waits for the next;
+/// a resume token whose snapshot the group's filter excludes is aborted.
 /// </summary>
 public static class PlannerVersion
 {
