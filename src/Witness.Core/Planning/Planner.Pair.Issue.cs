@@ -18,7 +18,7 @@ public sealed partial class Planner
             var gate = Gate();
             if (gate is not null)
             {
-                AddStatus(DatasetSyncStatus.Blocked, gate, issue.From, lag: issue.Lag);
+                AddStatus(DatasetSyncStatus.Blocked, gate, issue.From);
                 return;
             }
 
@@ -29,7 +29,7 @@ public sealed partial class Planner
                 var detail = open.Instruction.InstructionId == id
                     ? $"attempt {open.Instruction.Attempt} of instruction {id} is outstanding until {open.Instruction.ExpiresAt:u}"
                     : $"waiting for outstanding instruction {open.Instruction.InstructionId} into {target}:{targetName}";
-                AddStatus(DatasetSyncStatus.Syncing, detail, issue.From, lag: issue.Lag, instructions: [open.Instruction.InstructionId]);
+                AddStatus(DatasetSyncStatus.Syncing, detail, issue.From, instructions: [open.Instruction.InstructionId]);
                 return;
             }
 
@@ -45,7 +45,7 @@ public sealed partial class Planner
                 AddStatus(
                     DatasetSyncStatus.Syncing,
                     $"instruction {unseen.Instruction.InstructionId} into {target}:{targetName} completed after {target}'s last inventory; waiting for the next inventory to show it",
-                    issue.From, lag: issue.Lag, instructions: [unseen.Instruction.InstructionId]);
+                    issue.From, instructions: [unseen.Instruction.InstructionId]);
                 return;
             }
 
@@ -65,7 +65,7 @@ public sealed partial class Planner
                     AddStatus(
                         DatasetSyncStatus.Syncing,
                         $"waiting for an inventory of {target} captured after instruction {stale.Instruction.InstructionId} completed (at {stale.CompletedAt:u}; the last was captured at {capturedAt:u})",
-                        issue.From, lag: issue.Lag, instructions: [stale.Instruction.InstructionId]);
+                        issue.From, instructions: [stale.Instruction.InstructionId]);
                     return;
                 }
             }
@@ -80,7 +80,7 @@ public sealed partial class Planner
                 var lastChange = Max(sourceInventory!.ChangedAt, targetInventory!.ChangedAt);
                 if (same.CompletedAt is { } completed && lastChange <= completed)
                 {
-                    AddStatus(DatasetSyncStatus.Syncing, $"instruction {id} completed; waiting for the next inventory to show it", issue.From, lag: issue.Lag, instructions: [id]);
+                    AddStatus(DatasetSyncStatus.Syncing, $"instruction {id} completed; waiting for the next inventory to show it", issue.From, instructions: [id]);
                     return;
                 }
 
@@ -96,7 +96,7 @@ public sealed partial class Planner
                     AddStatus(
                         DatasetSyncStatus.Blocked,
                         $"instruction {id} failed {recent.Count} times; last error: {recent[^1].Error}; nothing is retried until an inventory changes",
-                        issue.From, lag: issue.Lag);
+                        issue.From);
                     return;
                 }
 
@@ -106,7 +106,7 @@ public sealed partial class Planner
                     var next = recent[^1].FailedAt + wait;
                     if (now < next)
                     {
-                        AddStatus(DatasetSyncStatus.Behind, $"attempt {same.Instruction.Attempt} failed ({recent[^1].Error}); retrying after {next:u}", issue.From, lag: issue.Lag);
+                        AddStatus(DatasetSyncStatus.Behind, $"attempt {same.Instruction.Attempt} failed ({recent[^1].Error}); retrying after {next:u}", issue.From);
                         return;
                     }
                 }
@@ -122,7 +122,7 @@ public sealed partial class Planner
             catch (UnsafeValueException ex)
             {
                 outcome.Anomalies.Add(new PlanAnomaly { Kind = AnomalyKind.UnsafeValue, Dataset = dataset.Path, HostId = target, OtherHostId = source, Details = ex.Message });
-                AddStatus(DatasetSyncStatus.Blocked, $"nothing issued: {ex.Message}", issue.From, lag: issue.Lag);
+                AddStatus(DatasetSyncStatus.Blocked, $"nothing issued: {ex.Message}", issue.From);
                 return;
             }
 
@@ -146,7 +146,7 @@ public sealed partial class Planner
                 ExpiresAt = now + group.InstructionTtl,
             };
             outcome.Instructions.Add(instruction);
-            AddStatus(DatasetSyncStatus.Syncing, issue.Reason, issue.From, lag: issue.Lag, instructions: [id]);
+            AddStatus(DatasetSyncStatus.Syncing, issue.Reason, issue.From, instructions: [id]);
         }
 
         /// <summary>
@@ -189,28 +189,19 @@ public sealed partial class Planner
         private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
         private void AddStatus(
-            DatasetSyncStatus status, string? detail, SnapshotReference? newestCommon = null, int lag = 0,
+            DatasetSyncStatus status, string? detail, SnapshotReference? newestCommon = null,
             IReadOnlyList<Guid>? conflicts = null, IReadOnlyList<Guid>? instructions = null)
         {
-            long? lagSeconds = null;
-            if (newestCommon is not null && newestSelected is not null && src is not null && lag > 0)
-            {
-                var baseTime = src.SnapshotIndexOf(newestCommon.Guid) is var i and >= 0 ? src.Snapshots[i].CreatedAt : (DateTimeOffset?)null;
-                if (baseTime is { } t && !IsInFuture(t) && !IsInFuture(newestSelected.CreatedAt))
-                {
-                    lagSeconds = Math.Max(0, (long)(newestSelected.CreatedAt - t).TotalSeconds);
-                }
-            }
-
+            var lag = MeasureLag();
             outcome.Statuses.Add(new DatasetStatusEntry
             {
                 Dataset = dataset.Path,
                 Status = status,
                 SourceHostId = source,
                 TargetHostId = target,
-                NewestCommon = newestCommon,
-                LagSnapshots = lag,
-                LagSeconds = lagSeconds,
+                NewestCommon = newestCommon ?? lag.Base,
+                LagSnapshots = lag.Snapshots,
+                LagSeconds = lag.Seconds,
                 Detail = detail,
                 OpenConflicts = conflicts ?? [],
                 OutstandingInstructions = instructions ?? [],

@@ -22,7 +22,7 @@ public sealed partial class Planner
 
     private sealed record Issue(
         InstructionKind Kind, SnapshotReference? From, SnapshotReference To, int SnapshotCount, IReadOnlyList<PlanStep> Steps, string Reason,
-        ConflictResolution? Resolution, int Lag) : Decision;
+        ConflictResolution? Resolution) : Decision;
 
     /// <summary>What a resolution needs to turn a conflict into an instruction.</summary>
     private sealed record ConflictContext(SnapshotInfo? TargetBase);
@@ -232,7 +232,7 @@ public sealed partial class Planner
                 return new Issue(
                     InstructionKind.AbortResume, null, new SnapshotReference { Name = toName, Guid = contents.ToGuid }, 0,
                     [new TargetZfsStep(["receive", "-A", Checked(targetName)])],
-                    $"abort the interrupted receive into {target}:{targetName}: {why}", null, 0);
+                    $"abort the interrupted receive into {target}:{targetName}: {why}", null);
             }
 
             var to = src!.Snapshots[toIndex];
@@ -249,7 +249,7 @@ public sealed partial class Planner
             return new Issue(
                 InstructionKind.Resume, from, Ref(to), 1,
                 [new SendReceiveStep(["-t", token], ReceiveArgs())],
-                $"resume the interrupted receive of {to.Name} into {target}:{targetName}", null, 1);
+                $"resume the interrupted receive of {to.Name} into {target}:{targetName}", null);
         }
 
         private void Apply(Decision decision)

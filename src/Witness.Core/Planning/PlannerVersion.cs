@@ -7,7 +7,8 @@ namespace ZfsSync.Witness.Core.Planning;
 /// definition did not change keep the previous planner's plan until their next inventory change (docs/PLANNING.md).
 /// 2: a target inventory received before a completion counts when it already holds the received snapshot.
 /// 3: a target inventory captured before a completion (within the clock skew) that does not show it waits for the next;
-/// a resume token whose snapshot the group's filter excludes is aborted.
+/// a resume token whose snapshot the group's filter excludes is aborted; lag (and newestCommon) is given for every pair
+/// whose two sides have reported, conflicted ones included.
 /// </summary>
 public static class PlannerVersion
 {
