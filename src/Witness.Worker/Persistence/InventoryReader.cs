@@ -58,7 +58,7 @@ public static class InventoryReader
             var roots = host.Roots?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [];
             result[host.HostId] = new HostInventory(
                 host.HostId, inventories, host.LastReportReceivedAt!.Value, host.LastInventoryChangedAt, roots,
-                vanished[host.HostId].Select(v => new VanishedDataset(v.Name, v.Guid, v.VanishedAt)));
+                vanished[host.HostId].Select(v => new VanishedDataset(v.Name, v.Guid, v.VanishedAt)), host.LastReportCapturedAt);
         }
 
         return result;

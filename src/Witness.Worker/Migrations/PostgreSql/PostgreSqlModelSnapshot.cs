@@ -313,6 +313,9 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                     b.Property<DateTimeOffset?>("LastInventoryChangedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<DateTimeOffset?>("LastReportCapturedAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<Guid?>("LastReportId")
                         .HasColumnType("uuid");
 

@@ -302,6 +302,9 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                     b.Property<long?>("LastInventoryChangedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long?>("LastReportCapturedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<Guid?>("LastReportId")
                         .HasColumnType("TEXT");
 
