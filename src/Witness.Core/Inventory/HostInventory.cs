@@ -54,7 +54,7 @@ public sealed class HostInventory
     {
         ArgumentNullException.ThrowIfNull(report);
         return new HostInventory(
-            report.HostId, report.Datasets, receivedAt, changedAt, report.Roots, report.CapturedAt == default ? null : report.CapturedAt);
+            report.HostId, report.Datasets, receivedAt, changedAt, report.Roots, capturedAt: report.CapturedAt == default ? null : report.CapturedAt);
     }
 
     public string HostId { get; }

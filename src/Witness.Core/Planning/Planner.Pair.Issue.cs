@@ -120,7 +120,7 @@ public sealed partial class Planner
             var window = run.Window;
             if (window.Closed is { } closed)
             {
-                AddStatus(closed, window.Detail, issue.From, lag: issue.Lag);
+                AddStatus(closed, window.Detail, issue.From);
                 return;
             }
 
