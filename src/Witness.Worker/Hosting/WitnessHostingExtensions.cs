@@ -183,6 +183,9 @@ public static class WitnessHostingExtensions
                 var rabbit = context.GetRequiredService<IOptions<WitnessOptions>>().Value.RabbitMq;
                 cfg.Host(rabbit.Uri, h =>
                 {
+                    // MassTransit's default, made explicit: a publish completes only when the broker confirmed it, and
+                    // the outbox marks a row sent only then.
+                    h.PublisherConfirmation = true;
                     h.UseClusterNodes(rabbit.ClusterNodes);
                     if (!string.IsNullOrEmpty(rabbit.User))
                     {
