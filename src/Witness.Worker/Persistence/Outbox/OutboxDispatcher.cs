@@ -228,7 +228,7 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
         var ungrouped = taken.Any(r => r.PartitionKey is null);
         var found = await db.Set<OutboxMessage>()
             .AsNoTracking()
-            .Where(m => m.DispatchedAt == null && !m.Parked && m.SequenceNumber < last && !sequences.Contains(m.SequenceNumber)
+            .Where(m => m.DispatchedAt == null && m.ParkedAt == null && m.SequenceNumber < last && !sequences.Contains(m.SequenceNumber)
                         && ((m.PartitionKey != null && keys.Contains(m.PartitionKey!)) || (ungrouped && m.PartitionKey == null)))
             .GroupBy(m => m.PartitionKey)
             .Select(g => new { g.Key, First = g.Min(m => m.SequenceNumber) })
@@ -294,7 +294,7 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
                 _logger.LogError("Outbox message {MessageId} ({MessageType}) cannot be read and is parked: {Error}",
                     row.MessageId, ZfsSync.Hosting.LogText.Escape(row.MessageType), ZfsSync.Hosting.LogText.Escape(error));
                 RecordFailure(row, error, _options.MaxBackoff);
-                row.Parked = true;
+                row.ParkedAt = _timeProvider.GetUtcNow().UtcDateTime;
                 continue;
             }
 
@@ -311,7 +311,7 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
             {
                 _logger.LogWarning(ex, "Publishing outbox message {MessageId} ({MessageType}) failed; backing off", row.MessageId, ZfsSync.Hosting.LogText.Escape(row.MessageType));
                 RecordFailure(row, ex.Message, Backoff(row.AttemptCount + 1));
-                row.Parked = false;
+                row.ParkedAt = null;
                 return new LaneResult(published, Failed: true);
             }
 
@@ -320,7 +320,7 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
             row.DispatchedAt = _timeProvider.GetUtcNow().UtcDateTime;
             row.NextAttemptAt = null;
             row.LastError = null;
-            row.Parked = false;
+            row.ParkedAt = null;
             published++;
         }
 

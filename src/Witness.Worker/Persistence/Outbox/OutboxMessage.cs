@@ -26,8 +26,11 @@ public sealed class OutboxMessage
     /// </summary>
     public string? PartitionKey { get; set; }
 
-    /// <summary>True while the row cannot be read (unknown type, bad JSON): it is retried rarely and holds up no lane.</summary>
-    public bool Parked { get; set; }
+    /// <summary>
+    /// When the row was last found unreadable (unknown type, bad JSON); null otherwise. A parked row is retried rarely
+    /// and holds up no lane.
+    /// </summary>
+    public DateTime? ParkedAt { get; set; }
 
     /// <summary>Null to publish; otherwise the address to send to.</summary>
     public string? DestinationAddress { get; set; }
