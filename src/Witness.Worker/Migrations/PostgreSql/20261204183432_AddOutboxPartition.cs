@@ -23,6 +23,12 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                 type: "character varying(256)",
                 maxLength: 256,
                 nullable: true);
+
+            // Rows written before this migration and not sent yet join their group's lane, so that rows written after it
+            // cannot overtake them (the dispatcher keeps commit order within a lane only).
+            migrationBuilder.Sql("""
+                UPDATE outbox_messages SET "PartitionKey" = left(substring("Body" from '"syncGroup":"([^"\\]+)"'), 256) WHERE "DispatchedAt" IS NULL
+                """);
         }
 
         /// <inheritdoc />

@@ -23,6 +23,12 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                 type: "TEXT",
                 maxLength: 256,
                 nullable: true);
+
+            // Rows written before this migration and not sent yet join their group's lane, so that rows written after it
+            // cannot overtake them (the dispatcher keeps commit order within a lane only).
+            migrationBuilder.Sql("""
+                UPDATE outbox_messages SET "PartitionKey" = substr(json_extract("Body", '$.syncGroup'), 1, 256) WHERE "DispatchedAt" IS NULL AND json_valid("Body") AND json_type("Body", '$.syncGroup') = 'text'
+                """);
         }
 
         /// <inheritdoc />
