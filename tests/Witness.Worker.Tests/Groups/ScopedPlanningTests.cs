@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using ZfsSync.Contracts;
 using ZfsSync.TestInfrastructure;
 using ZfsSync.Witness.Worker.Groups;
+using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.Tests.Support;
 using static ZfsSync.Witness.Worker.Tests.Groups.GroupSagaScenario;
