@@ -82,15 +82,22 @@ public sealed record RoundWorld(PlanningRoundInput Input)
                 {
                     entries.Add(new DatasetStatusEntry
                     {
-                        Dataset = dataset, TargetHostId = target, SourceHostId = "m0",
+                        Dataset = dataset,
+                        TargetHostId = target,
+                        SourceHostId = "m0",
                         Status = mine.Length > 0 ? DatasetSyncStatus.Syncing : Statuses[plannedStatuses[slot]],
-                        Detail = $"planned {slot}", OutstandingInstructions = mine,
+                        Detail = $"planned {slot}",
+                        OutstandingInstructions = mine,
                     });
                 }
 
                 previousEntries.Add(new DatasetStatusEntry
                 {
-                    Dataset = dataset, TargetHostId = target, SourceHostId = "m0", Status = Statuses[previousStatuses[slot]], Detail = $"stored {slot}",
+                    Dataset = dataset,
+                    TargetHostId = target,
+                    SourceHostId = "m0",
+                    Status = Statuses[previousStatuses[slot]],
+                    Detail = $"stored {slot}",
                 });
                 slot++;
             }

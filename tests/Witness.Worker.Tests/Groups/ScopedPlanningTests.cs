@@ -106,7 +106,12 @@ public sealed class When_an_inventory_change_names_some_datasets(InfrastructureF
             // An open conflict of tank/b as an earlier round recorded it (the planner does not detect it now).
             db.Add(new ConflictRecord
             {
-                ConflictId = conflictId, SyncGroup = Group, Dataset = "tank/b", Kind = "diverged", SourceHostId = "nas1", TargetHostId = "backup1",
+                ConflictId = conflictId,
+                SyncGroup = Group,
+                Dataset = "tank/b",
+                Kind = "diverged",
+                SourceHostId = "nas1",
+                TargetHostId = "backup1",
                 Body = StoredJson.Serialize(new SyncConflictDetected { ConflictId = conflictId, SyncGroup = Group, Dataset = "tank/b", Kind = ConflictKind.Diverged }),
                 DetectedAt = scenario.Time.GetUtcNow(),
             });
