@@ -88,6 +88,19 @@ public sealed class When_an_inventory_change_names_some_datasets(InfrastructureF
         var b = stored.Single(s => s.Dataset == "tank/b");
         (b.Status, b.Detail).ShouldBe((DatasetSyncStatus.InSync, Marker), "tank/b was not planned again");
 
+        // An outcome plans its attempt's dataset only.
+        await scenario.DeliverAsync(new SyncInstructionCompleted
+        {
+            InstructionId = instruction.InstructionId,
+            Attempt = 1,
+            SyncGroup = Group,
+            ExecutedBy = "cron@backup1",
+            CompletedAt = scenario.Time.GetUtcNow(),
+        });
+        (await scenario.AttemptsAsync()).ShouldHaveSingleItem().Outcome.ShouldBe(InstructionOutcomes.Completed);
+        (await scenario.StateAsync(m => m.OutOfSync)).OutstandingInstructions.ShouldBe(0);
+        (await StoredStatusesAsync(scenario)).Single(s => s.Dataset == "tank/b").Detail.ShouldBe(Marker, "an outcome of tank/a does not plan tank/b");
+
         // Any other trigger plans every dataset: the marker is replaced by the planner's own detail.
         await scenario.DeliverAsync(new GroupHostStatusChanged { SyncGroup = Group, HostId = "backup1", Status = HostStatus.Online });
         var full = await StoredStatusesAsync(scenario);
