@@ -68,8 +68,10 @@ public sealed record RoundWorld(PlanningRoundInput Input)
         bool InScope(string d) => scope is null || scope.Contains(d);
         string DatasetOf(int i) => datasets[i % datasetCount];
 
+        // Ids are derived from the dataset (DeterministicIds): one conflict id is always of the same dataset.
+
         // The plan covers the scope only (the planner ran on the group with those datasets).
-        var instructions = planned.DistinctBy(p => p.Id).Select(p => Instruction(InstructionIds[p.Id], p.Attempt, DatasetOf(p.Dataset))).Where(i => InScope(i.Dataset)).ToList();
+        var instructions = planned.DistinctBy(p => p.Id).Select(p => Instruction(InstructionIds[p.Id], p.Attempt, DatasetOf(p.Id))).Where(i => InScope(i.Dataset)).ToList();
         var entries = new List<DatasetStatusEntry>();
         var previousEntries = new List<DatasetStatusEntry>();
         var slot = 0;
@@ -106,7 +108,7 @@ public sealed record RoundWorld(PlanningRoundInput Input)
         var plan = new PlanResult
         {
             Instructions = instructions,
-            Conflicts = [.. detected.Select(c => Conflict(ConflictIds[c.Id], DatasetOf(c.Dataset))).Where(c => InScope(c.Dataset)).DistinctBy(c => c.ConflictId)],
+            Conflicts = [.. detected.Select(c => Conflict(ConflictIds[c.Id], DatasetOf(c.Id))).Where(c => InScope(c.Dataset)).DistinctBy(c => c.ConflictId)],
             Statuses = entries,
         };
         var issuedPairs = issued.Select(i => (InstructionIds[i.Id], i.Attempt)).Distinct().ToList();
@@ -118,7 +120,7 @@ public sealed record RoundWorld(PlanningRoundInput Input)
             Scope = scope,
             Issued = issuedPairs,
             EarlierAttempts = earlier.Where(e => !loaded.Contains(InstructionIds[e.Id])).DistinctBy(e => e.Id).ToDictionary(e => InstructionIds[e.Id], e => e.Attempt),
-            Conflicts = [.. recorded.DistinctBy(r => r.Id).Select(r => new RecordedConflict(ConflictIds[r.Id], DatasetOf(r.Dataset), r.Resolved, r.Cleared))],
+            Conflicts = [.. recorded.DistinctBy(r => r.Id).Select(r => new RecordedConflict(ConflictIds[r.Id], DatasetOf(r.Id), r.Resolved, r.Cleared))],
             PreviousStatuses = previousEntries,
             PreviousStatus = previous < 0 ? null : (SyncGroupStatus)previous,
             PreviouslyDegraded = previouslyDegraded,
