@@ -660,11 +660,8 @@ public sealed class Runner
         };
         await PublishEnvelopeAsync(outcomes, entry, completedKey, completed, user, cancellationToken);
 
-        // The outcome and the inventory go to different queues: published at once, the inventory may be applied first,
-        // and the witness then waits for a later inventory that shows the receive (an unchanged one plans nothing, so
-        // the sweep would pick it up minutes later). A real reporter reports well after the outcome is recorded; so
-        // does this one: once the witness recorded the outcome (bounded polling of its database, at most 60 s).
-        await WaitOutcomeRecordedAsync(instruction, cancellationToken);
+        // The outcome and the target's inventory go to different queues, so either may be applied first, as with a real
+        // executor and reporter: the witness counts an inventory that already holds the received snapshot, whichever came first.
         var gate = _fleet.Locks[target];
         await gate.WaitAsync(cancellationToken);
         try
@@ -686,25 +683,6 @@ public sealed class Runner
                 _pendingSince[group, dataset] = Stopwatch.GetTimestamp(); // the target's report lets the next step be planned
             }
         }
-    }
-
-    private async Task WaitOutcomeRecordedAsync(SyncInstructionIssued instruction, CancellationToken cancellationToken)
-    {
-        if (Database is null)
-        {
-            return;
-        }
-
-        await PollAsync(async () =>
-        {
-            await using var connection = new NpgsqlConnection(Database);
-            await connection.OpenAsync(cancellationToken);
-            await using var command = new NpgsqlCommand(
-                """SELECT count(*) FROM instruction_attempts WHERE "InstructionId" = @id AND "Attempt" = @attempt AND "Outcome" IS NOT NULL""", connection);
-            command.Parameters.AddWithValue("id", instruction.InstructionId);
-            command.Parameters.AddWithValue("attempt", instruction.Attempt);
-            return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
-        }, TimeSpan.FromSeconds(60), cancellationToken, TimeSpan.FromMilliseconds(100));
     }
 
     private static async Task PublishEnvelopeAsync<T>(IChannel channel, string exchange, string routingKey, T message, string userId, CancellationToken cancellationToken)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using ZfsSync.Contracts;
+using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Hosting;
 using ZfsSync.Witness.Worker.Ingest;
 using ZfsSync.Witness.Worker.Persistence;
@@ -82,7 +83,9 @@ public class IngestBenchmarks
     {
         using var db = new WitnessDbContext(_options);
         var options = new WitnessOptions { Hosts = [new ZfsHostOptions { Id = "nas1" }] };
-        var ingest = new InventoryIngest(db, new OutboxWriter(db, TimeProvider.System), new Monitor(options), TimeProvider.System, NullLogger<InventoryIngest>.Instance);
+        var monitor = new Monitor(options);
+        var ingest = new InventoryIngest(
+            db, new OutboxWriter(db, TimeProvider.System), new GroupMemberships(new GroupDefinitionCache(), monitor), monitor, TimeProvider.System, NullLogger<InventoryIngest>.Instance);
         var report = new SnapshotInventoryReported
         {
             HostId = "nas1",
