@@ -12,8 +12,8 @@ public sealed record VanishedDataset(string Name, ulong Guid, DateTimeOffset Van
 /// <summary>
 /// What the witness holds for one host: every dataset under the reported roots (with or without snapshots), the
 /// time the inventory was received (staleness is measured from it, by the witness's clock), the time its content
-/// last changed (failure back-off is lifted when an inventory changes), and the last known identity of datasets that
-/// vanished (docs/PLANNING.md, "Dataset identity").
+/// last changed (failure back-off is lifted when an inventory changes), when known the time the host captured it (by
+/// the host's clock), and the last known identity of datasets that vanished (docs/PLANNING.md, "Dataset identity").
 /// </summary>
 public sealed class HostInventory
 {
@@ -23,12 +23,13 @@ public sealed class HostInventory
 
     public HostInventory(
         string hostId, IEnumerable<DatasetInventory> datasets, DateTimeOffset receivedAt, DateTimeOffset? changedAt = null,
-        IReadOnlyList<string>? roots = null, IEnumerable<VanishedDataset>? vanished = null)
+        IReadOnlyList<string>? roots = null, IEnumerable<VanishedDataset>? vanished = null, DateTimeOffset? capturedAt = null)
     {
         ArgumentNullException.ThrowIfNull(datasets);
         HostId = hostId;
         ReceivedAt = receivedAt;
         ChangedAt = changedAt ?? receivedAt;
+        CapturedAt = capturedAt;
         this.datasets = new Dictionary<string, DatasetState>(StringComparer.Ordinal);
         foreach (var dataset in datasets)
         {
@@ -52,12 +53,21 @@ public sealed class HostInventory
     public static HostInventory FromReport(SnapshotInventoryReported report, DateTimeOffset receivedAt, DateTimeOffset? changedAt = null)
     {
         ArgumentNullException.ThrowIfNull(report);
-        return new HostInventory(report.HostId, report.Datasets, receivedAt, changedAt, report.Roots);
+        return new HostInventory(
+            report.HostId, report.Datasets, receivedAt, changedAt, report.Roots, capturedAt: report.CapturedAt == default ? null : report.CapturedAt);
     }
 
     public string HostId { get; }
     public DateTimeOffset ReceivedAt { get; }
     public DateTimeOffset ChangedAt { get; }
+
+    /// <summary>
+    /// When the host captured the report (its <c>capturedAt</c>, by the host's clock), or null when unknown. An
+    /// inventory captured before an instruction into it completed may not show that instruction's effect, however
+    /// late it was received (docs/PLANNING.md, "Liveness, staleness and history").
+    /// </summary>
+    public DateTimeOffset? CapturedAt { get; }
+
     public IReadOnlyList<string> Roots { get; }
     public IReadOnlyCollection<DatasetState> Datasets => datasets.Values;
 

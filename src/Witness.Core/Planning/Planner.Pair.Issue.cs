@@ -1,6 +1,7 @@
 using ZfsSync.Contracts;
 using ZfsSync.Witness.Core.Inventory;
 using ZfsSync.Witness.Core.Rendering;
+using ZfsSync.Witness.Core.ResumeTokens;
 using ZfsSync.Witness.Core.Shell;
 
 namespace ZfsSync.Witness.Core.Planning;
@@ -17,7 +18,7 @@ public sealed partial class Planner
             var gate = Gate();
             if (gate is not null)
             {
-                AddStatus(DatasetSyncStatus.Blocked, gate, issue.From, lag: issue.Lag);
+                AddStatus(DatasetSyncStatus.Blocked, gate, issue.From);
                 return;
             }
 
@@ -28,7 +29,7 @@ public sealed partial class Planner
                 var detail = open.Instruction.InstructionId == id
                     ? $"attempt {open.Instruction.Attempt} of instruction {id} is outstanding until {open.Instruction.ExpiresAt:u}"
                     : $"waiting for outstanding instruction {open.Instruction.InstructionId} into {target}:{targetName}";
-                AddStatus(DatasetSyncStatus.Syncing, detail, issue.From, lag: issue.Lag, instructions: [open.Instruction.InstructionId]);
+                AddStatus(DatasetSyncStatus.Syncing, detail, issue.From, instructions: [open.Instruction.InstructionId]);
                 return;
             }
 
@@ -44,8 +45,29 @@ public sealed partial class Planner
                 AddStatus(
                     DatasetSyncStatus.Syncing,
                     $"instruction {unseen.Instruction.InstructionId} into {target}:{targetName} completed after {target}'s last inventory; waiting for the next inventory to show it",
-                    issue.From, lag: issue.Lag, instructions: [unseen.Instruction.InstructionId]);
+                    issue.From, instructions: [unseen.Instruction.InstructionId]);
                 return;
+            }
+
+            // The same race the other way round: a report captured while the instruction ran (before its completion, by
+            // the host's clock) but received just after the outcome was recorded. It may not show the instruction's
+            // effect yet, so it must not send the decision out again (a second full receive fails with "destination
+            // exists"). Host and witness clocks may differ by up to MaxClockSkew, so only a capture more than that
+            // after the completion is surely later. Without a capture time, the receive time alone decides (above).
+            if (targetInventory.CapturedAt is { } capturedAt)
+            {
+                var skew = run.Options.MaxClockSkew;
+                var stale = records
+                    .Where(r => r.CompletedAt is { } done && capturedAt <= done + skew && !ShowsEffectOf(r.Instruction))
+                    .MaxBy(r => r.CompletedAt);
+                if (stale is not null)
+                {
+                    AddStatus(
+                        DatasetSyncStatus.Syncing,
+                        $"waiting for an inventory of {target} captured after instruction {stale.Instruction.InstructionId} completed (at {stale.CompletedAt:u}; the last was captured at {capturedAt:u})",
+                        issue.From, instructions: [stale.Instruction.InstructionId]);
+                    return;
+                }
             }
 
             var attempt = 1;
@@ -58,7 +80,7 @@ public sealed partial class Planner
                 var lastChange = Max(sourceInventory!.ChangedAt, targetInventory!.ChangedAt);
                 if (same.CompletedAt is { } completed && lastChange <= completed)
                 {
-                    AddStatus(DatasetSyncStatus.Syncing, $"instruction {id} completed; waiting for the next inventory to show it", issue.From, lag: issue.Lag, instructions: [id]);
+                    AddStatus(DatasetSyncStatus.Syncing, $"instruction {id} completed; waiting for the next inventory to show it", issue.From, instructions: [id]);
                     return;
                 }
 
@@ -75,7 +97,7 @@ public sealed partial class Planner
                     AddStatus(
                         DatasetSyncStatus.Blocked,
                         $"instruction {id} failed {recent.Count} times; last error: {recent[^1].Error}; nothing is retried until an inventory changes",
-                        issue.From, lag: issue.Lag);
+                        issue.From);
                     return;
                 }
 
@@ -85,7 +107,7 @@ public sealed partial class Planner
                     var next = recent[^1].FailedAt + wait;
                     if (now < next)
                     {
-                        AddStatus(DatasetSyncStatus.Behind, $"attempt {same.Instruction.Attempt} failed ({recent[^1].Error}); retrying after {next:u}", issue.From, lag: issue.Lag);
+                        AddStatus(DatasetSyncStatus.Behind, $"attempt {same.Instruction.Attempt} failed ({recent[^1].Error}); retrying after {next:u}", issue.From);
                         return;
                     }
                 }
@@ -98,7 +120,7 @@ public sealed partial class Planner
             var window = run.Window;
             if (window.Closed is { } closed)
             {
-                AddStatus(closed, window.Detail, issue.From, lag: issue.Lag);
+                AddStatus(closed, window.Detail, issue.From);
                 return;
             }
 
@@ -110,7 +132,7 @@ public sealed partial class Planner
             catch (UnsafeValueException ex)
             {
                 outcome.Anomalies.Add(new PlanAnomaly { Kind = AnomalyKind.UnsafeValue, Dataset = dataset.Path, HostId = target, OtherHostId = source, Details = ex.Message });
-                AddStatus(DatasetSyncStatus.Blocked, $"nothing issued: {ex.Message}", issue.From, lag: issue.Lag);
+                AddStatus(DatasetSyncStatus.Blocked, $"nothing issued: {ex.Message}", issue.From);
                 return;
             }
 
@@ -135,7 +157,23 @@ public sealed partial class Planner
                 NotAfter = window.NotAfter,
             };
             outcome.Instructions.Add(instruction);
-            AddStatus(DatasetSyncStatus.Syncing, issue.Reason, issue.From, lag: issue.Lag, instructions: [id]);
+            AddStatus(DatasetSyncStatus.Syncing, issue.Reason, issue.From, instructions: [id]);
+        }
+
+        /// <summary>
+        /// Whether the target's inventory shows what a completed instruction did: for an abort, that no resume state
+        /// of its snapshot is left; for every other kind, its <c>to</c> snapshot (by guid).
+        /// </summary>
+        private bool ShowsEffectOf(SyncInstructionIssued instruction)
+        {
+            if (instruction.Kind != InstructionKind.AbortResume)
+            {
+                return tgt?.HasSnapshot(instruction.To.Guid) == true;
+            }
+
+            return tgt?.ReceiveResumeToken is not { } token
+                || !ResumeToken.TryDecode(token, out var contents, out _)
+                || contents.ToGuid != instruction.To.Guid;
         }
 
         /// <summary>Why no instruction may go out now (liveness, staleness), or null.</summary>
@@ -162,28 +200,19 @@ public sealed partial class Planner
         private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
         private void AddStatus(
-            DatasetSyncStatus status, string? detail, SnapshotReference? newestCommon = null, int lag = 0,
+            DatasetSyncStatus status, string? detail, SnapshotReference? newestCommon = null,
             IReadOnlyList<Guid>? conflicts = null, IReadOnlyList<Guid>? instructions = null)
         {
-            long? lagSeconds = null;
-            if (newestCommon is not null && newestSelected is not null && src is not null && lag > 0)
-            {
-                var baseTime = src.SnapshotIndexOf(newestCommon.Guid) is var i and >= 0 ? src.Snapshots[i].CreatedAt : (DateTimeOffset?)null;
-                if (baseTime is { } t && !IsInFuture(t) && !IsInFuture(newestSelected.CreatedAt))
-                {
-                    lagSeconds = Math.Max(0, (long)(newestSelected.CreatedAt - t).TotalSeconds);
-                }
-            }
-
+            var lag = MeasureLag();
             outcome.Statuses.Add(new DatasetStatusEntry
             {
                 Dataset = dataset.Path,
                 Status = status,
                 SourceHostId = source,
                 TargetHostId = target,
-                NewestCommon = newestCommon,
-                LagSnapshots = lag,
-                LagSeconds = lagSeconds,
+                NewestCommon = newestCommon ?? lag.Base,
+                LagSnapshots = lag.Snapshots,
+                LagSeconds = lag.Seconds,
                 Detail = detail,
                 OpenConflicts = conflicts ?? [],
                 OutstandingInstructions = instructions ?? [],

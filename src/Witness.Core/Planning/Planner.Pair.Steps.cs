@@ -32,14 +32,13 @@ public sealed partial class Planner
             var sendArgs = SendFlags(parentEncrypted);
             sendArgs.Add(Checked($"{sourceName}@{initial.Name}"));
             steps.Add(new SendReceiveStep(sendArgs, ReceiveArgs()));
-            var lag = CountSelectedAfter(-1);
             var what = kind switch
             {
                 InstructionKind.Reseed => $"destroy {target}:{targetName} (recorded reseed) and send {initial.Name} in full",
                 InstructionKind.QuarantineAndFull => $"rename {target}:{targetName} aside (recorded quarantine) and send {initial.Name} in full",
                 _ => $"{target} lacks {targetName}: send {source}:{sourceName}@{initial.Name} in full",
             };
-            return new Issue(kind, null, Ref(initial), 1, steps, what, resolution, lag);
+            return new Issue(kind, null, Ref(initial), 1, steps, what, resolution);
         }
 
         private Decision Incremental(SnapshotInfo targetBase, InstructionKind kind, ConflictResolution? resolution, List<PlanStep> steps, bool allowEmpty = false)
@@ -54,7 +53,7 @@ public sealed partial class Planner
                 if (allowEmpty && steps.Count > 0)
                 {
                     return new Issue(kind, baseRef, baseRef with { IsBookmark = false, Name = targetBase.Name }, 0, steps,
-                        $"roll {target}:{targetName} back to {targetBase.Name} (recorded resolution); the source has nothing newer", resolution, 0);
+                        $"roll {target}:{targetName} back to {targetBase.Name} (recorded resolution); the source has nothing newer", resolution);
                 }
 
                 return new InSync(baseRef);
@@ -162,7 +161,7 @@ public sealed partial class Planner
                 ? $"roll {target}:{targetName} back to {targetBase.Name} (recorded resolution), then send {carried.Count} snapshot(s) up to {newestSelected.Name}"
                 : $"{target}:{targetName} is {carried.Count} snapshot(s) behind: send from {(isBookmark ? "bookmark " : "")}{baseName} to {newestSelected.Name}"
                   + (sendSteps.Count > 1 ? $" in {sendSteps.Count} steps (the filter excludes snapshots in between)" : "");
-            return new Issue(kind, baseRef, Ref(newestSelected), carried.Count, steps, reason, resolution, carried.Count);
+            return new Issue(kind, baseRef, Ref(newestSelected), carried.Count, steps, reason, resolution);
         }
 
         private bool NeedsIncremental(SnapshotInfo targetBase)
@@ -203,20 +202,6 @@ public sealed partial class Planner
             }
 
             throw new InvalidOperationException("no selected snapshot");
-        }
-
-        private int CountSelectedAfter(int index)
-        {
-            var n = 0;
-            for (var i = index + 1; i <= newestSelectedIndex; i++)
-            {
-                if (group.Snapshots.Matches(src!.Snapshots[i].Name))
-                {
-                    n++;
-                }
-            }
-
-            return n;
         }
 
         private bool IsRaw() => group.Send.Raw switch

@@ -22,7 +22,7 @@ public sealed partial class Planner
 
     private sealed record Issue(
         InstructionKind Kind, SnapshotReference? From, SnapshotReference To, int SnapshotCount, IReadOnlyList<PlanStep> Steps, string Reason,
-        ConflictResolution? Resolution, int Lag) : Decision;
+        ConflictResolution? Resolution) : Decision;
 
     /// <summary>What a resolution needs to turn a conflict into an instruction.</summary>
     private sealed record ConflictContext(SnapshotInfo? TargetBase);
@@ -247,15 +247,21 @@ public sealed partial class Planner
             var toName = contents.ToName is { } n && n.IndexOf('@', StringComparison.Ordinal) is var at and >= 0 ? n[(at + 1)..] : contents.ToName ?? "";
             var toIndex = src?.SnapshotIndexOf(contents.ToGuid) ?? -1;
             var fromOk = contents.FromGuid is not { } fromGuid || (src is not null && src.HasInHistory(fromGuid));
-            if (toIndex < 0 || !fromOk)
+
+            // The filter decides what may arrive on a target: a partial receive of a snapshot it excludes (the filter
+            // changed, or something else started it) is not finished but aborted, and the transfer planned afresh.
+            var excluded = toIndex >= 0 && !group.Snapshots.Matches(src!.Snapshots[toIndex].Name);
+            if (toIndex < 0 || !fromOk || excluded)
             {
                 var why = toIndex < 0
                     ? $"its snapshot {toName} ({contents.ToGuid}) no longer exists on {source}"
-                    : $"its base ({contents.FromGuid}) is gone from {source}'s snapshots and bookmarks";
+                    : !fromOk
+                        ? $"its base ({contents.FromGuid}) is gone from {source}'s snapshots and bookmarks"
+                        : $"the group's snapshot filter excludes its snapshot {src!.Snapshots[toIndex].Name} ({contents.ToGuid})";
                 return new Issue(
                     InstructionKind.AbortResume, null, new SnapshotReference { Name = toName, Guid = contents.ToGuid }, 0,
                     [new TargetZfsStep(["receive", "-A", Checked(targetName)])],
-                    $"abort the interrupted receive into {target}:{targetName}: {why}", null, 0);
+                    $"abort the interrupted receive into {target}:{targetName}: {why}", null);
             }
 
             var to = src!.Snapshots[toIndex];
@@ -272,7 +278,7 @@ public sealed partial class Planner
             return new Issue(
                 InstructionKind.Resume, from, Ref(to), 1,
                 [new SendReceiveStep(["-t", token], ReceiveArgs())],
-                $"resume the interrupted receive of {to.Name} into {target}:{targetName}", null, 1);
+                $"resume the interrupted receive of {to.Name} into {target}:{targetName}", null);
         }
 
         private void Apply(Decision decision)

@@ -18,6 +18,7 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         ValidateGroups(options.SyncGroups, hostIds, failures);
         ValidateExecution(options, hostIds, failures);
         ValidateTimes(options, failures);
+        ValidateEndpoints(options.Endpoints, failures);
         failures.AddRange(ClientTopologyOptionsValidator.Failures(options.ClientTopology));
         failures.AddRange(ClientTopologyOptionsValidator.OperatorFailures(options.Operators));
         if (failures.Count == 0)
@@ -46,6 +47,34 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         if (database.Provider == DatabaseProvider.Sqlite && string.IsNullOrWhiteSpace(database.DataDirectory) && string.IsNullOrWhiteSpace(database.ConnectionString))
         {
             failures.Add("Database:DataDirectory: required for the embedded SQLite database when no ConnectionString is given");
+        }
+    }
+
+    internal static void ValidateEndpoints(EndpointOptions endpoints, List<string> failures)
+    {
+        void Range(string key, int? value, int max)
+        {
+            if (value is { } v && (v < 1 || v > max))
+            {
+                failures.Add($"Endpoints:{key}: {v} is not between 1 and {max}");
+            }
+        }
+
+        Range(nameof(EndpointOptions.SagaPartitions), endpoints.SagaPartitions, EndpointOptions.MaxPartitions);
+        Range(nameof(EndpointOptions.SagaPrefetchCount), endpoints.SagaPrefetchCount, EndpointOptions.MaxPrefetch);
+        Range(nameof(EndpointOptions.InventoryConcurrency), endpoints.InventoryConcurrency, EndpointOptions.MaxConcurrency);
+        Range(nameof(EndpointOptions.InventoryPrefetchCount), endpoints.InventoryPrefetchCount, EndpointOptions.MaxPrefetch);
+        Range(nameof(EndpointOptions.HeartbeatBatchConcurrency), endpoints.HeartbeatBatchConcurrency, EndpointOptions.MaxConcurrency);
+        Range(nameof(EndpointOptions.HeartbeatPrefetchCount), endpoints.HeartbeatPrefetchCount, EndpointOptions.MaxPrefetch);
+
+        if (endpoints.SagaPrefetchCount < endpoints.SagaPartitions)
+        {
+            failures.Add($"Endpoints:SagaPrefetchCount: {endpoints.SagaPrefetchCount} is below Endpoints:SagaPartitions ({endpoints.SagaPartitions}): slots would stay idle");
+        }
+
+        if (endpoints.InventoryPrefetchCount < endpoints.InventoryConcurrency)
+        {
+            failures.Add($"Endpoints:InventoryPrefetchCount: {endpoints.InventoryPrefetchCount} is below Endpoints:InventoryConcurrency ({endpoints.InventoryConcurrency})");
         }
     }
 

@@ -90,6 +90,7 @@ public sealed class InventoryIngest(
         }
 
         host.LastReportReceivedAt = now;
+        host.LastReportCapturedAt = report.CapturedAt == default ? null : report.CapturedAt;
         host.Version++;
 
         var diff = new InventoryDiff(db, now);

@@ -30,6 +30,12 @@ public sealed class HostRecord
     /// <summary>When the witness received the newest applied report (staleness is measured from here).</summary>
     public DateTimeOffset? LastReportReceivedAt { get; set; }
 
+    /// <summary>
+    /// When the host captured the newest applied report (its <c>capturedAt</c>, by the host's clock), or null when the
+    /// report carried none: the planner does not trust a report captured before a completion to show it.
+    /// </summary>
+    public DateTimeOffset? LastReportCapturedAt { get; set; }
+
     /// <summary>When an applied report last changed a stored row (lifts the planner's failure back-off).</summary>
     public DateTimeOffset? LastInventoryChangedAt { get; set; }
 

@@ -102,3 +102,82 @@ public class When_the_target_holds_a_resume_token
         result.Anomalies.ShouldHaveSingleItem().Kind.ShouldBe(AnomalyKind.ResumeTokenDisagrees);
     }
 }
+
+public class When_the_filter_excludes_the_snapshot_of_a_resume_token
+{
+    private static Scenario Excluding(string pattern) =>
+        new Scenario().With(g => g with { Snapshots = new SnapshotFilter { Exclude = [pattern] } });
+
+    [Fact]
+    public void Should_abort_the_interrupted_incremental_instead_of_resuming_it()
+    {
+        var scenario = Excluding("2").Source(Tokens.S1, Tokens.S2, Snap("3", 333, 30))
+            .Dataset("backup1", TargetName, [Received(Tokens.S1, 300)], d => d with { ReceiveResumeToken = Tokens.Incremental });
+
+        var instruction = scenario.Plan().SingleInstruction();
+
+        instruction.Kind.ShouldBe(InstructionKind.AbortResume);
+        instruction.From.ShouldBeNull();
+        instruction.To.Guid.ShouldBe(Tokens.Two);
+        instruction.SnapshotCount.ShouldBe(0);
+        instruction.Joined().ShouldBe("backup1: zfs receive -A backup/nas1/data");
+        instruction.Reason.ShouldContain("the group's snapshot filter excludes its snapshot 2");
+        instruction.Argvs().ShouldNotContain(a => a.Contains("-t"), "nothing the filter excludes is resumed");
+    }
+
+    [Fact]
+    public void Should_abort_an_interrupted_full_receive_of_an_excluded_snapshot()
+    {
+        var scenario = Excluding("1").Source(Tokens.S1, Tokens.S2)
+            .Dataset("backup1", TargetName, [], d => d with { ReceiveResumeToken = Tokens.Full });
+
+        var instruction = scenario.Plan().SingleInstruction();
+
+        instruction.Kind.ShouldBe(InstructionKind.AbortResume);
+        instruction.To.Guid.ShouldBe(Tokens.One);
+    }
+
+    [Fact]
+    public void Should_plan_the_transfer_afresh_once_the_abort_shows()
+    {
+        var scenario = Excluding("2").Source(Tokens.S1, Tokens.S2, Snap("3", 333, 30))
+            .Dataset("backup1", TargetName, [Received(Tokens.S1, 300)], d => d with { ReceiveResumeToken = Tokens.Incremental });
+        var abort = scenario.Plan().SingleInstruction();
+        scenario.Records.Add(new InstructionRecord { Instruction = abort, CompletedAt = Now.AddMinutes(-2) });
+        scenario.Target(Received(Tokens.S1, 300));
+        scenario.ReceivedAt["backup1"] = scenario.ChangedAt["backup1"] = Now.AddMinutes(-1);
+
+        var next = scenario.Plan().SingleInstruction();
+
+        next.Kind.ShouldBe(InstructionKind.Incremental);
+        next.From!.Guid.ShouldBe(Tokens.One);
+        next.To.Guid.ShouldBe(333UL);
+        next.Joined().ShouldBe($"nas1: zfs send -c -i tank/data@1 tank/data@3 => {History.Receive}", "the excluded 2 is jumped over");
+    }
+
+    [Fact]
+    public void Should_still_resume_a_token_whose_snapshot_the_filter_selects()
+    {
+        var scenario = new Scenario().With(g => g with { Snapshots = new SnapshotFilter { Include = ["2", "1"], Exclude = ["3"] } })
+            .Source(Tokens.S1, Tokens.S2, Snap("3", 333, 30))
+            .Dataset("backup1", TargetName, [Received(Tokens.S1, 300)], d => d with { ReceiveResumeToken = Tokens.Incremental });
+
+        var instruction = scenario.Plan().SingleInstruction();
+
+        instruction.Kind.ShouldBe(InstructionKind.Resume);
+        instruction.To.Guid.ShouldBe(Tokens.Two);
+    }
+
+    [Fact]
+    public void Should_judge_the_snapshot_by_its_name_on_the_source_not_the_name_in_the_token()
+    {
+        // The source renamed snapshot 2 (same guid) to a name the filter excludes; the token still says @2.
+        var scenario = Excluding("renamed-*").Source(Tokens.S1, Tokens.S2 with { Name = "renamed-2" })
+            .Dataset("backup1", TargetName, [Received(Tokens.S1, 300)], d => d with { ReceiveResumeToken = Tokens.Incremental });
+
+        var instruction = scenario.Plan().SingleInstruction();
+
+        instruction.Kind.ShouldBe(InstructionKind.AbortResume);
+        instruction.Reason.ShouldContain("renamed-2");
+    }
+}

@@ -43,6 +43,9 @@ internal sealed class Scenario
 
     public Dictionary<string, DateTimeOffset> ReceivedAt { get; } = new();
     public Dictionary<string, DateTimeOffset> ChangedAt { get; } = new();
+
+    /// <summary>The hosts' capture times of their reports (by their own clocks); a host missing here sent none.</summary>
+    public Dictionary<string, DateTimeOffset> CapturedAt { get; } = new();
     public List<InstructionRecord> Records { get; } = [];
     public List<RecordedResolution> Resolutions { get; } = [];
     public HashSet<string> Unreported { get; } = [];
@@ -89,7 +92,7 @@ internal sealed class Scenario
                 p => p.Key,
                 p => new HostInventory(
                     p.Key, p.Value, ReceivedAt.GetValueOrDefault(p.Key, Now.AddMinutes(-1)), ChangedAt.GetValueOrDefault(p.Key, Now.AddHours(-1)),
-                    vanished: Vanished.GetValueOrDefault(p.Key))),
+                    vanished: Vanished.GetValueOrDefault(p.Key), capturedAt: CapturedAt.TryGetValue(p.Key, out var captured) ? captured : null)),
         Liveness = Liveness,
         Instructions = Records,
         Resolutions = Resolutions,

@@ -343,4 +343,66 @@ public sealed class When_stored_inventories_are_read_for_planning(Infrastructure
         nas1.Find("tank/d0").ShouldNotBeNull().Snapshots.Select(s => s.Guid).ShouldBe([11UL, 12UL, 31UL]);
         nas1.Find("tank/d0")!.Newest!.Name.ShouldBe("late-clock");
     }
+
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_store_and_read_the_host_clock_capture_time_of_the_newest_report(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        // The host's clock, not the witness's: behind it here, with sub-second precision (milliseconds, as reporters send).
+        var captured = scenario.Time.GetUtcNow().AddMinutes(-3).AddMilliseconds(123);
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank")) with { CapturedAt = captured });
+
+        var host = await scenario.QueryAsync(db => db.Hosts.SingleAsync(h => h.HostId == "nas1"));
+        host.LastReportCapturedAt.ShouldBe(captured);
+        host.LastReportReceivedAt.ShouldBe(scenario.Time.GetUtcNow());
+        var inventories = await scenario.QueryAsync(db => InventoryReader.LoadAsync(db, ["nas1"], CancellationToken.None));
+        inventories["nas1"].CapturedAt.ShouldBe(captured);
+
+        // The next report replaces it, an unchanged one included (its capture time is news even when its content is not).
+        scenario.Time.Advance(TimeSpan.FromMinutes(1));
+        var later = captured.AddMinutes(1);
+        (await scenario.ApplyAsync(Report("nas1", Dataset("tank")) with { CapturedAt = later })).Inserted.ShouldBe(0);
+        (await scenario.QueryAsync(db => InventoryReader.LoadAsync(db, ["nas1"], CancellationToken.None)))["nas1"].CapturedAt.ShouldBe(later);
+    }
+
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_store_no_capture_time_for_a_report_that_carries_none(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank")) with { CapturedAt = scenario.Time.GetUtcNow().AddMinutes(-1) });
+
+        // An older sender leaves capturedAt out: the stored time is cleared, not kept from the previous report.
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank")) with { CapturedAt = default });
+
+        (await scenario.QueryAsync(db => db.Hosts.SingleAsync(h => h.HostId == "nas1"))).LastReportCapturedAt.ShouldBeNull();
+        (await scenario.QueryAsync(db => InventoryReader.LoadAsync(db, ["nas1"], CancellationToken.None)))["nas1"].CapturedAt.ShouldBeNull();
+    }
+
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_read_only_the_named_datasets_of_each_host_when_asked(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank"), Dataset("tank/d0", Snapshot("a", 11, 1)), Dataset("tank/d1", Snapshot("b", 21, 2))));
+        await scenario.ApplyAsync(Report("backup1", Dataset("backup"), Dataset("backup/d0", Snapshot("a", 11, 7))) with { Roots = ["backup"] }, sender: null);
+
+        // tank/d1 is named for backup1 only (not for nas1), and backup1 holds nothing of what is named for it.
+        var names = new Dictionary<string, IReadOnlySet<string>>
+        {
+            ["nas1"] = new HashSet<string> { "tank/d0", "tank" },
+            ["backup1"] = new HashSet<string> { "tank/d1", "backup/missing" },
+        };
+        var inventories = await scenario.QueryAsync(db => InventoryReader.LoadAsync(db, ["nas1", "backup1"], names, CancellationToken.None));
+
+        inventories.Keys.ShouldBe(["nas1", "backup1"], ignoreOrder: true);
+        inventories["nas1"].Datasets.Select(d => d.Name).ShouldBe(["tank", "tank/d0"], ignoreOrder: true);
+        inventories["nas1"].Find("tank/d0")!.Snapshots.Select(s => s.Guid).ShouldBe([11UL]);
+        inventories["backup1"].Datasets.ShouldBeEmpty("a host that reported is there even with none of the named datasets");
+        inventories["backup1"].Roots.ShouldBe(["backup"]);
+    }
 }

@@ -313,6 +313,9 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                     b.Property<DateTimeOffset?>("LastInventoryChangedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<DateTimeOffset?>("LastReportCapturedAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<Guid?>("LastReportId")
                         .HasColumnType("uuid");
 
@@ -491,6 +494,13 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
 
                     b.Property<DateTime?>("NextAttemptAt")
                         .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTime?>("ParkedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("PartitionKey")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
 
                     b.HasKey("SequenceNumber");
 

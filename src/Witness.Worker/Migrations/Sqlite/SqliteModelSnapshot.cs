@@ -302,6 +302,9 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                     b.Property<long?>("LastInventoryChangedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long?>("LastReportCapturedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<Guid?>("LastReportId")
                         .HasColumnType("TEXT");
 
@@ -477,6 +480,13 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                         .HasColumnType("TEXT");
 
                     b.Property<DateTime?>("NextAttemptAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("ParkedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PartitionKey")
+                        .HasMaxLength(256)
                         .HasColumnType("TEXT");
 
                     b.HasKey("SequenceNumber");
