@@ -295,7 +295,7 @@ public sealed partial class Planner
                     AddStatus(DatasetSyncStatus.Blocked, s.Detail);
                     break;
                 case WaitingForParent w:
-                    AddStatus(w.Status, w.Detail, lag: CountSelectedAfter(-1), instructions: w.Instructions);
+                    AddStatus(w.Status, w.Detail, instructions: w.Instructions);
                     break;
                 case Conflicted c:
                     outcome.Conflicts.Add(c.Conflict);

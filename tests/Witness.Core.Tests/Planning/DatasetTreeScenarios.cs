@@ -238,6 +238,39 @@ public class DatasetTreeScenarios
     }
 }
 
+public class DatasetTreePlanningRounds
+{
+    [Fact]
+    public void A_group_with_a_tree_is_planned_whole_and_counts_the_trees_datasets()
+    {
+        var scenario = new Scenario().With(g => g with
+        {
+            Datasets =
+            [
+                new GroupDataset { Path = "tank/vm", Recursive = true, On = new Dictionary<string, string> { ["backup1"] = "backup/vm" } },
+                new GroupDataset { Path = "tank/home" },
+            ],
+        }).Dataset("nas1", "tank/vm", [Snap("r", 401, 10)]).Dataset("nas1", "tank/vm/a", [Snap("a", 101, 10)]).Dataset("nas1", "tank/home", [Snap("h", 501, 10)])
+            .Dataset("backup1", "backup/vm", [Received(Snap("r", 401, 10), 900)]).Dataset("backup1", "backup/vm/a", [Received(Snap("a", 101, 10), 910)])
+            .Dataset("backup1", "tank", []);
+        var group = scenario.Group;
+        var stored = new[] { "tank/vm", "tank/vm/a", "tank/home" }.Select(d => new DatasetStatusEntry { Dataset = d, TargetHostId = "backup1", Status = DatasetSyncStatus.InSync }).ToList();
+
+        PlanningRound.ScopeOf(group, new HashSet<string> { "tank/home" }, SyncGroupStatus.InSync, stored).ShouldBeNull("a tree's datasets are known only after its expansion");
+
+        var plan = scenario.Plan();
+        var round = PlanningRound.Compare(new PlanningRoundInput
+        {
+            Plan = plan,
+            Group = group,
+            Liveness = scenario.Liveness,
+            Reported = new HashSet<string> { "nas1", "backup1" },
+        });
+        round.DatasetsTotal.ShouldBe(3, "tank/vm, tank/vm/a and tank/home");
+        round.DatasetsInSync.ShouldBe(2, "tank/home is still to be sent");
+    }
+}
+
 public class DatasetTreeExpansionProperties
 {
     private static readonly string[] Names = ["a", "b", "c"];
