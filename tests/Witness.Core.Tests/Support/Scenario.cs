@@ -32,6 +32,9 @@ internal sealed class Scenario
         Members = ["nas1", "backup1"],
         Datasets = [new GroupDataset { Path = SourceName, On = new Dictionary<string, string> { ["backup1"] = TargetName } }],
         Send = new SendOptions { Compressed = true, LargeBlocks = false, Embedded = false },
+
+        // Tests that are not about protected bases plan without it, so their goldens stay about what they test.
+        ProtectBases = ProtectBases.Off,
     };
 
     public Dictionary<string, HostStatus> Liveness { get; } = new()
