@@ -73,8 +73,13 @@ internal sealed class Scenario
     public Scenario Dataset(string host, string name, IEnumerable<SnapshotInfo> snapshots, Func<DatasetInventory, DatasetInventory>? change = null, IEnumerable<BookmarkInfo>? bookmarks = null)
     {
         var inventory = new DatasetInventory { Name = name, Snapshots = snapshots.ToArray(), Bookmarks = bookmarks?.ToArray() ?? [] };
-        datasets[host].RemoveAll(d => d.Name == name);
-        datasets[host].Add(change is null ? inventory : change(inventory));
+        if (!datasets.TryGetValue(host, out var list))
+        {
+            datasets[host] = list = [];
+        }
+
+        list.RemoveAll(d => d.Name == name);
+        list.Add(change is null ? inventory : change(inventory));
         return this;
     }
 
