@@ -120,6 +120,7 @@ public static class ClientBus
                 e.Handler<FleetStatistics>(c => client.Answer(c));
                 e.Handler<QueryRejected>(c => client.Answer(c));
                 e.Handler<SyncGroupHistory>(c => client.Answer(c));
+                e.Handler<ProtectedSnapshotsReport>(c => client.Answer(c));
             }
 
             configure?.Invoke(e);

@@ -13,11 +13,11 @@ namespace ZfsSync.Witness.Worker.Consumers;
 /// <summary>
 /// Answers the operators' queries from stored state: <see cref="GetSyncGroupStatus"/> (the saga rows and the per-dataset
 /// statuses of each group's latest planning round), <see cref="GetOutstandingInstructions"/>, <see cref="GetHostStatus"/>,
-/// <see cref="GetConflicts"/>, <see cref="GetFleetStatistics"/> and <see cref="GetSyncGroupHistory"/>. Every list is paged (<see cref="Paging"/>): at most
+/// <see cref="GetConflicts"/>, <see cref="GetFleetStatistics"/>, <see cref="GetSyncGroupHistory"/> and <see cref="GetProtectedSnapshots"/>. Every list is paged (<see cref="Paging"/>): at most
 /// 500 entries per answer and an opaque <c>after</c> token; a token the witness did not issue is answered with
 /// <see cref="QueryRejected"/>.
 /// </summary>
-public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time, GroupDefinitionCache definitions, ILogger<SyncGroupQueries> logger) :
+public sealed partial class SyncGroupQueries(WitnessDbContext db, TimeProvider time, GroupDefinitionCache definitions, ILogger<SyncGroupQueries> logger) :
     IConsumer<GetSyncGroupStatus>,
     IConsumer<GetOutstandingInstructions>,
     IConsumer<GetHostStatus>,
@@ -454,7 +454,7 @@ public sealed class SyncGroupQueriesDefinition : ConsumerDefinition<SyncGroupQue
         ArgumentNullException.ThrowIfNull(context);
         endpointConfigurator.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
         endpointConfigurator.UseFilter(new RawMessageTypeFilter(
-            [typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions), typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics), typeof(GetSyncGroupHistory)],
+            [typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions), typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics), typeof(GetSyncGroupHistory), typeof(GetProtectedSnapshots)],
             context.GetRequiredService<TimeProvider>(),
             context.GetRequiredService<ILoggerFactory>().CreateLogger<SyncGroupQueries>()));
     }

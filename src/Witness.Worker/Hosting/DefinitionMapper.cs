@@ -75,6 +75,13 @@ public static class DefinitionMapper
             StaleAfter = group.StaleAfter,
             InstructionTtl = group.InstructionTtl,
             Windows = [.. (group.Windows ?? []).Select(w => new ReplicationWindow { Days = w.Days, Start = w.Start, End = w.End, TimeZone = w.TimeZone })],
+            // Validated at start (WitnessOptionsValidator); anything but hold and off is the default.
+            ProtectBases = group.ProtectBases switch
+            {
+                "off" => ProtectBases.Off,
+                "hold" => ProtectBases.Hold,
+                _ => ProtectBases.Bookmark,
+            },
         };
     }
 }

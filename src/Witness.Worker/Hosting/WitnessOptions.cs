@@ -173,6 +173,13 @@ public sealed class SyncGroupOptions
     /// <summary>Bytes a second with an optional k, M or G suffix (<c>20M</c>): <c>mbuffer -r</c> with <c>Pipe:Mbuffer</c>, else <c>pv -q -L</c>; null for none.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? BandwidthLimit { get; set; }
+
+    /// <summary>
+    /// <c>bookmark</c> (the default), <c>hold</c> or <c>off</c> (docs/PLANNING.md, "Protected bases"); null is the default
+    /// and is left out of the stored definition, so that groups that do not set it keep their definition hash.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ProtectBases { get; set; }
 }
 
 /// <summary>One replication window: <c>Days</c> (<c>mon-fri</c>, <c>sat,sun</c>; empty for every day), <c>Start</c> and <c>End</c> (<c>HH:MM</c>, local), <c>TimeZone</c> (IANA id).</summary>

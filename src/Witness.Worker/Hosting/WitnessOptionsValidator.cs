@@ -230,6 +230,13 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
                 }
             }
 
+            if (group.ProtectBases is not (null or "bookmark" or "off"))
+            {
+                failures.Add(group.ProtectBases == "hold"
+                    ? $"{key}:ProtectBases: hold is not supported yet; use bookmark or off"
+                    : $"{key}:ProtectBases: {ZfsName.Quote(group.ProtectBases)} is not bookmark or off");
+            }
+
             if (group.Initial is not ("oldest" or "newest"))
             {
                 failures.Add($"{key}:Initial: {ZfsName.Quote(group.Initial ?? "")} is not oldest or newest");

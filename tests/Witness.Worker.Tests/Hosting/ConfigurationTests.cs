@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Hosting;
 
@@ -136,6 +137,8 @@ public sealed class When_the_witness_reads_its_configuration : IDisposable
     [InlineData("SyncGroups: [ { Name: g, HangAfter: \"-00:05:00\" } ]", "SyncGroups:0:HangAfter: must be positive")]
     [InlineData("History: { LagSampleInterval: \"00:00:00\" }", "History:LagSampleInterval: must be positive")]
     [InlineData("History: { Retention: \"-1.00:00:00\" }", "History:Retention: must be positive")]
+    [InlineData("SyncGroups: [ { Name: g, ProtectBases: always } ]", "SyncGroups:0:ProtectBases: \"always\" is not bookmark or off")]
+    [InlineData("SyncGroups: [ { Name: g, ProtectBases: hold } ]", "SyncGroups:0:ProtectBases: hold is not supported yet")]
     public void Should_reject_a_bad_value_with_its_key(string yaml, string failure)
     {
         var result = new WitnessOptionsValidator().Validate(null, Bind2(yaml));
@@ -250,6 +253,24 @@ public sealed class When_configuration_values_would_reach_a_command_line
         var tree = GroupDefinitionDocument.For(group, new WitnessOptions()).ToJson();
         tree.ShouldContain("\"recursive\":true");
         GroupDefinitionDocument.Parse(tree).ToGroup().Datasets[0].Exclude.ShouldBe(["scratch"]);
+    }
+
+    [Theory]
+    [InlineData(null, ProtectBases.Bookmark)]
+    [InlineData("bookmark", ProtectBases.Bookmark)]
+    [InlineData("off", ProtectBases.Off)]
+    public void Should_map_protect_bases_with_bookmark_the_default(string? configured, ProtectBases expected)
+    {
+        DefinitionMapper.Group(new SyncGroupOptions { Name = "g", ProtectBases = configured }).ProtectBases.ShouldBe(expected);
+    }
+
+    [Fact]
+    public void Should_leave_an_unset_protect_bases_out_of_the_stored_definition_so_its_hash_stays()
+    {
+        var json = new GroupDefinitionDocument { Group = new SyncGroupOptions { Name = "g" } }.ToJson();
+
+        json.ShouldNotContain("protectBases", Case.Insensitive);
+        new GroupDefinitionDocument { Group = new SyncGroupOptions { Name = "g", ProtectBases = "off" } }.ToJson().ShouldContain("\"protectBases\":\"off\"");
     }
 
     [Fact]
