@@ -9,7 +9,8 @@ namespace ZfsSync.Witness.Core.Planning;
 /// 3: a target inventory captured before a completion (within the clock skew) that does not show it waits for the next;
 /// a resume token whose snapshot the group's filter excludes is aborted; lag (and newestCommon) is given for every pair
 /// whose two sides have reported, conflicted ones included; renamed and re-created datasets are said plainly; replication
-/// windows gate what is issued.
+/// windows gate what is issued; dataset trees, a child's full send after its parent's; each send bookmarks its new base
+/// on the source (ProtectBases: bookmark, the default).
 /// </summary>
 public static class PlannerVersion
 {
