@@ -7,7 +7,7 @@ namespace ZfsSync.Convergence.Tests;
 
 /// <summary>
 /// The planner's features through the whole system (docs/PLANNING.md, "Dataset identity" and "Replication windows and
-/// bandwidth"): a target destroyed and created again, a source renamed, a window that is closed, and a transfer still
+/// bandwidth"): a target destroyed and created again, a source renamed, a window that is closed, then a transfer still
 /// running when its window ends.
 /// </summary>
 [Collection(Collections.C)]
@@ -118,32 +118,34 @@ public sealed class PlanningFeatureScenarios(InfrastructureFixture infrastructur
         world.AssertNoDestructiveCommandWithoutResolution();
     }
 
+    /// <summary>
+    /// Windows are whole minutes of the wall clock, and the witness and the executor are processes on the system clock.
+    /// So the group starts with its window closed; once both reporters have reported, the witness is restarted with a
+    /// window that is open now and ends at the next minute boundary at least 20 s away (a restart announces the new
+    /// definition, which is planned at once). That the next window resumes the receive is the planner scenario's
+    /// (tests/Witness.Core.Tests, WindowScenarios): a next window would be a minute or more away.
+    /// </summary>
     [Fact]
-    public async Task Outside_every_window_the_pair_waits_for_the_window_and_nothing_is_issued()
+    public async Task A_closed_window_issues_nothing_and_a_transfer_running_at_its_window_end_is_stopped_there_keeping_its_resume_token()
     {
         await using var world = await NasAndBackupAsync(infrastructure, 2);
         // A window of one hour that opens two hours from now, every day: closed now.
         var opens = ThisMinute().AddHours(2);
         Window(world, opens, opens.AddHours(1));
+        world.Settings["SyncGroups:0:BandwidthLimit"] = "1M";
+        // The first zfs send on nas1 (the full send) writes 512 bytes a second: minutes for its tens of KB.
+        var nas1 = world.Fleet.HostDirectory("nas1");
+        File.WriteAllText(Path.Combine(nas1, "send-throttle"), "512");
         await world.StartAllAsync();
 
-        var pair = await PairStatusAsync(world, DatasetSyncStatus.WaitingForWindow, "the pair to wait for its window");
-        pair.Detail.ShouldBe($"next window opens at {opens.ToString("u", CultureInfo.InvariantCulture)}");
+        var waiting = await PairStatusAsync(world, DatasetSyncStatus.WaitingForWindow, "the pair to wait for its window");
+        waiting.Detail.ShouldBe($"next window opens at {opens.ToString("u", CultureInfo.InvariantCulture)}");
         (await world.StatusAsync())!.Status.ShouldBe(SyncGroupStatus.OutOfSync);
         world.Seen.Issued.ShouldBeEmpty("nothing is issued while every window is closed");
         world.ExecutedCommands().ShouldBeEmpty();
         world.State("backup1").Find(Target).ShouldBeNull();
-    }
 
-    /// <summary>
-    /// Windows are whole minutes of the wall clock, and the witness and the executor are processes on the system clock:
-    /// the window here ends at the next minute boundary at least 20 s away. That the next window resumes the receive is
-    /// the planner scenario's (tests/Witness.Core.Tests, WindowScenarios): a next window would be a minute away at least.
-    /// </summary>
-    [Fact]
-    public async Task A_transfer_still_running_when_its_window_ends_is_stopped_there_and_the_target_keeps_its_resume_token()
-    {
-        await using var world = await NasAndBackupAsync(infrastructure, 2);
+        // The window moved to now, ending at a minute boundary.
         var start = ThisMinute();
         var end = start.AddMinutes(1);
         if (end - DateTimeOffset.UtcNow < TimeSpan.FromSeconds(20))
@@ -151,12 +153,9 @@ public sealed class PlanningFeatureScenarios(InfrastructureFixture infrastructur
             end = end.AddMinutes(1);
         }
 
+        await ConvergenceWorld.KillAsync(world.ProcessOf("witness"));
         Window(world, start, end);
-        world.Settings["SyncGroups:0:BandwidthLimit"] = "1M";
-        // The first zfs send on nas1 (the full send) writes 512 bytes a second: minutes for its tens of KB.
-        var nas1 = world.Fleet.HostDirectory("nas1");
-        File.WriteAllText(Path.Combine(nas1, "send-throttle"), "512");
-        await world.StartAllAsync();
+        await world.StartWitnessAsync();
 
         await world.UntilAsync(() => Task.FromResult(!world.Seen.Issued.IsEmpty), "the instruction of the open window");
         var sent = world.Seen.Issued.First();
@@ -180,7 +179,8 @@ public sealed class PlanningFeatureScenarios(InfrastructureFixture infrastructur
         world.ExecutedCommands().ShouldContain(e => e.Context == $"{sent.InstructionId}/{sent.Attempt}" && e.Argv[0] == "receive"
             && e.Error.Contains("Partially received snapshot is saved.", StringComparison.Ordinal), world.Diagnostics());
 
-        // The window has closed: the pair waits for tomorrow's, the stop counted as no failure, and nothing else goes out.
+        // The window has closed: the pair waits for tomorrow's (a counted failure would put it in back-off, `behind`,
+        // which comes before the window gate), and nothing else goes out.
         var pair = await PairStatusAsync(world, DatasetSyncStatus.WaitingForWindow, "the pair to wait for the next window");
         pair.Detail.ShouldBe($"next window opens at {start.AddDays(1).ToString("u", CultureInfo.InvariantCulture)}");
         world.Seen.Issued.Select(i => (i.InstructionId, i.Attempt)).Distinct().ShouldHaveSingleItem(world.Diagnostics());
