@@ -111,7 +111,11 @@ public static class CliApp
         var history = new Command("history", "A group's timeline, newest first: instructions and outcomes, conflicts, status changes, lag samples") { historyGroup, historyKind, historyLimit };
         handlers[history] = (p, o) => WithSession(p, environment, s => HistoryCommand.RunAsync(s, o, p.GetValue(historyGroup)!, p.GetValue(historyKind) ?? [], p.GetValue(historyLimit), environment.Cancellation));
 
-        foreach (var command in new[] { status, hosts, conflicts, resolve, instructions, stats, watch, history })
+        var protectedHost = new Argument<string>("HOST") { Description = "The host whose protected bases to show" };
+        var protectedCommand = new Command("protected", "What the witness protects on a host against pruners: its zfssync bookmarks, for which target and group") { protectedHost };
+        handlers[protectedCommand] = (p, o) => WithSession(p, environment, s => Commands.ProtectedAsync(s, o, p.GetValue(protectedHost)!, environment.Cancellation));
+
+        foreach (var command in new[] { status, hosts, conflicts, resolve, instructions, stats, watch, history, protectedCommand })
         {
             root.Subcommands.Add(command);
         }

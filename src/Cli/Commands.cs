@@ -103,6 +103,42 @@ internal static class Commands
         return hosts.All(h => h.Status == HostStatus.Online) ? ExitCodes.Ok : ExitCodes.OutOfSync;
     }
 
+    /// <summary><c>zfssync protected HOST</c>: the host's protecting bookmarks (docs/PLANNING.md, "Protected bases").</summary>
+    public static async Task<int> ProtectedAsync(WitnessSession session, Output output, string host, CancellationToken cancellationToken)
+    {
+        var entries = new List<ProtectedSnapshotEntry>();
+        ProtectedSnapshotsReport page;
+        string? after = null;
+        do
+        {
+            page = await session.AskAsync<GetProtectedSnapshots, ProtectedSnapshotsReport>(new GetProtectedSnapshots { HostId = host, PageSize = PageSize, After = after }, cancellationToken);
+            entries.AddRange(page.Protected);
+            after = page.NextAfter;
+        }
+        while (after is not null);
+
+        if (output.Json)
+        {
+            output.WriteJson(page with { Protected = entries, NextAfter = null });
+        }
+        else if (entries.Count == 0)
+        {
+            output.Line($"nothing protected on {Quote(host)}");
+        }
+        else
+        {
+            output.Table(
+                ["DATASET", "PROTECTS", "KIND", "NAME", "SNAPSHOT", "GROUPS"],
+                entries.Select(e => (IReadOnlyList<string>)
+                [
+                    e.Dataset, e.Target, e.Kind, e.Name, e.Snapshot ?? $"(pruned; guid {e.Guid.ToString(CultureInfo.InvariantCulture)})",
+                    e.Groups.Count == 0 ? "-" : string.Join(",", e.Groups),
+                ]));
+        }
+
+        return ExitCodes.Ok;
+    }
+
     public static async Task<List<ConflictEntry>> AllConflictsAsync(WitnessSession session, string? group, bool includeClosed, CancellationToken cancellationToken)
     {
         var conflicts = new List<ConflictEntry>();

@@ -44,6 +44,8 @@ public static class ClientBus
         var password = string.IsNullOrEmpty(options.Password) && string.IsNullOrEmpty(options.PasswordFile) ? "" : SafePassword(options);
         configurator.Host(uri, h =>
         {
+            // MassTransit's default, made explicit: a publish or send completes only when the broker confirmed it.
+            h.PublisherConfirmation = true;
             ZfsSync.Shared.BrokerClusterNodes.UseClusterNodes(h, options.ClusterNodes);
             h.Username(options.User);
             h.Password(password);
@@ -118,6 +120,7 @@ public static class ClientBus
                 e.Handler<FleetStatistics>(c => client.Answer(c));
                 e.Handler<QueryRejected>(c => client.Answer(c));
                 e.Handler<SyncGroupHistory>(c => client.Answer(c));
+                e.Handler<ProtectedSnapshotsReport>(c => client.Answer(c));
             }
 
             configure?.Invoke(e);

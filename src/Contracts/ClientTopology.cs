@@ -72,7 +72,7 @@ public static class ClientTopology
     /// <summary>The message types an operator's tool sends: decisions, maintenance commands and status queries.</summary>
     public static IReadOnlyList<Type> OperatorSends { get; } =
         [typeof(ResolveSyncConflict), typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions),
-            typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics), typeof(GetSyncGroupHistory),
+            typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics), typeof(GetSyncGroupHistory), typeof(GetProtectedSnapshots),
             typeof(PauseSyncGroup), typeof(ResumeSyncGroup), typeof(ReplanSyncGroup)];
 
     /// <summary>The message types an operator's tool reads in its inbox.</summary>

@@ -261,3 +261,50 @@ public sealed record HistoryEntry
     /// <summary>What happened, in words (an outcome's error, a conflict's details, a pause's reason).</summary>
     public string? Detail { get; init; }
 }
+
+/// <summary>
+/// Request: what the witness protects on one host (docs/PLANNING.md, "Protected bases"), from the host's last reported
+/// bookmarks. Answered with <see cref="ProtectedSnapshotsReport"/>.
+/// </summary>
+public sealed record GetProtectedSnapshots
+{
+    public string HostId { get; init; } = "";
+    public int? PageSize { get; init; }
+    public string? After { get; init; }
+}
+
+public sealed record ProtectedSnapshotsReport
+{
+    public string HostId { get; init; } = "";
+    public IReadOnlyList<ProtectedSnapshotEntry> Protected { get; init; } = [];
+
+    /// <summary>The token for the next page, or null on the last page.</summary>
+    public string? NextAfter { get; init; }
+
+    public DateTimeOffset GeneratedAt { get; init; }
+}
+
+/// <summary>One protected base on the host: the witness's bookmark <c>DATASET#zfssync-TARGET-TXG</c> and why it is there.</summary>
+public sealed record ProtectedSnapshotEntry
+{
+    /// <summary>The dataset's ZFS name on the host.</summary>
+    public string Dataset { get; init; } = "";
+
+    /// <summary><c>bookmark</c> (a <c>#zfssync-</c> bookmark); <c>hold</c> is reserved for held snapshots.</summary>
+    public string Kind { get; init; } = "bookmark";
+
+    /// <summary>The bookmark's name (after <c>#</c>).</summary>
+    public string Name { get; init; } = "";
+
+    public ulong Guid { get; init; }
+    public ulong CreateTxg { get; init; }
+
+    /// <summary>The target whose incremental base it is.</summary>
+    public string Target { get; init; } = "";
+
+    /// <summary>The sync groups both this host and the target are members of.</summary>
+    public IReadOnlyList<string> Groups { get; init; } = [];
+
+    /// <summary>The snapshot with that guid, when the host still has it (null: pruned; the bookmark alone keeps the base).</summary>
+    public string? Snapshot { get; init; }
+}

@@ -126,6 +126,44 @@ public sealed class When_an_operator_uses_zfssync(InfrastructureFixture infrastr
     }
 
     [Fact]
+    public async Task Should_show_what_is_protected_on_a_host_from_its_reported_zfssync_bookmarks()
+    {
+        await using var world = await CliWorld.CreateAsync(infrastructure);
+        static BookmarkInfo Mark(string name, ulong guid, ulong txg) => new() { Name = name, Guid = guid, CreateTxg = txg, CreatedAt = DateTimeOffset.UtcNow.AddHours(-1) };
+        var data = CliWorld.Dataset("tank/d0", CliWorld.Snap(1), CliWorld.Snap(2)) with
+        {
+            Bookmarks =
+            [
+                Mark("zfssync-backup1-101", 10_001, 101), // auto-1's base for backup1
+                Mark("zfssync-backup1-90", 9_090, 90), // its snapshot pruned
+                Mark("zfssync-backup1-x", 10_002, 102), // not the witness's name
+                Mark("mine", 10_002, 102), // the operator's own
+            ],
+        };
+        await world.Bus.Publish(CliWorld.Report("nas1", CliWorld.Dataset("tank"), data));
+        await Poll.UntilAsync(async () =>
+        {
+            await using var db = world.CreateContext();
+            return await db.Bookmarks.CountAsync() == 4;
+        }, "nas1's bookmarks stored");
+
+        var json = await world.RunAsync(world.Operator, "protected", "nas1", "--json");
+        json.ExitCode.ShouldBe(ExitCodes.Ok, json.ToString());
+        var entries = Json(json).GetProperty("protected").EnumerateArray().ToList();
+        entries.Select(e => e.GetProperty("name").GetString()).ShouldBe(["zfssync-backup1-101", "zfssync-backup1-90"]);
+        entries.ShouldAllBe(e => e.GetProperty("target").GetString() == "backup1" && e.GetProperty("dataset").GetString() == "tank/d0" && e.GetProperty("kind").GetString() == "bookmark");
+        entries[0].GetProperty("snapshot").GetString().ShouldBe("auto-1");
+        entries[0].GetProperty("groups")[0].GetString().ShouldBe(CliWorld.Group);
+        entries[1].GetProperty("snapshot").ValueKind.ShouldBe(JsonValueKind.Null, "pruned: the bookmark alone keeps the base");
+
+        var table = await world.RunAsync(world.Operator, "protected", "nas1");
+        table.Output.ShouldContain("zfssync-backup1-101");
+        table.Output.ShouldContain("(pruned; guid 9090)");
+        table.Output.ShouldNotContain("mine");
+        (await world.RunAsync(world.Operator, "protected", "backup1")).Output.ShouldContain("nothing protected on 'backup1'");
+    }
+
+    [Fact]
     public async Task Should_show_a_group_s_history_newest_first_as_a_table_and_as_json()
     {
         await using var world = await CliWorld.CreateAsync(infrastructure);

@@ -194,6 +194,20 @@ internal static class SampleMessages
                 },
             ],
         };
+        yield return new GetProtectedSnapshots { HostId = "nas1", PageSize = 10, After = "x" };
+        yield return new ProtectedSnapshotsReport
+        {
+            HostId = "nas1",
+            GeneratedAt = At,
+            NextAfter = "y",
+            Protected =
+            [
+                new ProtectedSnapshotEntry
+                {
+                    Dataset = "tank/data", Name = "zfssync-backup1-30", Guid = ulong.MaxValue, CreateTxg = 30, Target = "backup1", Groups = ["g"], Snapshot = "c",
+                },
+            ],
+        };
         yield return new GetFleetStatistics();
         yield return new FleetStatistics
         {

@@ -32,6 +32,7 @@ public class SerializationTests
             "SyncInstructionStarted", "SyncInstructionProgressed", "SyncInstructionFailed", "ResolveSyncConflict", "SyncConflictResolutionAccepted", "SyncConflictResolutionRejected",
             "GetSyncGroupStatus", "SyncGroupStatusReport", "GetOutstandingInstructions", "OutstandingInstructions",
             "QueryRejected", "GetHostStatus", "HostStatusReport", "GetConflicts", "ConflictsReport", "GetFleetStatistics", "FleetStatistics",
+            "GetProtectedSnapshots", "ProtectedSnapshotsReport",
             "PauseSyncGroup", "ResumeSyncGroup", "ReplanSyncGroup", "SyncGroupCommandAccepted", "SyncGroupCommandRejected",
         ];
         SampleMessages.All().Select(m => m.GetType().Name).ShouldBe(contract, ignoreOrder: true);

@@ -215,6 +215,21 @@ public sealed class ZfsRulesTests : IDisposable
     }
 
     [Fact]
+    public void Should_destroy_a_bookmark_alone_and_refuse_one_that_does_not_exist()
+    {
+        // The witness's protecting bookmarks (docs/PLANNING.md, "Protected bases"): created, then destroyed when superseded.
+        Seed();
+        _fleet.Ok("src", "bookmark", "emu-tank/data@a", "emu-tank/data#zfssync-backup1-10");
+        _fleet.Ok("src", "bookmark", "emu-tank/data@b", "emu-tank/data#zfssync-backup1-20");
+        _fleet.Ok("src", "destroy", "emu-tank/data#zfssync-backup1-10");
+        var data = _fleet.State("src").Find("emu-tank/data")!;
+        data.Bookmarks.Select(b => b.Name).ShouldBe(["zfssync-backup1-20"]);
+        data.Snapshots.Select(s => s.Name).ShouldBe(["a", "b"], "a bookmark's destroy leaves every snapshot");
+        data.Bookmarks[0].Guid.ShouldBe(data.Snapshots[1].Guid);
+        _fleet.Zfs("src", "destroy", "emu-tank/data#zfssync-backup1-10").Stderr.ShouldBe("cannot destroy 'emu-tank/data#zfssync-backup1-10': bookmark does not exist\n");
+    }
+
+    [Fact]
     public void Should_roll_back_only_with_r_when_newer_snapshots_exist()
     {
         _fleet.Ok("src", "bookmark", "emu-tank/data@b", "emu-tank/data#b");

@@ -108,6 +108,19 @@ public sealed record PipeOptions
     public string? BandwidthLimit { get; init; }
 }
 
+/// <summary>How a target's incremental base is kept on the source against pruners (docs/PLANNING.md, "Protected bases").</summary>
+public enum ProtectBases
+{
+    /// <summary>Bookmark each new base on the source as <c>#zfssync-TARGET-CREATETXG</c>; destroy that target's previous one.</summary>
+    Bookmark,
+
+    /// <summary>Hold the new base with the tag <c>zfssync-TARGET</c> (not implemented yet: rejected by validation).</summary>
+    Hold,
+
+    /// <summary>Nothing is protected.</summary>
+    Off,
+}
+
 /// <summary>A dataset of a group: one logical path, optionally named differently on some members.</summary>
 public sealed record GroupDataset
 {
@@ -115,6 +128,15 @@ public sealed record GroupDataset
     public IReadOnlyDictionary<string, string> On { get; init; } = new Dictionary<string, string>();
 
     public string NameOn(string hostId) => On.TryGetValue(hostId, out var name) ? name : Path;
+
+    /// <summary>A tree entry: this dataset and every descendant (docs/PLANNING.md, "Dataset trees").</summary>
+    public bool Recursive { get; init; }
+
+    /// <summary>A tree entry's exclusions: globs relative to its root; an excluded dataset's descendants are excluded too.</summary>
+    public IReadOnlyList<string> Exclude { get; init; } = [];
+
+    /// <summary>Recursive, or a path with <c>*</c> or <c>?</c>: its datasets are discovered from the reports.</summary>
+    public bool IsTree => Recursive || DatasetTree.IsPattern(Path);
 }
 
 /// <summary>Which snapshots are sent, by name glob (<c>*</c>, <c>?</c>). Empty include means all.</summary>
@@ -165,6 +187,9 @@ public sealed record SyncGroupDefinition
     /// <summary>When instructions may go out (docs/PLANNING.md, "Replication windows"); none: always.</summary>
     public IReadOnlyList<ReplicationWindow> Windows { get; init; } = [];
 
+    /// <summary>How each target's base is protected on the source (docs/PLANNING.md, "Protected bases").</summary>
+    public ProtectBases ProtectBases { get; init; } = ProtectBases.Bookmark;
+
     /// <summary>Every problem with the definition, as sentences naming the value; empty when it is usable.</summary>
     public IReadOnlyList<string> Validate(IReadOnlyDictionary<string, HostDefinition> hosts)
     {
@@ -204,6 +229,12 @@ public sealed record SyncGroupDefinition
 
         foreach (var dataset in Datasets)
         {
+            if (dataset.IsTree || dataset.Exclude.Count > 0)
+            {
+                errors.AddRange(DatasetTree.Validate(dataset, Members).Select(e => $"group {Name}, dataset {dataset.Path}: {e}"));
+                continue;
+            }
+
             foreach (var member in Members)
             {
                 var error = ValueValidators.DatasetName(dataset.NameOn(member));
@@ -238,6 +269,11 @@ public sealed record SyncGroupDefinition
         if (!ReplicationWindows.TryParse(Windows, out _, out var windowErrors))
         {
             errors.AddRange(windowErrors.Select(e => $"group {Name}: {e}"));
+        }
+
+        if (ProtectBases == ProtectBases.Hold)
+        {
+            errors.Add($"group {Name}: ProtectBases hold is not supported yet; use bookmark or off");
         }
 
         if (StaleAfter <= TimeSpan.Zero || InstructionTtl <= TimeSpan.Zero)

@@ -127,7 +127,7 @@ public sealed partial class Planner
             RenderedPlan rendered;
             try
             {
-                rendered = CommandRenderer.Render(run.Input.Hosts[source], run.Input.Hosts[target], group.Pipe, issue.Steps);
+                rendered = CommandRenderer.Render(run.Input.Hosts[source], run.Input.Hosts[target], group.Pipe, WithProtection(issue));
             }
             catch (UnsafeValueException ex)
             {

@@ -121,7 +121,9 @@ public sealed partial class Planner
 
             if (src is null)
             {
-                return new SourceEmpty(MissingDetail(source, sourceInventory!, sourceName));
+                return new SourceEmpty(run.IsTreeChild(dataset)
+                    ? VanishedChildDetail(source, sourceName)
+                    : MissingDetail(source, sourceInventory!, sourceName));
             }
 
             if (!FindNewestSelected())
@@ -133,7 +135,7 @@ public sealed partial class Planner
 
             if (tgt is null)
             {
-                return Full(InstructionKind.Full, null, null, []);
+                return (Decision?)WaitForParent() ?? Full(InstructionKind.Full, null, null, []);
             }
 
             var raw = IsRaw();
@@ -291,6 +293,9 @@ public sealed partial class Planner
                     break;
                 case Stuck s:
                     AddStatus(DatasetSyncStatus.Blocked, s.Detail);
+                    break;
+                case WaitingForParent w:
+                    AddStatus(w.Status, w.Detail, instructions: w.Instructions);
                     break;
                 case Conflicted c:
                     outcome.Conflicts.Add(c.Conflict);

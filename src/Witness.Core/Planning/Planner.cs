@@ -24,10 +24,12 @@ public sealed partial class Planner
     {
         ArgumentNullException.ThrowIfNull(input);
         var run = new GroupRun(input, options);
-        foreach (var dataset in input.Group.Datasets)
+        foreach (var expanded in run.Expanded)
         {
-            run.PlanDataset(dataset);
+            run.PlanDataset(expanded.Dataset);
         }
+
+        run.ReportEmptyTrees();
 
         return new PlanResult
         {
@@ -54,7 +56,7 @@ public sealed partial class Planner
     public static string QuarantineName(string dataset, DateTimeOffset at) =>
         $"{dataset}.conflict-{at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)}";
 
-    private sealed class GroupRun(PlannerInput input, PlannerOptions options)
+    private sealed partial class GroupRun(PlannerInput input, PlannerOptions options)
     {
         private readonly SyncGroupDefinition group = input.Group;
         private readonly Dictionary<Guid, RecordedResolution> resolutions = ToResolutionIndex(input.Resolutions);

@@ -20,6 +20,9 @@ public sealed record SendReceiveStep(IReadOnlyList<string> SendArgs, IReadOnlyLi
 /// <summary>A single <c>zfs</c> command run on the target (create, rollback, rename, destroy, receive -A).</summary>
 public sealed record TargetZfsStep(IReadOnlyList<string> ZfsArgs) : PlanStep;
 
+/// <summary>A single <c>zfs</c> command run on the source (a protecting bookmark, or the destroy of a superseded one).</summary>
+public sealed record SourceZfsStep(IReadOnlyList<string> ZfsArgs) : PlanStep;
+
 /// <summary>The rendered plan: the shell-free steps and the three shell forms.</summary>
 public sealed record RenderedPlan(IReadOnlyList<InstructionStep> Steps, InstructionCommands Commands);
 
@@ -141,6 +144,9 @@ public static class CommandRenderer
                 break;
             case TargetZfsStep t:
                 stages.Add((Side.Target, Zfs(target, t.ZfsArgs[0], t.ZfsArgs.Skip(1).ToArray())));
+                break;
+            case SourceZfsStep s:
+                stages.Add((Side.Source, Zfs(source, s.ZfsArgs[0], s.ZfsArgs.Skip(1).ToArray())));
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(step), step, "unknown step type");

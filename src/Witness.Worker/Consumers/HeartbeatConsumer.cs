@@ -29,15 +29,18 @@ public sealed class HeartbeatConsumer(
     private const int MaxTextLength = 2000;
 
     /// <summary>The batch options (<c>Ingest:HeartbeatBatchSize</c>, <c>Ingest:HeartbeatBatchTimeLimit</c>).</summary>
+    /// <summary>The endpoint's (and queue's) name, from the kebab-case formatter.</summary>
+    public const string Queue = "heartbeat";
+
     public static void ConfigureBatch(IRegistrationContext context, IConsumerConfigurator<HeartbeatConsumer> consumer)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(consumer);
-        var ingest = context.GetRequiredService<IOptions<WitnessOptions>>().Value.Ingest;
+        var witness = context.GetRequiredService<IOptions<WitnessOptions>>().Value;
         consumer.Options<BatchOptions>(o => o
-            .SetMessageLimit(ingest.HeartbeatBatchSize)
-            .SetTimeLimit(ingest.HeartbeatBatchTimeLimit)
-            .SetConcurrencyLimit(1));
+            .SetMessageLimit(witness.Ingest.HeartbeatBatchSize)
+            .SetTimeLimit(witness.Ingest.HeartbeatBatchTimeLimit)
+            .SetConcurrencyLimit(witness.Endpoints.HeartbeatBatchConcurrency));
     }
 
     public async Task Consume(ConsumeContext<Batch<Heartbeat>> context)

@@ -6,7 +6,9 @@ namespace ZfsSync.Witness.Worker.Consumers;
 /// <summary>The <c>inventory-ingest</c> endpoint: malformed reports are answered with InventoryRejected, then kept in <c>_error</c>.</summary>
 public sealed class InventoryIngestConsumerDefinition : ConsumerDefinition<InventoryIngestConsumer>
 {
-    public InventoryIngestConsumerDefinition() => EndpointName = "inventory-ingest";
+    public const string Queue = "inventory-ingest";
+
+    public InventoryIngestConsumerDefinition() => EndpointName = Queue;
 
     protected override void ConfigureConsumer(
         IReceiveEndpointConfigurator endpointConfigurator,

@@ -3,6 +3,7 @@ using System.Text;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using ZfsSync.Contracts;
+using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Persistence;
 using ZfsSync.Witness.Worker.StateMachines;
@@ -12,11 +13,11 @@ namespace ZfsSync.Witness.Worker.Consumers;
 /// <summary>
 /// Answers the operators' queries from stored state: <see cref="GetSyncGroupStatus"/> (the saga rows and the per-dataset
 /// statuses of each group's latest planning round), <see cref="GetOutstandingInstructions"/>, <see cref="GetHostStatus"/>,
-/// <see cref="GetConflicts"/>, <see cref="GetFleetStatistics"/> and <see cref="GetSyncGroupHistory"/>. Every list is paged (<see cref="Paging"/>): at most
+/// <see cref="GetConflicts"/>, <see cref="GetFleetStatistics"/>, <see cref="GetSyncGroupHistory"/> and <see cref="GetProtectedSnapshots"/>. Every list is paged (<see cref="Paging"/>): at most
 /// 500 entries per answer and an opaque <c>after</c> token; a token the witness did not issue is answered with
 /// <see cref="QueryRejected"/>.
 /// </summary>
-public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time, ILogger<SyncGroupQueries> logger) :
+public sealed partial class SyncGroupQueries(WitnessDbContext db, TimeProvider time, GroupDefinitionCache definitions, ILogger<SyncGroupQueries> logger) :
     IConsumer<GetSyncGroupStatus>,
     IConsumer<GetOutstandingInstructions>,
     IConsumer<GetHostStatus>,
@@ -223,7 +224,7 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time, ILo
             .Where(c => c.Resolution == null && c.ClearedAt == null)
             .Select(c => c.SyncGroup)
             .ToListAsync(token);
-        var lags = pairs.Where(p => p.Status != DatasetSyncStatus.InSync && p.LagSeconds is not null).Select(p => p.LagSeconds!.Value).ToList();
+        var lags = pairs.Where(p => !GroupStatusRule.CountsAsInSync(p) && p.LagSeconds is not null).Select(p => p.LagSeconds!.Value).ToList();
         await context.RespondAsync(new FleetStatistics
         {
             GeneratedAt = time.GetUtcNow(),
@@ -246,11 +247,11 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time, ILo
             })],
             Lag = new LagDistribution
             {
-                InSync = pairs.Count(p => p.Status == DatasetSyncStatus.InSync),
+                InSync = pairs.Count(GroupStatusRule.CountsAsInSync),
                 UpToOneHour = lags.Count(l => l <= 3600),
                 UpToOneDay = lags.Count(l => l is > 3600 and <= 86400),
                 OverOneDay = lags.Count(l => l > 86400),
-                Unknown = pairs.Count(p => p.Status != DatasetSyncStatus.InSync && p.LagSeconds is null),
+                Unknown = pairs.Count(p => !GroupStatusRule.CountsAsInSync(p) && p.LagSeconds is null),
                 MaxLagSeconds = lags.Count > 0 ? lags.Max() : null,
             },
         });
@@ -346,12 +347,33 @@ public sealed class SyncGroupQueries(WitnessDbContext db, TimeProvider time, ILo
 
     private async Task<Dictionary<string, List<string>>> MembershipAsync(CancellationToken cancellationToken)
     {
-        var definitions = await db.Set<GroupDefinitionRecord>().AsNoTracking()
+        // The stored definitions, each parsed once per hash (GroupDefinitionCache): only the hashes are read when they are known.
+        var stored = await db.Set<GroupDefinitionRecord>().AsNoTracking()
             .Where(d => db.Set<SyncGroupState>().Any(g => g.Name == d.SyncGroup))
-            .Select(d => d.Definition)
+            .Select(d => new { d.SyncGroup, d.DefinitionHash })
             .ToListAsync(cancellationToken);
+        var groups = new List<ParsedGroupDefinition>();
+        var missing = new List<string>();
+        foreach (var pair in stored)
+        {
+            if (definitions.TryGet(pair.DefinitionHash, out var parsed))
+            {
+                groups.Add(parsed);
+            }
+            else
+            {
+                missing.Add(pair.SyncGroup);
+            }
+        }
+
+        foreach (var chunk in missing.Chunk(500))
+        {
+            var rows = await db.Set<GroupDefinitionRecord>().AsNoTracking().Where(d => chunk.Contains(d.SyncGroup)).ToListAsync(cancellationToken);
+            groups.AddRange(rows.Select(definitions.Get));
+        }
+
         var membership = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        foreach (var group in definitions.Select(GroupDefinitionDocument.Parse).Select(d => d.Group).OrderBy(g => g.Name, StringComparer.Ordinal))
+        foreach (var group in groups.Select(d => d.Document.Group).OrderBy(g => g.Name, StringComparer.Ordinal))
         {
             foreach (var member in group.Members.Distinct(StringComparer.Ordinal))
             {
@@ -432,7 +454,7 @@ public sealed class SyncGroupQueriesDefinition : ConsumerDefinition<SyncGroupQue
         ArgumentNullException.ThrowIfNull(context);
         endpointConfigurator.UseRawJsonDeserializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
         endpointConfigurator.UseFilter(new RawMessageTypeFilter(
-            [typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions), typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics), typeof(GetSyncGroupHistory)],
+            [typeof(GetSyncGroupStatus), typeof(GetOutstandingInstructions), typeof(GetHostStatus), typeof(GetConflicts), typeof(GetFleetStatistics), typeof(GetSyncGroupHistory), typeof(GetProtectedSnapshots)],
             context.GetRequiredService<TimeProvider>(),
             context.GetRequiredService<ILoggerFactory>().CreateLogger<SyncGroupQueries>()));
     }

@@ -169,7 +169,7 @@ public sealed class GroupHistory(TimeProvider time, IOptionsMonitor<WitnessOptio
                 e.TargetHostId = status.TargetHostId;
                 e.LagSnapshots = status.LagSnapshots;
                 // In sync is no lag in time either (the planner gives seconds only for a lag in snapshots).
-                e.LagSeconds = status.LagSeconds ?? (status.LagSnapshots == 0 && status.Status is DatasetSyncStatus.InSync ? 0 : null);
+                e.LagSeconds = status.LagSeconds ?? (status.LagSnapshots == 0 && Core.Planning.GroupStatusRule.CountsAsInSync(status) ? 0 : null);
                 e.Detail = DeterministicIds.WireName(status.Status);
             }, now);
             added++;

@@ -9,8 +9,9 @@ namespace ZfsSync.Witness.Worker.Groups;
 
 /// <summary>
 /// A group definition document parsed once: the document, the planner's group and host definitions, and each member's
-/// dataset paths (a dataset's <c>On</c> entry for that member, else its <c>Path</c>). Shared by everything that reads
-/// the same definition; treat it as read-only.
+/// dataset paths (a dataset's <c>On</c> entry for that member, else its <c>Path</c>; for a dataset tree, the tree's root
+/// on that member, so that a change to any child under it, one that appears included, reaches the group). Shared by
+/// everything that reads the same definition; treat it as read-only.
 /// </summary>
 public sealed class ParsedGroupDefinition
 {
@@ -22,7 +23,7 @@ public sealed class ParsedGroupDefinition
         Hosts = document.ToHosts();
         DatasetsByHost = document.Group.Members.Distinct(StringComparer.Ordinal).ToDictionary(
             m => m,
-            m => (IReadOnlyList<string>)[.. document.Group.Datasets.Select(d => d.On.TryGetValue(m, out var own) ? own : d.Path)],
+            m => (IReadOnlyList<string>)[.. Group.Datasets.Select(d => d.IsTree ? DatasetTree.RootOn(d, m) : d.NameOn(m)).Distinct(StringComparer.Ordinal)],
             StringComparer.Ordinal);
     }
 
@@ -32,7 +33,7 @@ public sealed class ParsedGroupDefinition
     public SyncGroupDefinition Group { get; }
     public IReadOnlyDictionary<string, HostDefinition> Hosts { get; }
 
-    /// <summary>Each member's own paths of the group's datasets, in the group's order.</summary>
+    /// <summary>Each member's own paths of the group's datasets (a tree's root for a tree entry), in the group's order.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> DatasetsByHost { get; }
 
     public static ParsedGroupDefinition Parse(string hash, string json) => new(hash, GroupDefinitionDocument.Parse(json));

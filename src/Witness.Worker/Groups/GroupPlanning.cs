@@ -94,15 +94,15 @@ public sealed class GroupPlanning(
         db.RemoveRange(await db.Set<GroupStatusRecord>().Where(d => d.SyncGroup == saga.Name).ToListAsync(cancellationToken));
     }
 
-    /// <summary>Records the outcome; <paramref name="senderUserId"/> (its validated AMQP user-id, the executor's broker user) as who executed.</summary>
-    public async Task RecordCompletedAsync(WitnessDbContext db, SyncInstructionCompleted message, string? senderUserId, CancellationToken cancellationToken)
+    /// <summary>Records the outcome; <paramref name="senderUserId"/> (its validated AMQP user-id, the executor's broker user) as who executed. Returns the attempt's dataset, or null when nothing was recorded.</summary>
+    public async Task<string?> RecordCompletedAsync(WitnessDbContext db, SyncInstructionCompleted message, string? senderUserId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(message);
         var row = await OutstandingAttemptAsync(db, message.InstructionId, message.Attempt, message.SyncGroup, "completed", cancellationToken);
         if (row is null)
         {
-            return;
+            return null;
         }
 
         row.Outcome = InstructionOutcomes.Completed;
@@ -112,17 +112,18 @@ public sealed class GroupPlanning(
         row.BytesTransferred = message.BytesTransferred;
         history.RecordInstructionOutcome(db, row, HistoryEntryKind.InstructionCompleted, row.ExecutorUser,
             message.BytesTransferred is { } bytes ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{bytes} bytes transferred") : null);
+        return row.Dataset;
     }
 
-    /// <summary>Records the outcome; <paramref name="senderUserId"/> (its validated AMQP user-id, the executor's broker user) as who executed.</summary>
-    public async Task RecordFailedAsync(WitnessDbContext db, SyncInstructionFailed message, string? senderUserId, CancellationToken cancellationToken)
+    /// <summary>Records the outcome; <paramref name="senderUserId"/> (its validated AMQP user-id, the executor's broker user) as who executed. Returns the attempt's dataset, or null when nothing was recorded.</summary>
+    public async Task<string?> RecordFailedAsync(WitnessDbContext db, SyncInstructionFailed message, string? senderUserId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(message);
         var row = await OutstandingAttemptAsync(db, message.InstructionId, message.Attempt, message.SyncGroup, "failed", cancellationToken);
         if (row is null)
         {
-            return;
+            return null;
         }
 
         row.Outcome = InstructionOutcomes.Failed;
@@ -133,22 +134,25 @@ public sealed class GroupPlanning(
         row.Error = Truncate(message.Error, MaxTextLength);
         history.RecordInstructionOutcome(db, row, HistoryEntryKind.InstructionFailed, row.ExecutorUser,
             message.ExitCode is { } code ? $"exit {code}: {row.Error}" : row.Error);
+        return row.Dataset;
     }
 
-    public async Task RecordExpiredAsync(WitnessDbContext db, SyncInstructionExpired message, CancellationToken cancellationToken)
+    /// <summary>Records the expiry; returns the attempt's dataset, or null when nothing was recorded.</summary>
+    public async Task<string?> RecordExpiredAsync(WitnessDbContext db, SyncInstructionExpired message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(message);
         var row = await OutstandingAttemptAsync(db, message.InstructionId, message.Attempt, message.SyncGroup, "expired", cancellationToken);
         if (row is null)
         {
-            return;
+            return null;
         }
 
         row.Outcome = InstructionOutcomes.Expired;
         row.OutcomeAt = message.ExpiredAt != default && message.ExpiredAt < row.ExpiresAt ? message.ExpiredAt : row.ExpiresAt;
         row.Error = string.IsNullOrWhiteSpace(message.Reason) ? "expired without an outcome" : Truncate(message.Reason, MaxTextLength);
         history.RecordInstructionOutcome(db, row, HistoryEntryKind.InstructionExpired, null, row.Error);
+        return row.Dataset;
     }
 
     private async Task<InstructionAttemptRecord?> OutstandingAttemptAsync(
@@ -172,7 +176,15 @@ public sealed class GroupPlanning(
     }
 
     /// <summary>Runs the planner for the saga's group and records what is new; sets <see cref="SyncGroupState.PlannedStatus"/>.</summary>
-    public async Task PlanAsync(WitnessDbContext db, SyncGroupState saga, ITransactionalOutbox outbox, CancellationToken cancellationToken)
+    public Task PlanAsync(WitnessDbContext db, SyncGroupState saga, ITransactionalOutbox outbox, CancellationToken cancellationToken) =>
+        PlanAsync(db, saga, outbox, null, cancellationToken);
+
+    /// <summary>
+    /// One planning round. <paramref name="only"/> names the group's datasets (paths) that changed (an inventory change):
+    /// the round loads and plans only those (<see cref="PlanningRound.ScopeOf"/> says when it must plan everything after
+    /// all), keeps the stored statuses of the others and leaves their conflicts alone. Null plans every dataset.
+    /// </summary>
+    public async Task PlanAsync(WitnessDbContext db, SyncGroupState saga, ITransactionalOutbox outbox, Func<SyncGroupDefinition, IReadOnlySet<string>?>? only, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(saga);
@@ -180,13 +192,14 @@ public sealed class GroupPlanning(
         var now = Now;
         saga.IssuedInRound = 0;
         saga.WithheldInRound = 0;
+        var plannedBefore = saga.PlannerVersion == PlannerVersion.Current;
         saga.PlannerVersion = PlannerVersion.Current;
         // Tracked queries throughout: what this message's activities changed (a new definition, an outcome, a
         // resolution) is not saved yet, and the change tracker hands back those instances.
         var definitionRow = await db.Set<GroupDefinitionRecord>().FindAsync([saga.Name], cancellationToken);
         if (definitionRow is null)
         {
-            Settle(db, saga, outbox, SyncGroupStatus.Waiting, degraded: false, 0, 0, 0, 0, now);
+            Settle(db, saga, outbox, SyncGroupStatus.Waiting, degraded: false, 0, 0, 0, 0, now, full: true);
             return;
         }
 
@@ -194,18 +207,28 @@ public sealed class GroupPlanning(
         var document = definition.Document;
         var group = definition.Group;
         var members = group.Members.ToList();
+        var statusRow = await db.Set<GroupStatusRecord>().SingleOrDefaultAsync(s => s.SyncGroup == saga.Name, cancellationToken);
+        var stored = only is null || statusRow is null || string.IsNullOrEmpty(statusRow.Datasets) ? null : StoredJson.Deserialize<List<DatasetStatusEntry>>(statusRow.Datasets);
+        var previous = SyncGroupStates.StatusOf(saga.CurrentState);
+        var scope = only is null || !plannedBefore ? null : PlanningRound.ScopeOf(group, only(group), previous, stored);
+        var planned = PlanningRound.Scoped(group, scope);
+        var scopeList = scope?.ToList();
+
         var liveness = await db.Hosts.AsNoTracking().Where(h => members.Contains(h.HostId))
             .ToDictionaryAsync(h => h.HostId, h => h.Status, StringComparer.Ordinal, cancellationToken);
-        var inventories = await InventoryReader.LoadAsync(db, members, cancellationToken);
+        var inventories = await InventoryReader.LoadAsync(db, members, scope is null ? null : PlanningRound.NamesToLoad(planned), cancellationToken);
         var horizon = now - HistoryWindow;
         var attempts = await db.Set<InstructionAttemptRecord>()
             .Where(a => a.SyncGroup == saga.Name && (a.Outcome == null || a.IssuedAt > horizon))
+            .Where(a => scopeList == null || scopeList.Contains(a.Dataset))
             .ToListAsync(cancellationToken);
+        var outstandingOutside = scopeList is null ? 0 : await db.Set<InstructionAttemptRecord>().AsNoTracking()
+            .CountAsync(a => a.SyncGroup == saga.Name && a.Outcome == null && a.ExpiresAt > now && !scopeList.Contains(a.Dataset), cancellationToken);
         var conflicts = await db.Set<ConflictRecord>().Where(c => c.SyncGroup == saga.Name).ToListAsync(cancellationToken);
 
         var plan = new Planner(plannerOptions.Value).Run(new PlannerInput
         {
-            Group = group,
+            Group = planned,
             Hosts = definition.Hosts,
             Inventories = inventories,
             Liveness = liveness,
@@ -220,39 +243,29 @@ public sealed class GroupPlanning(
             })],
             Now = now,
         });
+        var issued = attempts.Select(a => (a.InstructionId, a.Attempt)).ToList();
+        var round = new PlanningRoundInput
+        {
+            Plan = plan,
+            Group = group,
+            Scope = scope,
+            Issued = issued,
+            EarlierAttempts = saga.Paused ? new Dictionary<Guid, int>() : await EarlierAttemptsAsync(db, plan, attempts, cancellationToken),
+            Conflicts = [.. conflicts.Select(c => new RecordedConflict(c.ConflictId, c.Dataset, c.Resolution is not null, c.ClearedAt is not null))],
+            PreviousStatuses = stored ?? [],
+            PreviousStatus = previous,
+            PreviouslyDegraded = saga.Degraded,
+            Paused = saga.Paused ? SyncGroupPause.Describe(saga) : null,
+            Liveness = liveness,
+            Reported = inventories.Keys.ToHashSet(StringComparer.Ordinal),
+            OutstandingBefore = attempts.Count(a => a.Outcome is null && a.ExpiresAt > now) + outstandingOutside,
+        };
+        var result = PlanningRound.Compare(round);
 
-        var issued = attempts.Select(a => (a.InstructionId, a.Attempt)).ToHashSet();
-        var newInstructions = 0;
-        var loadedIds = attempts.Select(a => a.InstructionId).ToHashSet();
-        var withheld = new HashSet<Guid>();
-        foreach (var planned in plan.Instructions)
+        foreach (var decided in result.Issue)
         {
             // Where it runs is the group's choice (Execution, RelayHost), not part of the decision: the id is unchanged.
-            var instruction = planned with { Execution = InstructionRouting.For(document.Group, planned.Source.HostId, planned.Target.HostId) };
-            if (!issued.Add((instruction.InstructionId, instruction.Attempt)))
-            {
-                continue;
-            }
-
-            if (saga.Paused)
-            {
-                // Paused by an operator (SyncGroupPause): no new instruction, no retry. Nothing is recorded, so the same
-                // decision is made again, and issued, by the first round after the resume.
-                withheld.Add(instruction.InstructionId);
-                continue;
-            }
-
-            if (!loadedIds.Contains(instruction.InstructionId))
-            {
-                // The same decision may have been made before the history window: continue its attempt numbers.
-                var id = instruction.InstructionId;
-                var previous = await db.Set<InstructionAttemptRecord>().Where(a => a.InstructionId == id).MaxAsync(a => (int?)a.Attempt, cancellationToken);
-                if (previous is { } last && last >= instruction.Attempt)
-                {
-                    instruction = instruction with { Attempt = last + 1 };
-                }
-            }
-
+            var instruction = decided with { Execution = InstructionRouting.For(document.Group, decided.Source.HostId, decided.Target.HostId) };
             db.Add(new InstructionAttemptRecord
             {
                 InstructionId = instruction.InstructionId,
@@ -272,21 +285,19 @@ public sealed class GroupPlanning(
             outbox.Publish(instruction, messageId);
             outbox.Send(InstructionRouting.HostExchangeAddress(instruction.Execution.HostId), instruction, messageId);
             history.RecordInstructionIssued(db, saga.Name, instruction);
-            newInstructions++;
             logger.LogInformation("Issued {Kind} instruction {InstructionId} attempt {Attempt} for {Group} {Dataset}: {Source} → {Target}, run by {Host} ({Mode})",
                 instruction.Kind, instruction.InstructionId, instruction.Attempt, saga.Name, instruction.Dataset, instruction.Source.HostId, instruction.Target.HostId,
                 instruction.Execution.HostId, DeterministicIds.WireName(instruction.Execution.Mode));
         }
 
-        var known = conflicts.ToDictionary(c => c.ConflictId);
-        foreach (var conflict in plan.Conflicts)
+        var rows = conflicts.ToDictionary(c => c.ConflictId);
+        foreach (var id in result.Uncleared)
         {
-            if (known.TryGetValue(conflict.ConflictId, out var row))
-            {
-                row.ClearedAt = null; // detected again with the same evidence: the same conflict, already announced
-                continue;
-            }
+            rows[id].ClearedAt = null; // detected again with the same evidence: the same conflict, already announced
+        }
 
+        foreach (var conflict in result.NewConflicts)
+        {
             db.Add(new ConflictRecord
             {
                 ConflictId = conflict.ConflictId,
@@ -303,63 +314,85 @@ public sealed class GroupPlanning(
             logger.LogWarning("Conflict {ConflictId} in {Group}: {Details}", conflict.ConflictId, saga.Name, conflict.Details);
         }
 
-        var detected = plan.Conflicts.Select(c => c.ConflictId).ToHashSet();
-        foreach (var stale in conflicts.Where(c => c.Resolution is null && c.ClearedAt is null && !detected.Contains(c.ConflictId)))
+        foreach (var id in result.Cleared)
         {
+            var stale = rows[id];
             stale.ClearedAt = now;
             history.RecordConflictCleared(db, stale);
         }
 
-        var statusRow = await db.Set<GroupStatusRecord>().SingleOrDefaultAsync(s => s.SyncGroup == saga.Name, cancellationToken);
         if (statusRow is null)
         {
             statusRow = new GroupStatusRecord { SyncGroup = saga.Name };
             db.Add(statusRow);
         }
 
-        var statuses = withheld.Count == 0 ? plan.Statuses : SyncGroupPause.Withhold(plan.Statuses, withheld, saga);
-        statusRow.PlannedAt = now;
-        statusRow.Datasets = StoredJson.Serialize(statuses);
-        saga.IssuedInRound = newInstructions;
-        saga.WithheldInRound = withheld.Count;
-        if (withheld.Count > 0)
+        if (scope is null)
         {
-            logger.LogInformation("Sync group {Group} is paused: withheld {Count} instruction(s)", saga.Name, withheld.Count);
+            statusRow.PlannedAt = now; // the time of the latest round that planned every dataset
         }
 
-        var waiting = members.Any(m => !inventories.ContainsKey(m));
-        if (!waiting)
+        statusRow.Datasets = StoredJson.Serialize(result.Statuses);
+        saga.IssuedInRound = result.Issue.Count;
+        saga.WithheldInRound = result.Withheld.Count;
+        if (result.Withheld.Count > 0)
         {
-            // Not while a member has yet to report: its lag would read as none.
+            logger.LogInformation("Sync group {Group} is paused: withheld {Count} instruction(s)", saga.Name, result.Withheld.Count);
+        }
+
+        if (scope is not null)
+        {
+            logger.LogDebug("Sync group {Group}: planned {Count} of {Total} dataset(s) (an inventory change)", saga.Name, scope.Count, group.Datasets.Count);
+        }
+
+        if (!result.Waiting)
+        {
+            // Not while a member has yet to report: its lag would read as none. Only the datasets this round planned.
             await history.RecordLagSamplesAsync(db, saga.Name, plan.Statuses, cancellationToken);
         }
 
-        var status = waiting ? SyncGroupStatus.Waiting
-            : plan.Conflicts.Count > 0 || plan.Statuses.Any(s => s.Status == DatasetSyncStatus.Conflicted) ? SyncGroupStatus.Conflicted
-            : statuses.All(IsInSync) ? SyncGroupStatus.InSync
-            : SyncGroupStatus.OutOfSync;
-        var degraded = members.Any(m => liveness.GetValueOrDefault(m, HostStatus.Offline) != HostStatus.Online);
-        var inSync = group.Datasets.Count(d => plan.Statuses.Any(s => s.Dataset == d.Path) && plan.Statuses.Where(s => s.Dataset == d.Path).All(IsInSync));
-        var outstanding = attempts.Count(a => a.Outcome is null && a.ExpiresAt > now) + newInstructions;
-        Settle(db, saga, outbox, status, degraded, inSync, group.Datasets.Count, plan.Conflicts.Count, outstanding, now);
+        Settle(db, saga, outbox, result.Status, result.Degraded, result.DatasetsInSync, result.DatasetsTotal, result.OpenConflicts, result.Outstanding, now, full: scope is null);
     }
 
-    private static bool IsInSync(DatasetStatusEntry entry) => entry.Status is DatasetSyncStatus.InSync or DatasetSyncStatus.SourceEmpty;
+    /// <summary>The latest attempt recorded (before the history window) of each planned instruction not among <paramref name="loaded"/>.</summary>
+    private static async Task<IReadOnlyDictionary<Guid, int>> EarlierAttemptsAsync(
+        WitnessDbContext db, PlanResult plan, IReadOnlyCollection<InstructionAttemptRecord> loaded, CancellationToken cancellationToken)
+    {
+        var known = loaded.Select(a => a.InstructionId).ToHashSet();
+        var ids = plan.Instructions.Select(i => i.InstructionId).Where(id => !known.Contains(id)).Distinct().ToList();
+        if (ids.Count == 0)
+        {
+            return new Dictionary<Guid, int>();
+        }
+
+        return await db.Set<InstructionAttemptRecord>().AsNoTracking()
+            .Where(a => ids.Contains(a.InstructionId))
+            .GroupBy(a => a.InstructionId)
+            .Select(g => new { InstructionId = g.Key, Attempt = g.Max(a => a.Attempt) })
+            .ToDictionaryAsync(x => x.InstructionId, x => x.Attempt, cancellationToken);
+    }
 
     private void Settle(
         WitnessDbContext db,
-        SyncGroupState saga, ITransactionalOutbox outbox, SyncGroupStatus status, bool degraded, int inSync, int total, int conflicts, int outstanding, DateTimeOffset now)
+        SyncGroupState saga, ITransactionalOutbox outbox, SyncGroupStatus status, bool degraded, int inSync, int total, int conflicts, int outstanding, DateTimeOffset now,
+        bool full)
     {
         var previous = SyncGroupStates.StatusOf(saga.CurrentState);
         var wasDegraded = saga.Degraded;
-        var changed = previous != status || wasDegraded != degraded;
+        var changed = PlanningRound.Changed(previous, wasDegraded, status, degraded);
         saga.PlannedStatus = status;
         saga.Degraded = degraded;
         saga.DatasetsInSync = inSync;
         saga.DatasetsTotal = total;
         saga.OpenConflicts = conflicts;
         saga.OutstandingInstructions = outstanding;
-        saga.PlannedAt = now;
+        if (full)
+        {
+            // A round of some datasets only does not count: the sweeper's periodic round (SyncGroupSweep:ReplanAfter)
+            // still comes for the others (their back-offs, their staleness).
+            saga.PlannedAt = now;
+        }
+
         if (!changed)
         {
             return;

@@ -6,7 +6,8 @@ namespace ZfsSync.Witness.Worker.Groups;
 /// <summary>
 /// An operator's pause of a sync group (<see cref="PauseSyncGroup"/>, <see cref="ResumeSyncGroup"/>), stored on the
 /// saga row (<see cref="SyncGroupState.PausedAt"/> …) so that it survives a restart. While paused, a planning round
-/// (<see cref="GroupPlanning.PlanAsync"/>) runs as usual (statuses, conflicts) but records and sends no instruction.
+/// (<see cref="GroupPlanning.PlanAsync(Persistence.WitnessDbContext, SyncGroupState, Persistence.Outbox.ITransactionalOutbox, CancellationToken)"/>) runs as usual (statuses, conflicts) but records and sends no instruction
+/// (<see cref="Core.Planning.PlanningRound.Withhold"/>).
 /// <see cref="ApplyPause"/> and <see cref="ApplyResume"/> are the only places the flag changes; their callers record it in
 /// the group's history (<see cref="HistoryEntryKind.Paused"/>, <see cref="HistoryEntryKind.Resumed"/>) in the same transaction.
 /// </summary>
@@ -61,23 +62,6 @@ public static class SyncGroupPause
         var name = string.IsNullOrWhiteSpace(saga.PausedByName) ? "" : $" ({saga.PausedByName})";
         var note = string.IsNullOrWhiteSpace(saga.PauseNote) ? "" : $": {saga.PauseNote}";
         return FormattableString.Invariant($"paused by {saga.PausedBy}{name} since {saga.PausedAt:u}{note}");
-    }
-
-    /// <summary>
-    /// The round's statuses with the instructions withheld by the pause taken out: a pair that was to get one is
-    /// <see cref="DatasetSyncStatus.Behind"/>, and its detail says why nothing went out.
-    /// </summary>
-    public static IReadOnlyList<DatasetStatusEntry> Withhold(IReadOnlyList<DatasetStatusEntry> statuses, IReadOnlySet<Guid> withheld, SyncGroupState saga)
-    {
-        ArgumentNullException.ThrowIfNull(statuses);
-        ArgumentNullException.ThrowIfNull(withheld);
-        ArgumentNullException.ThrowIfNull(saga);
-        return [.. statuses.Select(s => !s.OutstandingInstructions.Any(withheld.Contains) ? s : s with
-        {
-            Status = DatasetSyncStatus.Behind,
-            Detail = $"nothing issued: the group is {Describe(saga)} (would issue: {s.Detail})",
-            OutstandingInstructions = [.. s.OutstandingInstructions.Where(id => !withheld.Contains(id))],
-        })];
     }
 
     private static string? Clip(string? value, int max) =>

@@ -43,7 +43,13 @@ public static class DefinitionMapper
             Mode = group.Mode == "follow-newest" ? SyncMode.FollowNewest : SyncMode.Primary,
             Source = group.Source,
             Members = [.. group.Members],
-            Datasets = [.. group.Datasets.Select(d => new GroupDataset { Path = d.Path, On = new Dictionary<string, string>(d.On, StringComparer.Ordinal) })],
+            Datasets = [.. group.Datasets.Select(d => new GroupDataset
+            {
+                Path = d.Path,
+                On = new Dictionary<string, string>(d.On, StringComparer.Ordinal),
+                Recursive = d.Recursive,
+                Exclude = [.. d.Exclude ?? []],
+            })],
             Snapshots = new SnapshotFilter { Include = [.. group.Snapshots.Include], Exclude = [.. group.Snapshots.Exclude] },
             Initial = group.Initial == "newest" ? InitialSnapshot.Newest : InitialSnapshot.Oldest,
             Intermediates = group.Intermediates,
@@ -69,6 +75,13 @@ public static class DefinitionMapper
             StaleAfter = group.StaleAfter,
             InstructionTtl = group.InstructionTtl,
             Windows = [.. (group.Windows ?? []).Select(w => new ReplicationWindow { Days = w.Days, Start = w.Start, End = w.End, TimeZone = w.TimeZone })],
+            // Validated at start (WitnessOptionsValidator); anything but hold and off is the default.
+            ProtectBases = group.ProtectBases switch
+            {
+                "off" => ProtectBases.Off,
+                "hold" => ProtectBases.Hold,
+                _ => ProtectBases.Bookmark,
+            },
         };
     }
 }

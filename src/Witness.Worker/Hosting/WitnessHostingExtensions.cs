@@ -165,10 +165,23 @@ public static class WitnessHostingExtensions
             {
                 var witness = context.GetRequiredService<IOptions<WitnessOptions>>().Value;
                 var rabbit = witness.RabbitMq;
+                var endpoints = witness.Endpoints;
+                if (name == InventoryIngestConsumerDefinition.Queue)
+                {
+                    endpoint.ConcurrentMessageLimit = endpoints.InventoryConcurrency;
+                }
+
                 if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbitEndpoint)
                 {
-                    // A batch is never larger than the prefetch: the heartbeat endpoint takes at least a batch.
-                    rabbitEndpoint.PrefetchCount = name == "heartbeat" ? Math.Max(rabbit.PrefetchCount, witness.Ingest.HeartbeatBatchSize) : rabbit.PrefetchCount;
+                    // The busy endpoints' prefetch follows their concurrency (Endpoints:*); a heartbeat batch is never
+                    // larger than the prefetch, so that endpoint takes at least a batch.
+                    rabbitEndpoint.PrefetchCount = name switch
+                    {
+                        HeartbeatConsumer.Queue => endpoints.EffectiveHeartbeatPrefetchCount(witness.Ingest.HeartbeatBatchSize),
+                        InventoryIngestConsumerDefinition.Queue => endpoints.EffectiveInventoryPrefetchCount,
+                        SyncGroupStateDefinition.Queue => endpoints.EffectiveSagaPrefetchCount,
+                        _ => rabbit.PrefetchCount,
+                    };
                     if (rabbit.QuorumQueues)
                     {
                         rabbitEndpoint.SetQuorumQueue();
@@ -183,6 +196,9 @@ public static class WitnessHostingExtensions
                 var rabbit = context.GetRequiredService<IOptions<WitnessOptions>>().Value.RabbitMq;
                 cfg.Host(rabbit.Uri, h =>
                 {
+                    // MassTransit's default, made explicit: a publish completes only when the broker confirmed it, and
+                    // the outbox marks a row sent only then.
+                    h.PublisherConfirmation = true;
                     h.UseClusterNodes(rabbit.ClusterNodes);
                     if (!string.IsNullOrEmpty(rabbit.User))
                     {

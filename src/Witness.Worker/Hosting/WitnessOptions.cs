@@ -16,6 +16,9 @@ public sealed class WitnessOptions
     public IngestOptions Ingest { get; set; } = new();
     public LivenessOptions Liveness { get; set; } = new();
 
+    /// <summary>How many messages the busy endpoints take and handle at once (section <c>Endpoints</c>).</summary>
+    public EndpointOptions Endpoints { get; set; } = new();
+
     /// <summary>The sync groups' timelines: lag sampling and retention (<c>GetSyncGroupHistory</c>).</summary>
     public HistoryOptions History { get; set; } = new();
 
@@ -170,6 +173,13 @@ public sealed class SyncGroupOptions
     /// <summary>Bytes a second with an optional k, M or G suffix (<c>20M</c>): <c>mbuffer -r</c> with <c>Pipe:Mbuffer</c>, else <c>pv -q -L</c>; null for none.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? BandwidthLimit { get; set; }
+
+    /// <summary>
+    /// <c>bookmark</c> (the default), <c>hold</c> or <c>off</c> (docs/PLANNING.md, "Protected bases"); null is the default
+    /// and is left out of the stored definition, so that groups that do not set it keep their definition hash.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ProtectBases { get; set; }
 }
 
 /// <summary>One replication window: <c>Days</c> (<c>mon-fri</c>, <c>sat,sun</c>; empty for every day), <c>Start</c> and <c>End</c> (<c>HH:MM</c>, local), <c>TimeZone</c> (IANA id).</summary>
@@ -186,8 +196,19 @@ public sealed class SyncDatasetOptions
     /// <summary>The dataset's name on every member…</summary>
     public string Path { get; set; } = "";
 
-    /// <summary>…unless given per member (host id → dataset name).</summary>
+    /// <summary>…unless given per member (host id → dataset name; for a tree, the tree's root on that member).</summary>
     public Dictionary<string, string> On { get; set; } = [];
+
+    /// <summary>
+    /// A dataset tree (docs/PLANNING.md, "Dataset trees"): this dataset and every descendant the reports show. Left out
+    /// of the stored definition when false, so that existing groups keep their definition hash.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Recursive { get; set; }
+
+    /// <summary>A tree's exclusions: globs relative to its root (<c>scratch</c>, <c>*/tmp</c>); left out of the stored definition when null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public List<string>? Exclude { get; set; }
 }
 
 public sealed class SnapshotFilterOptions
@@ -259,6 +280,53 @@ public sealed class IngestOptions
     /// <summary>How long the record of a processed report is kept (duplicate detection, audit); older reports are
     /// recognised by their sequence anyway.</summary>
     public TimeSpan ProcessedReportRetention { get; set; } = TimeSpan.FromDays(7);
+}
+
+/// <summary>
+/// Concurrency and prefetch of the witness's busy endpoints (section <c>Endpoints</c>). The defaults follow the core
+/// count; a null prefetch follows the concurrency it feeds. Bounds: <see cref="MaxPartitions"/>,
+/// <see cref="MaxConcurrency"/>, <see cref="MaxPrefetch"/>.
+/// </summary>
+public sealed class EndpointOptions
+{
+    public const int MaxPartitions = 1024;
+    public const int MaxConcurrency = 256;
+    public const int MaxPrefetch = 10_000;
+
+    /// <summary>
+    /// Slots of the saga endpoint's partitioner: messages of one group are handled one at a time, of different groups
+    /// in up to this many at once. A round is mostly database work, so more than one per core:
+    /// <c>max(4, 2 × cores)</c>.
+    /// </summary>
+    public int SagaPartitions { get; set; } = Math.Max(4, 2 * Environment.ProcessorCount);
+
+    /// <summary>Prefetch of the saga endpoint; null: 2 × <see cref="SagaPartitions"/>, so a free slot finds a message of another group.</summary>
+    public int? SagaPrefetchCount { get; set; }
+
+    /// <summary>Inventory reports handled at once: deserializing and comparing a report is CPU work, <c>max(2, cores)</c>.</summary>
+    public int InventoryConcurrency { get; set; } = Math.Max(2, Environment.ProcessorCount);
+
+    /// <summary>
+    /// Prefetch of the <c>inventory-ingest</c> endpoint; null: 2 × <see cref="InventoryConcurrency"/> (a report may be
+    /// up to <c>Ingest:MaxMessageBytes</c>, and each prefetched one is held in memory).
+    /// </summary>
+    public int? InventoryPrefetchCount { get; set; }
+
+    /// <summary>Heartbeat batches consumed at once (each one transaction); 1 keeps the hosts' rows free of lock contention.</summary>
+    public int HeartbeatBatchConcurrency { get; set; } = 1;
+
+    /// <summary>
+    /// Prefetch of the <c>heartbeat</c> endpoint; null: (<see cref="HeartbeatBatchConcurrency"/> + 1) ×
+    /// <c>Ingest:HeartbeatBatchSize</c>, so the next batch fills while one is written. Never below a batch.
+    /// </summary>
+    public int? HeartbeatPrefetchCount { get; set; }
+
+    public int EffectiveSagaPrefetchCount => Math.Min(SagaPrefetchCount ?? 2 * SagaPartitions, MaxPrefetch);
+
+    public int EffectiveInventoryPrefetchCount => Math.Min(InventoryPrefetchCount ?? 2 * InventoryConcurrency, MaxPrefetch);
+
+    public int EffectiveHeartbeatPrefetchCount(int batchSize) =>
+        Math.Min(Math.Max(HeartbeatPrefetchCount ?? (HeartbeatBatchConcurrency + 1) * batchSize, batchSize), MaxPrefetch);
 }
 
 public sealed class LivenessOptions

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using ZfsSync.Witness.Core.Names;
+using ZfsSync.Witness.Core.Planning;
 using ZfsSync.Witness.Core.Validation;
 
 namespace ZfsSync.Witness.Worker.Hosting;
@@ -17,6 +18,7 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         ValidateGroups(options.SyncGroups, hostIds, failures);
         ValidateExecution(options, hostIds, failures);
         ValidateTimes(options, failures);
+        ValidateEndpoints(options.Endpoints, failures);
         failures.AddRange(ClientTopologyOptionsValidator.Failures(options.ClientTopology));
         failures.AddRange(ClientTopologyOptionsValidator.OperatorFailures(options.Operators));
         if (failures.Count == 0)
@@ -45,6 +47,34 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
         if (database.Provider == DatabaseProvider.Sqlite && string.IsNullOrWhiteSpace(database.DataDirectory) && string.IsNullOrWhiteSpace(database.ConnectionString))
         {
             failures.Add("Database:DataDirectory: required for the embedded SQLite database when no ConnectionString is given");
+        }
+    }
+
+    internal static void ValidateEndpoints(EndpointOptions endpoints, List<string> failures)
+    {
+        void Range(string key, int? value, int max)
+        {
+            if (value is { } v && (v < 1 || v > max))
+            {
+                failures.Add($"Endpoints:{key}: {v} is not between 1 and {max}");
+            }
+        }
+
+        Range(nameof(EndpointOptions.SagaPartitions), endpoints.SagaPartitions, EndpointOptions.MaxPartitions);
+        Range(nameof(EndpointOptions.SagaPrefetchCount), endpoints.SagaPrefetchCount, EndpointOptions.MaxPrefetch);
+        Range(nameof(EndpointOptions.InventoryConcurrency), endpoints.InventoryConcurrency, EndpointOptions.MaxConcurrency);
+        Range(nameof(EndpointOptions.InventoryPrefetchCount), endpoints.InventoryPrefetchCount, EndpointOptions.MaxPrefetch);
+        Range(nameof(EndpointOptions.HeartbeatBatchConcurrency), endpoints.HeartbeatBatchConcurrency, EndpointOptions.MaxConcurrency);
+        Range(nameof(EndpointOptions.HeartbeatPrefetchCount), endpoints.HeartbeatPrefetchCount, EndpointOptions.MaxPrefetch);
+
+        if (endpoints.SagaPrefetchCount < endpoints.SagaPartitions)
+        {
+            failures.Add($"Endpoints:SagaPrefetchCount: {endpoints.SagaPrefetchCount} is below Endpoints:SagaPartitions ({endpoints.SagaPartitions}): slots would stay idle");
+        }
+
+        if (endpoints.InventoryPrefetchCount < endpoints.InventoryConcurrency)
+        {
+            failures.Add($"Endpoints:InventoryPrefetchCount: {endpoints.InventoryPrefetchCount} is below Endpoints:InventoryConcurrency ({endpoints.InventoryConcurrency})");
         }
     }
 
@@ -171,7 +201,13 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
             for (var d = 0; d < group.Datasets.Count; d++)
             {
                 var dataset = group.Datasets[d];
-                if (!ZfsName.TryParse(dataset.Path, ZfsNameKind.Dataset, out _, out var error))
+                var tree = dataset.Recursive || DatasetTree.IsPattern(dataset.Path ?? "") || dataset.Exclude is { Count: > 0 };
+                if (tree)
+                {
+                    var entry = new GroupDataset { Path = dataset.Path ?? "", Recursive = dataset.Recursive, Exclude = [.. dataset.Exclude ?? []] };
+                    failures.AddRange(DatasetTree.Validate(entry, []).Select(e => $"{key}:Datasets:{d}: {e}"));
+                }
+                else if (!ZfsName.TryParse(dataset.Path, ZfsNameKind.Dataset, out _, out var error))
                 {
                     failures.Add($"{key}:Datasets:{d}:Path: {error}");
                 }
@@ -183,11 +219,22 @@ public sealed class WitnessOptionsValidator : IValidateOptions<WitnessOptions>
                         failures.Add($"{key}:Datasets:{d}:On:{member}: not a member of the group");
                     }
 
-                    if (!ZfsName.TryParse(path, ZfsNameKind.Dataset, out _, out var onError))
+                    if (tree && DatasetTree.IsPattern(path ?? ""))
+                    {
+                        failures.Add($"{key}:Datasets:{d}:On:{member}: {ZfsName.Quote(path ?? "")} holds * or ?; On names the tree's root on that member, without a glob");
+                    }
+                    else if (!ZfsName.TryParse(path, ZfsNameKind.Dataset, out _, out var onError))
                     {
                         failures.Add($"{key}:Datasets:{d}:On:{member}: {onError}");
                     }
                 }
+            }
+
+            if (group.ProtectBases is not (null or "bookmark" or "off"))
+            {
+                failures.Add(group.ProtectBases == "hold"
+                    ? $"{key}:ProtectBases: hold is not supported yet; use bookmark or off"
+                    : $"{key}:ProtectBases: {ZfsName.Quote(group.ProtectBases)} is not bookmark or off");
             }
 
             if (group.Initial is not ("oldest" or "newest"))

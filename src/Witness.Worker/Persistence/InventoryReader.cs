@@ -11,8 +11,18 @@ public static class InventoryReader
     /// Hosts that have reported at least once, keyed by id; snapshots and bookmarks ordered by createtxg; with the last
     /// known identity of their vanished datasets.
     /// </summary>
+    public static Task<IReadOnlyDictionary<string, HostInventory>> LoadAsync(
+        WitnessDbContext db, IReadOnlyCollection<string> hostIds, CancellationToken cancellationToken) =>
+        LoadAsync(db, hostIds, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="LoadAsync(WitnessDbContext, IReadOnlyCollection{string}, CancellationToken)"/>, but with only the
+    /// datasets named in <paramref name="namesByHost"/> for each host (null: every dataset), and those that now hold the
+    /// dataset guid a named dataset had when it vanished (so that a rename is told as one). A host that has reported is
+    /// in the answer even when none of its datasets is.
+    /// </summary>
     public static async Task<IReadOnlyDictionary<string, HostInventory>> LoadAsync(
-        WitnessDbContext db, IReadOnlyCollection<string> hostIds, CancellationToken cancellationToken)
+        WitnessDbContext db, IReadOnlyCollection<string> hostIds, IReadOnlyDictionary<string, IReadOnlySet<string>>? namesByHost, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(hostIds);
@@ -20,15 +30,42 @@ public static class InventoryReader
         var hosts = await db.Hosts.AsNoTracking()
             .Where(h => ids.Contains(h.HostId) && h.LastReportReceivedAt != null)
             .ToListAsync(cancellationToken);
-        var datasets = await db.Datasets.AsNoTracking().Where(d => ids.Contains(d.HostId)).ToListAsync(cancellationToken);
-        var snapshots = (await db.Snapshots.AsNoTracking()
-                .Join(db.Datasets.Where(d => ids.Contains(d.HostId)), s => s.DatasetId, d => d.Id, (s, d) => s)
-                .ToListAsync(cancellationToken))
-            .ToLookup(s => s.DatasetId);
-        var bookmarks = (await db.Bookmarks.AsNoTracking()
-                .Join(db.Datasets.Where(d => ids.Contains(d.HostId)), b => b.DatasetId, d => d.Id, (b, d) => b)
-                .ToListAsync(cancellationToken))
-            .ToLookup(b => b.DatasetId);
+        List<DatasetRecord> datasets;
+        ILookup<long, SnapshotRecord> snapshots;
+        ILookup<long, BookmarkRecord> bookmarks;
+        if (namesByHost is null)
+        {
+            datasets = await db.Datasets.AsNoTracking().Where(d => ids.Contains(d.HostId)).ToListAsync(cancellationToken);
+            snapshots = (await db.Snapshots.AsNoTracking()
+                    .Join(db.Datasets.Where(d => ids.Contains(d.HostId)), s => s.DatasetId, d => d.Id, (s, d) => s)
+                    .ToListAsync(cancellationToken))
+                .ToLookup(s => s.DatasetId);
+            bookmarks = (await db.Bookmarks.AsNoTracking()
+                    .Join(db.Datasets.Where(d => ids.Contains(d.HostId)), b => b.DatasetId, d => d.Id, (b, d) => b)
+                    .ToListAsync(cancellationToken))
+                .ToLookup(b => b.DatasetId);
+        }
+        else
+        {
+            // Names of any host in SQL, the exact (host, name) pairs in memory; then the rows of those datasets only.
+            var names = namesByHost.Where(p => ids.Contains(p.Key)).SelectMany(p => p.Value).Distinct(StringComparer.Ordinal).ToList();
+            datasets = [.. (await db.Datasets.AsNoTracking().Where(d => ids.Contains(d.HostId) && names.Contains(d.Name)).ToListAsync(cancellationToken))
+                .Where(d => namesByHost.TryGetValue(d.HostId, out var own) && own.Contains(d.Name))];
+            var gone = (await db.VanishedDatasets.AsNoTracking().Where(v => ids.Contains(v.HostId) && names.Contains(v.Name)).ToListAsync(cancellationToken))
+                .Where(v => namesByHost.TryGetValue(v.HostId, out var own) && own.Contains(v.Name))
+                .ToList();
+            if (gone.Count > 0)
+            {
+                var guids = gone.Select(v => (ulong?)v.Guid).Distinct().ToList();
+                var loaded = datasets.Select(d => d.Id).ToHashSet();
+                datasets.AddRange((await db.Datasets.AsNoTracking().Where(d => ids.Contains(d.HostId) && guids.Contains(d.Guid)).ToListAsync(cancellationToken))
+                    .Where(d => !loaded.Contains(d.Id) && gone.Any(v => v.HostId == d.HostId && v.Guid == d.Guid)));
+            }
+
+            var datasetIds = datasets.Select(d => d.Id).ToList();
+            snapshots = (await db.Snapshots.AsNoTracking().Where(s => datasetIds.Contains(s.DatasetId)).ToListAsync(cancellationToken)).ToLookup(s => s.DatasetId);
+            bookmarks = (await db.Bookmarks.AsNoTracking().Where(b => datasetIds.Contains(b.DatasetId)).ToListAsync(cancellationToken)).ToLookup(b => b.DatasetId);
+        }
 
         var vanished = (await db.VanishedDatasets.AsNoTracking().Where(v => ids.Contains(v.HostId)).ToListAsync(cancellationToken))
             .ToLookup(v => v.HostId);

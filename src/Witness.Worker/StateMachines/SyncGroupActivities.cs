@@ -31,12 +31,19 @@ public static class SyncGroupStates
             : throw new InvalidOperationException("The sync group saga must be stored with the EF Core saga repository on WitnessDbContext.");
     }
 
-    public static async Task PlanAsync(this GroupPlanning planning, BehaviorContext<SyncGroupState> context)
+    /// <summary>A planning round of every dataset of the group.</summary>
+    public static Task PlanAsync(this GroupPlanning planning, BehaviorContext<SyncGroupState> context) => planning.PlanAsync(context, null);
+
+    /// <summary>
+    /// A planning round; <paramref name="only"/> (null: every dataset) picks the datasets (paths) that changed from the
+    /// group's definition, and the round plans only those when it can (<see cref="Core.Planning.PlanningRound.ScopeOf"/>).
+    /// </summary>
+    public static async Task PlanAsync(this GroupPlanning planning, BehaviorContext<SyncGroupState> context, Func<Core.Planning.SyncGroupDefinition, IReadOnlySet<string>?>? only)
     {
         ArgumentNullException.ThrowIfNull(planning);
         ArgumentNullException.ThrowIfNull(context);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        await planning.PlanAsync(context.Database(), context.Saga, context.GetTransactionalOutbox(), context.CancellationToken);
+        await planning.PlanAsync(context.Database(), context.Saga, context.GetTransactionalOutbox(), only, context.CancellationToken);
         if (context.TryGetPayload<IServiceProvider>(out var services))
         {
             services.GetService<Observability.WitnessMetrics>()?.PlanningRound(System.Diagnostics.Stopwatch.GetElapsedTime(started));
@@ -66,11 +73,27 @@ public abstract class SyncGroupActivity<TMessage> : IStateMachineActivity<SyncGr
     protected abstract Task ExecuteAsync(BehaviorContext<SyncGroupState, TMessage> context);
 }
 
-/// <summary>Plans again: for inventory changes and host status changes.</summary>
+/// <summary>Plans again, every dataset: for host status changes and the sweeper's periodic round.</summary>
 public sealed class PlanGroupActivity<TMessage>(GroupPlanning planning) : SyncGroupActivity<TMessage>
     where TMessage : class
 {
     protected override Task ExecuteAsync(BehaviorContext<SyncGroupState, TMessage> context) => planning.PlanAsync(context);
+}
+
+/// <summary>
+/// Plans again after an inventory change: only the datasets the change names (<see cref="GroupInventoryChanged.Datasets"/>,
+/// as named on the reporting host); none named means every dataset.
+/// </summary>
+public sealed class PlanInventoryChangeActivity(GroupPlanning planning) : SyncGroupActivity<GroupInventoryChanged>
+{
+    protected override Task ExecuteAsync(BehaviorContext<SyncGroupState, GroupInventoryChanged> context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var m = context.Message;
+        return m.Datasets is not { Count: > 0 } changed
+            ? planning.PlanAsync(context)
+            : planning.PlanAsync(context, group => Core.Planning.PlanningRound.DatasetsNamed(group, m.HostId ?? "", changed));
+    }
 }
 
 /// <summary>
@@ -123,8 +146,8 @@ public sealed class RecordOutcomeActivity(
             return;
         }
 
-        await planning.RecordCompletedAsync(context.Database(), m, InventoryIngestConsumer.SenderUserId(context), context.CancellationToken);
-        await planning.PlanAsync(context);
+        var dataset = await planning.RecordCompletedAsync(context.Database(), m, InventoryIngestConsumer.SenderUserId(context), context.CancellationToken);
+        await planning.PlanAsync(context, Only(dataset));
         await next.Execute(context);
     }
 
@@ -139,8 +162,8 @@ public sealed class RecordOutcomeActivity(
             return;
         }
 
-        await planning.RecordFailedAsync(context.Database(), m, InventoryIngestConsumer.SenderUserId(context), context.CancellationToken);
-        await planning.PlanAsync(context);
+        var dataset = await planning.RecordFailedAsync(context.Database(), m, InventoryIngestConsumer.SenderUserId(context), context.CancellationToken);
+        await planning.PlanAsync(context, Only(dataset));
         await next.Execute(context);
     }
 
@@ -148,10 +171,14 @@ public sealed class RecordOutcomeActivity(
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
-        await planning.RecordExpiredAsync(context.Database(), context.Message, context.CancellationToken);
-        await planning.PlanAsync(context);
+        var dataset = await planning.RecordExpiredAsync(context.Database(), context.Message, context.CancellationToken);
+        await planning.PlanAsync(context, Only(dataset));
         await next.Execute(context);
     }
+
+    /// <summary>An outcome changes the plan of its attempt's dataset only; nothing recorded (an unknown or finished attempt) plans every dataset.</summary>
+    private static Func<Core.Planning.SyncGroupDefinition, IReadOnlySet<string>?>? Only(string? dataset) =>
+        dataset is null ? null : _ => new HashSet<string>(StringComparer.Ordinal) { dataset };
 
     /// <summary>Whether the outcome's sender is an executor of the attempt's executing host; logs (escaped) when not.</summary>
     private async Task<bool> FromTheExecutorsAsync(BehaviorContext<SyncGroupState> context, Guid instructionId, int attempt, string group, string what)

@@ -1,5 +1,7 @@
 using MassTransit;
+using Microsoft.Extensions.Options;
 using ZfsSync.Contracts;
+using ZfsSync.Witness.Worker.Hosting;
 
 namespace ZfsSync.Witness.Worker.StateMachines;
 
@@ -10,6 +12,9 @@ namespace ZfsSync.Witness.Worker.StateMachines;
 /// </summary>
 public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
 {
+    /// <summary>The endpoint's (and queue's) name, from the kebab-case formatter.</summary>
+    public const string Queue = "sync-group-state";
+
     protected override void ConfigureSaga(
         IReceiveEndpointConfigurator endpointConfigurator, ISagaConfigurator<SyncGroupState> sagaConfigurator, IRegistrationContext context)
     {
@@ -37,7 +42,9 @@ public sealed class SyncGroupStateDefinition : SagaDefinition<SyncGroupState>
             x.UseFilter(new MassTransit.Middleware.ErrorTransportFilter());
         });
 
-        var partition = endpointConfigurator.CreatePartitioner(Math.Max(2, Environment.ProcessorCount));
+        // Endpoints:SagaPartitions (default max(4, 2 × cores)); the test harness may run without the witness's options.
+        var partitions = context.GetService<IOptions<WitnessOptions>>()?.Value.Endpoints.SagaPartitions ?? new EndpointOptions().SagaPartitions;
+        var partition = endpointConfigurator.CreatePartitioner(partitions);
         sagaConfigurator.Message<SyncGroupConfigured>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<SyncGroupRemoved>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));
         sagaConfigurator.Message<GroupInventoryChanged>(m => m.UsePartitioner(partition, x => DeterministicIds.SyncGroup(x.Message.SyncGroup)));

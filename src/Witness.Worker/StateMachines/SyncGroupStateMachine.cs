@@ -90,11 +90,11 @@ public sealed class SyncGroupStateMachine : MassTransitStateMachine<SyncGroupSta
 
         Initially(
             Settle(When(Configured).Activity(x => x.OfType<ApplyConfigurationActivity>())),
-            Settle(When(InventoryChanged).Activity(x => x.OfType<PlanGroupActivity<GroupInventoryChanged>>())));
+            Settle(When(InventoryChanged).Activity(x => x.OfType<PlanInventoryChangeActivity>())));
 
         DuringAny(
             Settle(When(Configured).Activity(x => x.OfType<ApplyConfigurationActivity>())),
-            Settle(When(InventoryChanged).Activity(x => x.OfType<PlanGroupActivity<GroupInventoryChanged>>())),
+            Settle(When(InventoryChanged).Activity(x => x.OfType<PlanInventoryChangeActivity>())),
             Settle(When(HostStatusChanged).Activity(x => x.OfType<PlanGroupActivity<GroupHostStatusChanged>>())),
             Settle(When(PlanningDue).Activity(x => x.OfType<PlanGroupActivity<SyncGroupPlanningDue>>())),
             Settle(When(InstructionCompleted).Activity(x => x.OfType<RecordOutcomeActivity>())),

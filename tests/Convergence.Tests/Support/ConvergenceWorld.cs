@@ -557,8 +557,19 @@ public sealed class ConvergenceWorld : IAsyncDisposable
     public void AssertNoDestructiveCommandWithoutResolution()
     {
         var resolved = Seen.Issued.Where(i => i.Resolution is not null).Select(i => $"{i.InstructionId}/{i.Attempt}").ToHashSet(StringComparer.Ordinal);
+        var targets = Seen.Issued.GroupBy(i => $"{i.InstructionId}/{i.Attempt}", StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Target.HostId, StringComparer.Ordinal);
         foreach (var entry in Fleet.ReadLog().Where(e => e.Tool == "zfs" && ZfsCommand.IsDestructive(e.Argv)))
         {
+            // The one destroy allowed without a resolution (docs/PLANNING.md, "Protected bases"): one of the
+            // instruction's target's own superseded zfssync bookmarks.
+            if (entry.Argv is ["destroy", var bookmark] && bookmark.IndexOf('#', StringComparison.Ordinal) is var hash and > 0
+                && targets.TryGetValue(entry.Context ?? "", out var target)
+                && bookmark[(hash + 1)..] is var name && name.StartsWith($"zfssync-{target}-", StringComparison.Ordinal)
+                && name.Length > $"zfssync-{target}-".Length && name[$"zfssync-{target}-".Length..].All(char.IsAsciiDigit))
+            {
+                continue;
+            }
+
             resolved.ShouldContain(entry.Context ?? "", $"a destructive command ran without a recorded resolution: {entry.Describe()} (context {entry.Context ?? "none"})");
         }
     }

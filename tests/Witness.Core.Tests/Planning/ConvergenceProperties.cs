@@ -166,6 +166,30 @@ public class When_histories_are_random
             argvs.SelectMany(a => a).ShouldNotContain("-F");
             var zfs = argvs.Where(a => a[0] == "zfs").ToList();
             var first = zfs[0];
+            if (first[1] == "bookmark")
+            {
+                // A protecting bookmark, on the source: zfs bookmark SRC@SNAP SRC#zfssync-backup1-TXG.
+                step.Pipeline.ShouldHaveSingleItem().HostId.ShouldBe("nas1");
+                var snap = Resolve(source, first[2]);
+                first[3].ShouldBe($"{Source}#zfssync-backup1-{snap.CreateTxg}");
+                var mark = first[3][(Source.Length + 1)..];
+                source.Bookmarks.ShouldNotContain(b => b.Name == mark, "bookmark exists");
+                source.Bookmarks.Add(new BookmarkInfo { Name = mark, Guid = snap.Guid, CreateTxg = snap.CreateTxg, CreatedAt = snap.CreatedAt });
+                continue;
+            }
+
+            if (first[1] == "destroy" && first[^1].Contains('#', StringComparison.Ordinal))
+            {
+                // The only destroy without a resolution: one of this target's own bookmarks on the source.
+                step.Pipeline.ShouldHaveSingleItem().HostId.ShouldBe("nas1");
+                first.Count.ShouldBe(3);
+                first[2].ShouldStartWith(Source + "#");
+                var mark = first[2][(Source.Length + 1)..];
+                Planner.IsProtectionBookmark(mark, "backup1").ShouldBeTrue();
+                source.Bookmarks.RemoveAll(b => b.Name == mark).ShouldBe(1, "bookmark does not exist");
+                continue;
+            }
+
             if (first[1] is "rollback" or "destroy" or "rename")
             {
                 instruction.Resolution.ShouldNotBeNull("a destructive step without a resolution");
@@ -240,10 +264,12 @@ public class When_histories_are_random
         return source.Snapshots.Single(x => x.Name == name);
     }
 
-    private static PlanResult PlanOnce(RandomHistory h, ModelDataset source, ModelDataset target, IEnumerable<RecordedResolution>? resolutions = null)
+    private static PlanResult PlanOnce(
+        RandomHistory h, ModelDataset source, ModelDataset target, IEnumerable<RecordedResolution>? resolutions = null, ProtectBases protect = ProtectBases.Off)
     {
         var scenario = new Scenario().With(g => g with
         {
+            ProtectBases = protect,
             Intermediates = h.Intermediates,
             Snapshots = h.FilterOn ? new SnapshotFilter { Include = ["auto-*"] } : SnapshotFilter.All,
         });
@@ -297,6 +323,49 @@ public class When_histories_are_random
                     break;
             }
         }, iter: 3000, threads: 1);
+    }
+
+    /// <summary>
+    /// With protected bases: a history that converges does so with exactly one zfssync bookmark of the target on the
+    /// source, at the target's newest snapshot; a pruner then destroying every source snapshot but a new one leaves the
+    /// target its base (the bookmark), so the next round is an incremental from it and the bookmark moves on.
+    /// </summary>
+    [Fact]
+    public void Should_converge_with_protected_bases_and_survive_a_pruner_destroying_the_base()
+    {
+        RandomHistory.Gen.Sample(h =>
+        {
+            var (source, target) = Build(h);
+            if (Oracle(h, source, target) != "converge")
+            {
+                return;
+            }
+
+            var result = PlanOnce(h, source, target, protect: ProtectBases.Bookmark);
+            for (var round = 0; round < 3 && result.Instructions.Count > 0; round++)
+            {
+                result.Conflicts.ShouldBeEmpty();
+                var instruction = result.Instructions.ShouldHaveSingleItem();
+                instruction.Resolution.ShouldBeNull();
+                Apply(instruction, source, target);
+                result = PlanOnce(h, source, target, protect: ProtectBases.Bookmark);
+            }
+
+            result.Instructions.ShouldBeEmpty("not converged after 3 rounds");
+            var ours = source.Bookmarks.Where(b => Planner.IsProtectionBookmark(b.Name, "backup1")).ToList();
+            ours.ShouldHaveSingleItem("exactly one protecting bookmark").Guid.ShouldBe(target.Snapshots[^1].Guid);
+
+            // The pruner: every source snapshot is destroyed; a new one is taken.
+            source.Snapshots.Clear();
+            source.Snapshots.Add(Scenario.Snap("auto-new", 9999, 90_000));
+            var next = PlanOnce(h, source, target, protect: ProtectBases.Bookmark).SingleInstruction();
+            next.From.ShouldNotBeNull().IsBookmark.ShouldBeTrue();
+            next.From.Name.ShouldBe(ours[0].Name);
+            Apply(next, source, target);
+            PlanOnce(h, source, target, protect: ProtectBases.Bookmark).Instructions.ShouldBeEmpty();
+            target.Snapshots[^1].Guid.ShouldBe(9999UL);
+            source.Bookmarks.Where(b => Planner.IsProtectionBookmark(b.Name, "backup1")).ShouldHaveSingleItem().Name.ShouldBe("zfssync-backup1-90000");
+        }, iter: 2000, threads: 1);
     }
 
     /// <summary>

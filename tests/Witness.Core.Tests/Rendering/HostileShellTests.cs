@@ -27,7 +27,12 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
         Datasets = [new GroupDataset { Path = sourceName, On = new Dictionary<string, string> { ["backup1"] = targetName } }],
         Pipe = new PipeOptions { MbufferSize = "128M", Compression = StreamCompression.Zstd, Progress = true },
         Receive = new ReceiveOptions { Set = new Dictionary<string, string> { ["readonly"] = "on" }, Inherit = ["mountpoint"] },
+
+        // Protected bases on: the source-side bookmark command carries the hostile snapshot names too.
+        ProtectBases = ProtectBases.Bookmark,
     });
+
+    private static InstructionStep SendStep(SyncInstructionIssued instruction) => instruction.Steps.Last(s => s.Pipeline.Count > 1);
 
     private void ShouldRunExactlyAsTheSteps(SyncInstructionIssued instruction, string shellPath = "/bin/sh")
     {
@@ -64,7 +69,7 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
             .Dataset("backup1", targetName, [Received(Snap("-first snap", 1, 10), 100)]);
         var instruction = scenario.Plan().SingleInstruction();
 
-        instruction.Steps[^1].Pipeline[^1].Argv[^1].ShouldBe(targetName);
+        SendStep(instruction).Pipeline[^1].Argv[^1].ShouldBe(targetName);
         ShouldRunExactlyAsTheSteps(instruction);
     }
 
@@ -76,7 +81,7 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
         var instruction = WithTargetName(name).Source(History.A).Plan().SingleInstruction();
 
         instruction.Kind.ShouldBe(InstructionKind.Full);
-        instruction.Steps.Count.ShouldBe(1);
+        instruction.Steps.Count.ShouldBe(2, "the send, then the protecting bookmark");
         ShouldRunExactlyAsTheSteps(instruction);
     }
 
@@ -195,11 +200,11 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
             }
 
             var instruction = result.SingleInstruction();
-            instruction.Steps[^1].Pipeline[^1].Argv.ShouldContain("com.example:note=" + note);
+            SendStep(instruction).Pipeline[^1].Argv.ShouldContain("com.example:note=" + note);
             if (rate is not null)
             {
                 var bytes = ValueValidators.BandwidthBytesPerSecond(rate).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                instruction.Steps[^1].Pipeline.ShouldContain(p => mbuffer
+                SendStep(instruction).Pipeline.ShouldContain(p => mbuffer
                     ? p.Argv[0] == "mbuffer" && p.Argv.SequenceEqual(new[] { "mbuffer", "-q", "-s", "128k", "-m", "128M", "-r", bytes })
                     : p.Argv.SequenceEqual(new[] { "pv", "-q", "-L", bytes }));
             }
@@ -286,7 +291,7 @@ public sealed class When_hostile_values_reach_the_command_line : IDisposable
         var conflict = scenario.Plan().SingleConflict();
         scenario.Resolutions.Add(new RecordedResolution { ConflictId = conflict.ConflictId, Resolution = ConflictResolution.RollbackTarget });
         var instruction = scenario.Plan().SingleInstruction();
-        instruction.Steps.Count.ShouldBe(2);
+        instruction.Steps.Count.ShouldBe(3, "rollback, send, bookmark");
 
         foreach (var command in new[] { instruction.Commands.Relay, instruction.Commands.Push, instruction.Commands.Pull })
         {

@@ -32,6 +32,9 @@ internal sealed class Scenario
         Members = ["nas1", "backup1"],
         Datasets = [new GroupDataset { Path = SourceName, On = new Dictionary<string, string> { ["backup1"] = TargetName } }],
         Send = new SendOptions { Compressed = true, LargeBlocks = false, Embedded = false },
+
+        // Tests that are not about protected bases plan without it, so their goldens stay about what they test.
+        ProtectBases = ProtectBases.Off,
     };
 
     public Dictionary<string, HostStatus> Liveness { get; } = new()
@@ -73,8 +76,13 @@ internal sealed class Scenario
     public Scenario Dataset(string host, string name, IEnumerable<SnapshotInfo> snapshots, Func<DatasetInventory, DatasetInventory>? change = null, IEnumerable<BookmarkInfo>? bookmarks = null)
     {
         var inventory = new DatasetInventory { Name = name, Snapshots = snapshots.ToArray(), Bookmarks = bookmarks?.ToArray() ?? [] };
-        datasets[host].RemoveAll(d => d.Name == name);
-        datasets[host].Add(change is null ? inventory : change(inventory));
+        if (!datasets.TryGetValue(host, out var list))
+        {
+            datasets[host] = list = [];
+        }
+
+        list.RemoveAll(d => d.Name == name);
+        list.Add(change is null ? inventory : change(inventory));
         return this;
     }
 

@@ -150,6 +150,54 @@ public sealed class When_asking_which_groups_a_host_belongs_to(InfrastructureFix
         change.Datasets.ShouldBe(["pool2/data"], "the stored definition's path, not this file's backup/data");
     }
 
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_route_a_change_of_a_tree_child_to_the_group(string provider)
+    {
+        await using var database = await WitnessTestDatabase.CreateAsync(infrastructure, provider);
+        var local = Options();
+        local.SyncGroups[0].Datasets =
+        [
+            new SyncDatasetOptions { Path = "tank/vm", Recursive = true, Exclude = ["scratch"], On = { ["backup1"] = "backup/vm" } },
+            new SyncDatasetOptions { Path = "tank/ct/*", On = { ["backup1"] = "backup/ct" } },
+        ];
+        var options = new StaticOptionsMonitor<WitnessOptions>(local);
+        var memberships = new GroupMemberships(new GroupDefinitionCache(), options);
+        await using (var db = database.CreateContext())
+        {
+            Describe(await memberships.OfHostAsync(db, "backup1", CancellationToken.None)).ShouldBe(["critical: backup/vm, backup/ct"], "each tree's root on the member");
+        }
+
+        var outbox = new RecordingOutbox();
+        async Task IngestAsync(params DatasetInventory[] datasets)
+        {
+            await using var db = database.CreateContext();
+            var ingest = new InventoryIngest(db, outbox, memberships, options, new FakeTimeProvider(T0), NullLogger<InventoryIngest>.Instance);
+            var result = await ingest.ApplyAsync(
+                new SnapshotInventoryReported { HostId = "nas1", ReportId = Guid.NewGuid(), Sequence = Reports.NextSequence(), CapturedAt = T0, Roots = ["tank"], Datasets = datasets },
+                null,
+                1000,
+                CancellationToken.None);
+            result.IsRejected.ShouldBeFalse(result.Reason);
+        }
+
+        DatasetInventory[] before = [Reports.Dataset("tank"), Reports.Dataset("tank/vm"), Reports.Dataset("tank/ct"), Reports.Dataset("tank/other")];
+        await IngestAsync(before);
+        outbox.Messages.Clear();
+
+        // A new child of the recursive tree and a new match of the glob: the group plans again, without a configuration change.
+        await IngestAsync([.. before, Reports.Dataset("tank/vm/web", Reports.Snapshot("s1", 11, 110)), Reports.Dataset("tank/ct/db", Reports.Snapshot("s1", 12, 120))]);
+        var change = outbox.Of<GroupInventoryChanged>().ShouldHaveSingleItem();
+        change.SyncGroup.ShouldBe("critical");
+        change.Datasets.ShouldBe(["tank/vm", "tank/ct"]);
+
+        // A dataset outside every tree does not.
+        outbox.Messages.Clear();
+        await IngestAsync([.. before, Reports.Dataset("tank/vm/web", Reports.Snapshot("s1", 11, 110)), Reports.Dataset("tank/ct/db", Reports.Snapshot("s1", 12, 120)), Reports.Dataset("tank/other/x")]);
+        outbox.Of<GroupInventoryChanged>().ShouldBeEmpty();
+    }
+
     [Fact]
     public void Should_parse_a_definition_once_per_hash()
     {

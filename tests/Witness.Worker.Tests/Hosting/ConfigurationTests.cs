@@ -2,6 +2,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using ZfsSync.Witness.Core.Planning;
+using ZfsSync.Witness.Worker.Groups;
 using ZfsSync.Witness.Worker.Hosting;
 
 namespace ZfsSync.Witness.Worker.Tests.Hosting;
@@ -135,6 +137,8 @@ public sealed class When_the_witness_reads_its_configuration : IDisposable
     [InlineData("SyncGroups: [ { Name: g, HangAfter: \"-00:05:00\" } ]", "SyncGroups:0:HangAfter: must be positive")]
     [InlineData("History: { LagSampleInterval: \"00:00:00\" }", "History:LagSampleInterval: must be positive")]
     [InlineData("History: { Retention: \"-1.00:00:00\" }", "History:Retention: must be positive")]
+    [InlineData("SyncGroups: [ { Name: g, ProtectBases: always } ]", "SyncGroups:0:ProtectBases: \"always\" is not bookmark or off")]
+    [InlineData("SyncGroups: [ { Name: g, ProtectBases: hold } ]", "SyncGroups:0:ProtectBases: hold is not supported yet")]
     public void Should_reject_a_bad_value_with_its_key(string yaml, string failure)
     {
         var result = new WitnessOptionsValidator().Validate(null, Bind2(yaml));
@@ -152,6 +156,23 @@ public sealed class When_the_witness_reads_its_configuration : IDisposable
     [Fact]
     public void Should_accept_an_empty_configuration_with_the_embedded_defaults() =>
         new WitnessOptionsValidator().Validate(null, new WitnessOptions()).Succeeded.ShouldBeTrue();
+
+    [Fact]
+    public void Should_bind_and_map_a_dataset_tree()
+    {
+        var options = Bind(Build(Yaml.Replace(
+            "      - Path: tank/data\n        On: { backup1: backup/nas1/data }",
+            "      - Path: tank/vm\n        Recursive: true\n        Exclude: [scratch, \"*/tmp\"]\n        On: { backup1: backup/nas1/vm }\n      - Path: \"tank/ct/*\"",
+            StringComparison.Ordinal)));
+
+        var group = DefinitionMapper.Group(options.SyncGroups.ShouldHaveSingleItem());
+        group.Datasets.Count.ShouldBe(2);
+        group.Datasets[0].Recursive.ShouldBeTrue();
+        group.Datasets[0].Exclude.ShouldBe(["scratch", "*/tmp"]);
+        group.Datasets[0].IsTree.ShouldBeTrue();
+        group.Datasets[1].IsTree.ShouldBeTrue("a glob path is a tree");
+        new WitnessOptionsValidator().Validate(null, options).Succeeded.ShouldBeTrue();
+    }
 }
 
 public sealed class When_configuration_values_would_reach_a_command_line
@@ -190,6 +211,67 @@ public sealed class When_configuration_values_would_reach_a_command_line
         new WitnessOptionsValidator()
             .Validate(null, WithHost(new ZfsHostOptions { Id = "nas1" }, g => g.Receive.Set["readonly"] = "on'\n$(reboot)"))
             .Failed.ShouldBeTrue();
+
+    [Theory]
+    [InlineData("tank/**", false, null, "SyncGroups:0:Datasets:0: the path \"tank/**\": ** is not supported")]
+    [InlineData("*/vm", false, null, "SyncGroups:0:Datasets:0: the path \"*/vm\": the first segment (the pool) cannot hold * or ?")]
+    [InlineData("tank/vm", true, "a;b", "SyncGroups:0:Datasets:0: Exclude \"a;b\" holds the invalid character ';'")]
+    [InlineData("tank/vm", false, "a", "SyncGroups:0:Datasets:0: Exclude needs Recursive: true or a glob path")]
+    public void Should_reject_a_hostile_tree_entry_with_its_key(string path, bool recursive, string? exclude, string failure)
+    {
+        var options = new WitnessOptions
+        {
+            Hosts = [new ZfsHostOptions { Id = "nas1" }, new ZfsHostOptions { Id = "backup1" }],
+            SyncGroups =
+            [
+                new SyncGroupOptions
+                {
+                    Name = "g",
+                    Source = "nas1",
+                    Members = ["nas1", "backup1"],
+                    Datasets = [new SyncDatasetOptions { Path = path, Recursive = recursive, Exclude = exclude is null ? null : [exclude] }],
+                },
+            ],
+        };
+
+        var result = new WitnessOptionsValidator().Validate(null, options);
+        result.Failed.ShouldBeTrue();
+        result.Failures!.ShouldContain(f => f.StartsWith(failure, StringComparison.Ordinal), string.Join("\n", result.Failures!));
+    }
+
+    [Fact]
+    public void Should_leave_tree_fields_out_of_the_stored_definition_when_unset()
+    {
+        var group = new SyncGroupOptions { Name = "g", Source = "nas1", Members = ["nas1", "backup1"], Datasets = [new SyncDatasetOptions { Path = "tank/data" }] };
+        var json = GroupDefinitionDocument.For(group, new WitnessOptions()).ToJson();
+        json.ShouldNotContain("recursive", Case.Insensitive);
+        json.ShouldNotContain("exclude\":null", Case.Insensitive);
+        json.ShouldContain("\"datasets\":[{\"path\":\"tank/data\",\"on\":{}}]");
+
+        group.Datasets[0].Recursive = true;
+        group.Datasets[0].Exclude = ["scratch"];
+        var tree = GroupDefinitionDocument.For(group, new WitnessOptions()).ToJson();
+        tree.ShouldContain("\"recursive\":true");
+        GroupDefinitionDocument.Parse(tree).ToGroup().Datasets[0].Exclude.ShouldBe(["scratch"]);
+    }
+
+    [Theory]
+    [InlineData(null, ProtectBases.Bookmark)]
+    [InlineData("bookmark", ProtectBases.Bookmark)]
+    [InlineData("off", ProtectBases.Off)]
+    public void Should_map_protect_bases_with_bookmark_the_default(string? configured, ProtectBases expected)
+    {
+        DefinitionMapper.Group(new SyncGroupOptions { Name = "g", ProtectBases = configured }).ProtectBases.ShouldBe(expected);
+    }
+
+    [Fact]
+    public void Should_leave_an_unset_protect_bases_out_of_the_stored_definition_so_its_hash_stays()
+    {
+        var json = new GroupDefinitionDocument { Group = new SyncGroupOptions { Name = "g" } }.ToJson();
+
+        json.ShouldNotContain("protectBases", Case.Insensitive);
+        new GroupDefinitionDocument { Group = new SyncGroupOptions { Name = "g", ProtectBases = "off" } }.ToJson().ShouldContain("\"protectBases\":\"off\"");
+    }
 
     [Fact]
     public void Should_map_a_freebsd_host_without_ssh_section_to_its_id_and_sbin_zfs()

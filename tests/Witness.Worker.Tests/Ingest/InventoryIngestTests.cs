@@ -381,4 +381,28 @@ public sealed class When_stored_inventories_are_read_for_planning(Infrastructure
         (await scenario.QueryAsync(db => db.Hosts.SingleAsync(h => h.HostId == "nas1"))).LastReportCapturedAt.ShouldBeNull();
         (await scenario.QueryAsync(db => InventoryReader.LoadAsync(db, ["nas1"], CancellationToken.None)))["nas1"].CapturedAt.ShouldBeNull();
     }
+
+    [Theory]
+    [InlineData("postgresql")]
+    [InlineData("sqlite")]
+    public async Task Should_read_only_the_named_datasets_of_each_host_when_asked(string provider)
+    {
+        await using var scenario = await IngestScenario.CreateAsync(infrastructure, provider);
+        await scenario.ApplyAsync(Report("nas1", Dataset("tank"), Dataset("tank/d0", Snapshot("a", 11, 1)), Dataset("tank/d1", Snapshot("b", 21, 2))));
+        await scenario.ApplyAsync(Report("backup1", Dataset("backup"), Dataset("backup/d0", Snapshot("a", 11, 7))) with { Roots = ["backup"] }, sender: null);
+
+        // tank/d1 is named for backup1 only (not for nas1), and backup1 holds nothing of what is named for it.
+        var names = new Dictionary<string, IReadOnlySet<string>>
+        {
+            ["nas1"] = new HashSet<string> { "tank/d0", "tank" },
+            ["backup1"] = new HashSet<string> { "tank/d1", "backup/missing" },
+        };
+        var inventories = await scenario.QueryAsync(db => InventoryReader.LoadAsync(db, ["nas1", "backup1"], names, CancellationToken.None));
+
+        inventories.Keys.ShouldBe(["nas1", "backup1"], ignoreOrder: true);
+        inventories["nas1"].Datasets.Select(d => d.Name).ShouldBe(["tank", "tank/d0"], ignoreOrder: true);
+        inventories["nas1"].Find("tank/d0")!.Snapshots.Select(s => s.Guid).ShouldBe([11UL]);
+        inventories["backup1"].Datasets.ShouldBeEmpty("a host that reported is there even with none of the named datasets");
+        inventories["backup1"].Roots.ShouldBe(["backup"]);
+    }
 }

@@ -11,6 +11,9 @@ namespace ZfsSync.Witness.Worker.Tests.Outbox;
 
 public sealed record NoteAdded(Guid NoteId, string Text);
 
+/// <summary>A message of a sync group: the outbox puts it into its group's lane (by its <c>SyncGroup</c>).</summary>
+public sealed record GroupNoteAdded(string SyncGroup, int Index);
+
 public sealed class Note
 {
     public Guid Id { get; set; }
@@ -67,6 +70,29 @@ public sealed class PublishCounter : IPublishObserver
         where T : class => Task.CompletedTask;
 }
 
+/// <summary>The group messages the broker confirmed, in the order their publishes completed.</summary>
+public sealed class LaneRecorder : IPublishObserver
+{
+    public ConcurrentQueue<GroupNoteAdded> Confirmed { get; } = new();
+
+    public Task PrePublish<T>(PublishContext<T> context)
+        where T : class => Task.CompletedTask;
+
+    public Task PostPublish<T>(PublishContext<T> context)
+        where T : class
+    {
+        if (context.Message is GroupNoteAdded message)
+        {
+            Confirmed.Enqueue(message);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task PublishFault<T>(PublishContext<T> context, Exception exception)
+        where T : class => Task.CompletedTask;
+}
+
 /// <summary>Processes of one outbox scenario, each a real generic host on the test's vhost and database.</summary>
 public static class OutboxHosts
 {
@@ -98,7 +124,8 @@ public static class OutboxHosts
         PublishCounter? counter = null,
         int batchSize = 100,
         Action<IRabbitMqBusFactoryConfigurator>? configureBus = null,
-        Action<WitnessOutboxOptions>? configureOutbox = null)
+        Action<WitnessOutboxOptions>? configureOutbox = null,
+        LaneRecorder? recorder = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddDbContext<NotesDbContext>(store.Configure);
@@ -111,6 +138,11 @@ public static class OutboxHosts
         if (counter is not null)
         {
             builder.Services.AddPublishObserver(_ => counter);
+        }
+
+        if (recorder is not null)
+        {
+            builder.Services.AddPublishObserver(_ => recorder);
         }
 
         builder.Services.AddWitnessOutbox<NotesDbContext>(o =>

@@ -206,6 +206,7 @@ public sealed class When_messages_go_through_the_transactional_outbox(Infrastruc
         parked.AttemptCount.ShouldBe(1);
         parked.LastError.ShouldNotBeNull().ShouldContain("unknown message type");
         parked.NextAttemptAt.ShouldNotBeNull();
+        parked.ParkedAt.ShouldNotBeNull();
     }
 
     [Theory]

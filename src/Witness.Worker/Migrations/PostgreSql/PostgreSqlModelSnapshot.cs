@@ -495,6 +495,13 @@ namespace ZfsSync.Witness.Worker.Migrations.PostgreSql
                     b.Property<DateTime?>("NextAttemptAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<DateTime?>("ParkedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("PartitionKey")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
                     b.HasKey("SequenceNumber");
 
                     b.HasIndex("MessageId");

@@ -482,6 +482,13 @@ namespace ZfsSync.Witness.Worker.Migrations.Sqlite
                     b.Property<DateTime?>("NextAttemptAt")
                         .HasColumnType("TEXT");
 
+                    b.Property<DateTime?>("ParkedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PartitionKey")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
                     b.HasKey("SequenceNumber");
 
                     b.HasIndex("MessageId");

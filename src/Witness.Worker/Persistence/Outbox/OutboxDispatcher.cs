@@ -14,10 +14,15 @@ namespace ZfsSync.Witness.Worker.Persistence.Outbox;
 /// <para>PostgreSQL: each round locks its rows with <c>FOR UPDATE SKIP LOCKED</c> inside a transaction that lasts until
 /// they are marked, so N replicas never publish the same row concurrently. SQLite (one process): a plain ordered
 /// select, no transaction held while publishing.</para>
-/// <para>A row is marked only after the broker accepted it; a crash in between publishes it again with the same
-/// MessageId (at least once). A failed or timed-out publish ends the round, records the error on the row and backs
-/// the dispatcher off exponentially. A row whose type or body cannot be read is parked for <c>MaxBackoff</c>
-/// and does not hold up the others.</para>
+/// <para>A round takes up to <c>BatchSize</c> due rows in commit order and splits them into lanes by
+/// <see cref="OutboxMessage.PartitionKey"/> (the sync group; rows without one are a lane of their own). Lanes are published
+/// concurrently (at most <c>MaxConcurrentGroups</c> at once), the rows of a lane one at a time in commit order. A row is
+/// marked only after its publish task completed, i.e. the broker confirmed it (publisher confirms); a crash in between
+/// publishes it again with the same MessageId (at least once). The round's marks are saved together at its end.</para>
+/// <para>A failed or timed-out publish records the error on the row, backs that row off exponentially and stops its lane:
+/// the group's later rows wait until it went out (also across rounds and replicas), while the other lanes go on. A round
+/// in which nothing could be published (the broker is away) backs the whole dispatcher off, for as long as it takes.
+/// A row whose type or body cannot be read is parked for <c>MaxBackoff</c> and holds up nothing.</para>
 /// </summary>
 public sealed class OutboxDispatcher<TContext> : BackgroundService
     where TContext : DbContext
@@ -71,7 +76,7 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
             catch (Exception ex)
             {
                 _logger.LogWarning(ex, "Outbox round for {DbContext} failed", typeof(TContext).Name);
-                round = new Round(0, Failed: true);
+                round = new Round(0, 0, Failed: true);
             }
 
             try
@@ -84,7 +89,7 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
                 }
 
                 failures = 0;
-                if (round.Published >= _options.BatchSize)
+                if (round.Taken >= _options.BatchSize && round.Published > 0)
                 {
                     continue;
                 }
@@ -165,7 +170,8 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
                     .Take(_options.BatchSize)
                     .ToListAsync(cancellationToken)
                     .ConfigureAwait(false);
-                var round = await PublishAsync(pending, cancellationToken).ConfigureAwait(false);
+                var blockers = await BlockersAsync(db, pending, cancellationToken).ConfigureAwait(false);
+                var round = await PublishAsync(pending, blockers, cancellationToken).ConfigureAwait(false);
                 await db.SaveChangesAsync(CancellationToken.None).ConfigureAwait(false);
                 return round;
             }
@@ -177,7 +183,8 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
                     .FromSqlRaw(LockPendingSql(db), now, _options.BatchSize)
                     .ToListAsync(cancellationToken)
                     .ConfigureAwait(false);
-                var round = await PublishAsync(locked, cancellationToken).ConfigureAwait(false);
+                var blockers = await BlockersAsync(db, locked, cancellationToken).ConfigureAwait(false);
+                var round = await PublishAsync(locked, blockers, cancellationToken).ConfigureAwait(false);
                 await db.SaveChangesAsync(CancellationToken.None).ConfigureAwait(false);
                 await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
                 return round;
@@ -201,15 +208,93 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
                $"ORDER BY {sequence} LIMIT {{1}} FOR UPDATE SKIP LOCKED";
     }
 
-    private async Task<Round> PublishAsync(List<OutboxMessage> rows, CancellationToken cancellationToken)
+    /// <summary>
+    /// Per lane of <paramref name="taken"/>, the first earlier pending row that is not in this round: one still backing
+    /// off after a failed publish, or one another replica holds locked. A lane publishes only the rows before it, so a
+    /// group's messages never overtake one another, whichever replica or round publishes them. Parked (unreadable) rows
+    /// hold up nothing.
+    /// </summary>
+    private static async Task<Dictionary<LaneKey, long>> BlockersAsync(DbContext db, List<OutboxMessage> taken, CancellationToken cancellationToken)
+    {
+        var blockers = new Dictionary<LaneKey, long>();
+        if (taken.Count == 0)
+        {
+            return blockers;
+        }
+
+        var sequences = taken.Select(r => r.SequenceNumber).ToList();
+        var last = sequences.Max();
+        var keys = taken.Where(r => r.PartitionKey is not null).Select(r => r.PartitionKey!).Distinct(StringComparer.Ordinal).ToList();
+        var ungrouped = taken.Any(r => r.PartitionKey is null);
+        var found = await db.Set<OutboxMessage>()
+            .AsNoTracking()
+            .Where(m => m.DispatchedAt == null && m.ParkedAt == null && m.SequenceNumber < last && !sequences.Contains(m.SequenceNumber)
+                        && ((m.PartitionKey != null && keys.Contains(m.PartitionKey!)) || (ungrouped && m.PartitionKey == null)))
+            .GroupBy(m => m.PartitionKey)
+            .Select(g => new { g.Key, First = g.Min(m => m.SequenceNumber) })
+            .ToListAsync(cancellationToken)
+            .ConfigureAwait(false);
+        foreach (var blocker in found)
+        {
+            blockers[new LaneKey(blocker.Key)] = blocker.First;
+        }
+
+        return blockers;
+    }
+
+    /// <summary>
+    /// Publishes <paramref name="rows"/> (in commit order) lane by lane, up to <c>MaxConcurrentGroups</c> lanes at once,
+    /// each lane's rows one at a time. A failed publish stops its lane (its later rows wait for a later round); the other
+    /// lanes go on. The rows are marked in memory and saved together by the caller.
+    /// </summary>
+    private async Task<Round> PublishAsync(List<OutboxMessage> rows, Dictionary<LaneKey, long> blockers, CancellationToken cancellationToken)
+    {
+        var lanes = rows.GroupBy(r => new LaneKey(r.PartitionKey)).ToList();
+        var results = new LaneResult[lanes.Count];
+        await Parallel.ForEachAsync(
+            Enumerable.Range(0, lanes.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentGroups },
+            async (i, _) =>
+            {
+                var lane = lanes[i];
+                long? blocker = blockers.TryGetValue(lane.Key, out var first) ? first : null;
+                try
+                {
+                    results[i] = await PublishLaneAsync(lane, blocker, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // Whatever a lane throws stays in the lane: its rows not yet marked stay pending for a later round.
+                    _logger.LogError(ex, "Outbox lane {Lane} failed", ZfsSync.Hosting.LogText.Escape(lane.Key.Value ?? "(no group)"));
+                    results[i] = new LaneResult(0, Failed: true);
+                }
+            }).ConfigureAwait(false);
+
+        var published = results.Sum(r => r.Published);
+        var failed = results.Any(r => r.Failed);
+
+        // Only a round in which nothing went out backs the whole dispatcher off (the broker is away): one group's failing
+        // message backs off on its own row and must not slow down the others.
+        return new Round(rows.Count, published, Failed: failed && published == 0);
+    }
+
+    private async Task<LaneResult> PublishLaneAsync(IEnumerable<OutboxMessage> lane, long? blocker, CancellationToken cancellationToken)
     {
         var published = 0;
-        foreach (var row in rows)
+        foreach (var row in lane)
         {
+            if (row.SequenceNumber > blocker)
+            {
+                // An earlier row of this group is backing off or held by another replica: the rest waits for it.
+                break;
+            }
+
             if (!TryRead(row, out var type, out var message, out var headers, out var error))
             {
-                _logger.LogError("Outbox message {MessageId} ({MessageType}) cannot be read and is parked: {Error}", row.MessageId, row.MessageType, ZfsSync.Hosting.LogText.Escape(error));
+                _logger.LogError("Outbox message {MessageId} ({MessageType}) cannot be read and is parked: {Error}",
+                    row.MessageId, ZfsSync.Hosting.LogText.Escape(row.MessageType), ZfsSync.Hosting.LogText.Escape(error));
                 RecordFailure(row, error, _options.MaxBackoff);
+                row.ParkedAt = _timeProvider.GetUtcNow().UtcDateTime;
                 continue;
             }
 
@@ -220,23 +305,26 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 // Stopping: keep what was published so far; this row stays pending.
-                return new Round(published, Failed: false);
+                return new LaneResult(published, Failed: false);
             }
             catch (Exception ex)
             {
-                _logger.LogWarning(ex, "Publishing outbox message {MessageId} ({MessageType}) failed; backing off", row.MessageId, row.MessageType);
+                _logger.LogWarning(ex, "Publishing outbox message {MessageId} ({MessageType}) failed; backing off", row.MessageId, ZfsSync.Hosting.LogText.Escape(row.MessageType));
                 RecordFailure(row, ex.Message, Backoff(row.AttemptCount + 1));
-                return new Round(published, Failed: true);
+                row.ParkedAt = null;
+                return new LaneResult(published, Failed: true);
             }
 
+            // Only now, after the publish task completed (the broker confirmed it), is the row marked.
             row.AttemptCount++;
             row.DispatchedAt = _timeProvider.GetUtcNow().UtcDateTime;
             row.NextAttemptAt = null;
             row.LastError = null;
+            row.ParkedAt = null;
             published++;
         }
 
-        return new Round(published, Failed: false);
+        return new LaneResult(published, Failed: false);
     }
 
     private async Task PublishOneAsync(
@@ -350,5 +438,10 @@ public sealed class OutboxDispatcher<TContext> : BackgroundService
         }
     }
 
-    private readonly record struct Round(int Published, bool Failed);
+    private readonly record struct Round(int Taken, int Published, bool Failed);
+
+    private readonly record struct LaneResult(int Published, bool Failed);
+
+    /// <summary>A lane's partition key; null (no group) is a lane too.</summary>
+    private readonly record struct LaneKey(string? Value);
 }

@@ -19,6 +19,19 @@ public sealed class OutboxMessage
     /// <summary>The message, as JSON (MassTransit's System.Text.Json options).</summary>
     public string Body { get; set; } = "";
 
+    /// <summary>
+    /// The lane the message is dispatched in: messages of one key are published one at a time in commit order, lanes
+    /// concurrently. The witness's messages use their sync group (a string property <c>SyncGroup</c>); null (no group)
+    /// is one lane of its own.
+    /// </summary>
+    public string? PartitionKey { get; set; }
+
+    /// <summary>
+    /// When the row was last found unreadable (unknown type, bad JSON); null otherwise. A parked row is retried rarely
+    /// and holds up no lane.
+    /// </summary>
+    public DateTime? ParkedAt { get; set; }
+
     /// <summary>Null to publish; otherwise the address to send to.</summary>
     public string? DestinationAddress { get; set; }
 

@@ -8,6 +8,7 @@ public static class OutboxModelBuilderExtensions
     internal const int MessageTypeMaxLength = 512;
     internal const int DestinationMaxLength = 1024;
     internal const int LastErrorMaxLength = 2000;
+    internal const int PartitionKeyMaxLength = 256;
 
     /// <summary>
     /// Maps <see cref="OutboxMessage"/> into the calling DbContext's model, so that outbox rows commit in the same
@@ -26,6 +27,7 @@ public static class OutboxModelBuilderExtensions
             entity.Property(x => x.Body).IsRequired();
             entity.Property(x => x.DestinationAddress).HasMaxLength(DestinationMaxLength);
             entity.Property(x => x.LastError).HasMaxLength(LastErrorMaxLength);
+            entity.Property(x => x.PartitionKey).HasMaxLength(PartitionKeyMaxLength);
             entity.HasIndex(x => new { x.DispatchedAt, x.SequenceNumber });
             entity.HasIndex(x => x.MessageId);
         });

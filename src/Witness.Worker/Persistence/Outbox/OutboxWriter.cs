@@ -42,6 +42,7 @@ public sealed class OutboxWriter : ITransactionalOutbox
             MessageId = messageId,
             MessageType = OutboxMessageTypes.NameOf(type),
             Body = JsonSerializer.Serialize(message, type, OutboxMessageTypes.BodyOptions),
+            PartitionKey = OutboxMessageTypes.PartitionKeyOf(message),
             DestinationAddress = destination,
             Headers = headers is { Count: > 0 } ? JsonSerializer.Serialize(headers) : null,
             CreatedAt = _timeProvider.GetUtcNow().UtcDateTime,
