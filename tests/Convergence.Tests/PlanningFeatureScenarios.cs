@@ -7,8 +7,9 @@ namespace ZfsSync.Convergence.Tests;
 
 /// <summary>
 /// The planner's features through the whole system (docs/PLANNING.md, "Dataset identity" and "Replication windows and
-/// bandwidth"): a target destroyed and created again, a source renamed, a window that is closed, then a transfer still
-/// running when its window ends.
+/// bandwidth", "Dataset trees", "Protected bases"): a target destroyed and created again, a source renamed, a window
+/// that is closed, then a transfer still running when its window ends, a tree that grows a child, a base pruned on the
+/// source and kept by its zfssync bookmark.
 /// </summary>
 [Collection(Collections.C)]
 public sealed class PlanningFeatureScenarios(InfrastructureFixture infrastructure)
@@ -184,6 +185,86 @@ public sealed class PlanningFeatureScenarios(InfrastructureFixture infrastructur
         var pair = await PairStatusAsync(world, DatasetSyncStatus.WaitingForWindow, "the pair to wait for the next window");
         pair.Detail.ShouldBe($"next window opens at {start.AddDays(1).ToString("u", CultureInfo.InvariantCulture)}");
         world.Seen.Issued.Select(i => (i.InstructionId, i.Attempt)).Distinct().ShouldHaveSingleItem(world.Diagnostics());
+        world.AssertNoDestructiveCommandWithoutResolution();
+    }
+
+    [Fact]
+    public async Task A_child_created_later_under_a_recursive_tree_is_replicated_without_a_configuration_change()
+    {
+        var targets = new Dictionary<string, string> { ["backup1"] = "emu-backup/vm" };
+        await using var world = await ConvergenceWorld.CreateAsync(infrastructure);
+        world.AddHost(new EmulatedHost("nas1", "emu-tank") { Sudo = true });
+        world.AddHost(new EmulatedHost("backup1", "emu-backup"));
+        world.Zfs("nas1", "create", "-p", "emu-tank/vm/web");
+        world.Zfs("nas1", "snapshot", "emu-tank/vm@auto-001");
+        world.Zfs("nas1", "snapshot", "emu-tank/vm/web@auto-001");
+        world.PrimaryGroup("nas1", "emu-tank/vm", targets);
+        world.Settings["SyncGroups:0:Datasets:0:Recursive"] = "true";
+        await world.StartAllAsync();
+        await world.ConvergedAsync("nas1", "emu-tank/vm", targets);
+        await TreeInSyncAsync("emu-tank/vm/web", "emu-backup/vm/web");
+
+        // A new child on the source, as an operator would add one: the next reports show it, and it is sent in full.
+        world.Zfs("nas1", "create", "emu-tank/vm/db");
+        world.Zfs("nas1", "snapshot", "emu-tank/vm/db@auto-001");
+        world.Zfs("nas1", "snapshot", "emu-tank/vm/db@auto-002");
+        await TreeInSyncAsync("emu-tank/vm/db", "emu-backup/vm/db");
+        world.State("backup1").Find("emu-backup/vm/db")!.Snapshots.Select(s => s.Guid)
+            .ShouldBe(world.State("nas1").Find("emu-tank/vm/db")!.Snapshots.Select(s => s.Guid));
+        var status = (await world.StatusAsync())!;
+        status.DatasetsTotal.ShouldBe(3, "the tree's root and both children");
+        status.DatasetsInSync.ShouldBe(3);
+        world.ExecutedCommands().ShouldContain(e => e.Host == "nas1" && e.Argv[0] == "send" && e.Argv.Any(a => a.StartsWith("emu-tank/vm/db@", StringComparison.Ordinal)), world.Diagnostics());
+        world.AssertNoDestructiveCommandWithoutResolution();
+
+        Task TreeInSyncAsync(string source, string target) => world.UntilAsync(
+            async () =>
+            {
+                var wanted = world.State("nas1").Find(source)?.Snapshots.Select(s => s.Guid).ToHashSet() ?? [];
+                var have = world.State("backup1").Find(target);
+                return wanted.Count > 0 && have is { Partial: null } && wanted.IsSubsetOf(have.Snapshots.Select(s => s.Guid))
+                    && await world.StatusAsync() is { Status: SyncGroupStatus.InSync } group
+                    && group.Datasets.Any(d => d.Dataset == source && d.Status == DatasetSyncStatus.InSync);
+            },
+            $"backup1:{target} to hold every snapshot of nas1:{source} and the group to be in sync");
+    }
+
+    [Fact]
+    public async Task A_base_the_pruner_destroyed_on_the_source_is_sent_from_its_zfssync_bookmark_and_the_target_converges()
+    {
+        await using var world = await NasAndBackupAsync(infrastructure, 2); // ProtectBases: bookmark, the default
+        await world.StartAllAsync();
+        await world.ConvergedAsync("nas1", Source, ToBackup);
+        var baseTxg = world.State("nas1").Find(Source)!.Snapshots.Single(s => s.Name == "auto-002").CreateTxg;
+        var bookmark = $"zfssync-backup1-{baseTxg}";
+        await world.UntilAsync(
+            async () => (await world.ProtectedAsync("nas1")).Any(p => p.Dataset == Source && p.Name == bookmark && p.Target == "backup1"),
+            $"the witness to know the base's bookmark {bookmark} on the source (zfssync protected nas1)");
+
+        // A pruner on nas1 destroys every older snapshot and takes a new one, between two of nas1's reports (its
+        // reporter stopped meanwhile, so that no report shows the source without snapshots).
+        await ConvergenceWorld.KillAsync(world.ProcessOf("reporter-nas1"));
+        world.Zfs("nas1", "destroy", $"{Source}@auto-001");
+        world.Zfs("nas1", "destroy", $"{Source}@auto-002");
+        world.Zfs("nas1", "snapshot", $"{Source}@auto-003");
+        var newTxg = world.State("nas1").Find(Source)!.Snapshots.Single().CreateTxg;
+        world.StartReporter("nas1");
+
+        await world.ConvergedAsync("nas1", Source, ToBackup);
+        world.State("backup1").Find(Target)!.Snapshots.Select(s => s.Name).ShouldBe(["auto-001", "auto-002", "auto-003"]);
+        world.ExecutedCommands().ShouldContain(
+            e => e.Host == "nas1" && e.Argv[0] == "send" && e.Argv.Contains("-i") && e.Argv.Contains($"{Source}#{bookmark}") && e.Argv.Contains($"{Source}@auto-003"),
+            world.Diagnostics());
+        world.Seen.Conflicts.ShouldBeEmpty("the pruned base did not cost a full send");
+        // The bookmark moved on to the new base: the old one is the one destroy issued without a resolution. The
+        // target holds the snapshot before the instruction's bookmark steps on the source end: wait for its outcome.
+        var fromBookmark = world.Seen.Issued.Last();
+        await world.UntilAsync(
+            () => Task.FromResult(world.Seen.Outcomes.Any(o => o.InstructionId == fromBookmark.InstructionId && o.Attempt == fromBookmark.Attempt)),
+            "the outcome of the incremental from the bookmark");
+        world.Seen.Outcomes.Single(o => o.InstructionId == fromBookmark.InstructionId && o.Attempt == fromBookmark.Attempt).Exit.ShouldBe(0, world.Diagnostics());
+        world.State("nas1").Find(Source)!.Bookmarks.Where(b => b.Name.StartsWith("zfssync-backup1-", StringComparison.Ordinal)).Select(b => b.Name)
+            .ShouldBe([$"zfssync-backup1-{newTxg}"], world.Diagnostics());
         world.AssertNoDestructiveCommandWithoutResolution();
     }
 }
