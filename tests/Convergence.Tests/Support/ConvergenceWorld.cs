@@ -476,6 +476,7 @@ public sealed class ConvergenceWorld : IAsyncDisposable
             x.AddConsumer<Observer>();
             x.AddRequestClient<ResolveSyncConflict>(RequestTimeout.After(s: 30));
             x.AddRequestClient<GetSyncGroupStatus>(RequestTimeout.After(s: 30));
+            x.AddRequestClient<GetProtectedSnapshots>(RequestTimeout.After(s: 30));
             x.UsingRabbitMq((context, cfg) =>
             {
                 cfg.Host(Vhost.AmqpUri);
@@ -505,6 +506,14 @@ public sealed class ConvergenceWorld : IAsyncDisposable
         var client = _client!.Services.GetRequiredService<IRequestClient<GetSyncGroupStatus>>();
         var response = await client.GetResponse<SyncGroupStatusReport>(new GetSyncGroupStatus { SyncGroup = Group });
         return response.Message.Groups.SingleOrDefault();
+    }
+
+    /// <summary>The zfssync bookmarks the witness knows on a host (from its stored inventory), as <c>zfssync protected HOST</c> lists them.</summary>
+    public async Task<IReadOnlyList<ProtectedSnapshotEntry>> ProtectedAsync(string hostId)
+    {
+        var client = _client!.Services.GetRequiredService<IRequestClient<GetProtectedSnapshots>>();
+        var response = await client.GetResponse<ProtectedSnapshotsReport>(new GetProtectedSnapshots { HostId = hostId });
+        return response.Message.Protected;
     }
 
     public async Task<Response<SyncConflictResolutionAccepted, SyncConflictResolutionRejected>> ResolveAsync(Guid conflictId, string resolution, string? promote = null)
