@@ -89,6 +89,46 @@ public sealed class ConsumerProcess : IAsyncDisposable
         return consumer;
     }
 
+    /// <summary>The exit status once the process exited, or null.</summary>
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
+    /// <summary>
+    /// Asks the process to stop as systemd does (SIGTERM) and waits for it to exit (bounded polling); returns whether it
+    /// exited and its CPU time as last seen before it did (<c>/proc</c> no longer has it afterwards).
+    /// </summary>
+    public async Task<(bool Exited, TimeSpan Cpu)> TerminateAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var cpu = CpuTime();
+        var kill = new ProcessStartInfo("kill", ["-TERM", Pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false, RedirectStandardError = true };
+        using (var signal = Process.Start(kill) ?? throw new InvalidOperationException("could not run kill"))
+        {
+            await signal.WaitForExitAsync(cancellationToken);
+            if (signal.ExitCode != 0 && !_process.HasExited)
+            {
+                throw new InvalidOperationException($"kill -TERM {Pid} failed (exit status {signal.ExitCode}): {(await signal.StandardError.ReadToEndAsync(cancellationToken)).Trim()}");
+            }
+        }
+
+        var watch = Stopwatch.StartNew();
+        while (!_process.HasExited && watch.Elapsed < timeout)
+        {
+            var now = CpuTime();
+            if (now > cpu)
+            {
+                cpu = now;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken); // bounded polling for the exit
+        }
+
+        if (_process.HasExited)
+        {
+            await _process.WaitForExitAsync(cancellationToken); // the output read to its end
+        }
+
+        return (_process.HasExited, cpu);
+    }
+
     public string Tail(int count) => string.Join('\n', _lines.TakeLast(count));
 
     /// <summary>User + system CPU time so far (<c>/proc/&lt;pid&gt;/stat</c>, 100 ticks a second), or zero once it exited.</summary>

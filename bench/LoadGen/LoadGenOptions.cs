@@ -37,6 +37,9 @@ public sealed record LoadGenOptions
 
     public ReportingMode Reporting { get; init; } = ReportingMode.ReportsAs;
     public bool SkipBare { get; init; }
+
+    /// <summary>Leave out stage 6: stopping the witness with SIGTERM and starting it again.</summary>
+    public bool SkipRestart { get; init; }
     public bool Keep { get; init; }
     public string? WitnessDll { get; init; }
     public string? BrokerUri { get; init; }
@@ -70,6 +73,7 @@ public sealed record LoadGenOptions
           --reporting MODE          reports-as (default): hosts have ReportsAs, one impersonating connection sets each
                                     host's user-id; shared: no ReportsAs, every host reports as one reporter user
           --skip-bare               measure the witness only
+          --skip-restart            leave out the restart stage (the witness stopped with SIGTERM and started again)
           --keep                    keep the vhosts, users and database afterwards
           --witness PATH            ZfsSync.Witness.Worker.dll (default: the build next to this tool's sources)
           --broker-uri URI          AMQP URI of an administrator (default ${BrokerVariable})
@@ -122,6 +126,7 @@ public sealed record LoadGenOptions
                     "--drain-seconds" => o with { DrainSeconds = Int(name, Value(), 1, 3600) },
                     "--reporting" => o with { Reporting = Mode(Value()) },
                     "--skip-bare" => o with { SkipBare = true },
+                    "--skip-restart" => o with { SkipRestart = true },
                     "--keep" => o with { Keep = true },
                     "--witness" => o with { WitnessDll = Value() },
                     "--broker-uri" => o with { BrokerUri = Value() },

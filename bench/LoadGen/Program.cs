@@ -174,6 +174,9 @@ namespace ZfsSync.LoadGen
             {
                 Database = connectionString,
                 Executor = (executorUser, passwords[executorUser]),
+                Restart = options.SkipRestart
+                    ? null
+                    : _ => ConsumerProcess.StartAsync("the witness", witnessDll, [], environment, "Application started", TimeSpan.FromSeconds(120)),
             };
             try
             {
@@ -188,9 +191,17 @@ namespace ZfsSync.LoadGen
             catch (NoAnswerException e)
             {
                 var why = runner.RejectedCount > 0 ? $"; {runner.RejectedCount} reports rejected, e.g. {string.Join(" | ", runner.Rejections)}" : "";
-                var failures = witness.FailureLines();
-                throw new NoAnswerException(e.Message + why + (witness.HasExited ? "; the witness exited" : "")
+                var current = runner.Restarted ?? witness;
+                var failures = current.FailureLines();
+                throw new NoAnswerException(e.Message + why + (current.HasExited ? "; the witness exited" : "")
                     + (failures.Count > 0 ? "\nthe witness's failure lines:\n" + string.Join('\n', failures.TakeLast(10)) : ""));
+            }
+            finally
+            {
+                if (runner.Restarted is not null)
+                {
+                    await runner.Restarted.DisposeAsync();
+                }
             }
         }
 

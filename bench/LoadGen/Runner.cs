@@ -67,6 +67,18 @@ public sealed class Runner
     /// <summary>The witness's database (to count processed reports), or null for the bare consumer.</summary>
     public string? Database { get; init; }
 
+    /// <summary>Starts the witness again with the same configuration and environment (stage 6, the restart); null: no restart stage.</summary>
+    public Func<CancellationToken, Task<ConsumerProcess>>? Restart { get; init; }
+
+    /// <summary>The witness process started by the restart stage, once it ran (its caller disposes it).</summary>
+    public ConsumerProcess? Restarted { get; private set; }
+
+    /// <summary>How long the witness may take to exit after SIGTERM (systemd's default stop timeout is 90 s).</summary>
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(90);
+
+    /// <summary>How long the restarted witness may take until every group's start-up announcement is applied.</summary>
+    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
+
     /// <summary>The executor user and password (witness only).</summary>
     public (string User, string Password)? Executor { get; init; }
 
@@ -148,29 +160,24 @@ public sealed class Runner
             var drainSeconds = watch.Elapsed.TotalSeconds;
             if (_witness)
             {
-                var shown = Stopwatch.StartNew();
-                var done = await PollAsync(() =>
-                {
-                    var behind = _fleet.Behind();
-                    if (shown.Elapsed >= TimeSpan.FromSeconds(1))
-                    {
-                        shown.Restart();
-                        Show($"drain: {behind:N0} datasets behind their source", consumer);
-                    }
-
-                    return Task.FromResult(behind == 0);
-                }, timeout, cancellationToken);
-                if (!done)
-                {
-                    throw new NoAnswerException(
-                        $"the witness did not answer: {_fleet.Behind()} of {_fleet.GroupCount * _fleet.DatasetCount} replicated datasets still behind their source "
-                        + $"{_options.DrainSeconds} s after the load stopped ({Interlocked.Read(ref _instructions)} instructions received, {Interlocked.Read(ref _roundTrips)} round trips)");
-                }
-
+                await WaitCaughtUpAsync("drain", consumer, timeout, $"{_options.DrainSeconds} s after the load stopped", cancellationToken);
                 if (Interlocked.Read(ref _newSnapshots) > 0 && Interlocked.Read(ref _instructions) == 0)
                 {
                     throw new NoAnswerException("the witness did not answer: snapshots were added to sources but no instruction arrived");
                 }
+            }
+
+            // 6. The restart (witness only): stopped with SIGTERM, started again with the same configuration while the
+            // fleet keeps heartbeating and reporting; an unchanged configuration should plan nothing.
+            var restart = RestartFigures.None;
+            var cpuBefore = TimeSpan.Zero;
+            var peakRss = 0L;
+            if (_witness && Restart is not null)
+            {
+                peakRss = consumer.PeakRss();
+                restart = await RestartAsync(consumer, observer, timeout, cancellationToken);
+                cpuBefore = restart.OldCpu;
+                consumer = restart.Process!;
             }
 
             return new ConsumerResult
@@ -195,8 +202,12 @@ public sealed class Runner
                 MaxQueueDepthQueue = _maxDepthQueue,
                 DrainSeconds = drainSeconds,
                 SteadyCpuSeconds = steady.Cpu,
-                CpuSeconds = consumer.CpuTime().TotalSeconds,
-                PeakRssBytes = consumer.PeakRss(),
+                RestartReadySeconds = restart.ReadySeconds,
+                RestartPlannedGroups = restart.PlannedGroups,
+                RestartInstructions = restart.Instructions,
+                RestartCpuSeconds = restart.CpuSeconds,
+                CpuSeconds = (cpuBefore + consumer.CpuTime()).TotalSeconds,
+                PeakRssBytes = Math.Max(peakRss, consumer.PeakRss()),
             };
         }
         finally
@@ -452,6 +463,132 @@ public sealed class Runner
             }
         });
         await Task.WhenAll(workers);
+    }
+
+    /// <summary>Until every replicated dataset caught up with its source (bounded polling, progress every second).</summary>
+    private async Task WaitCaughtUpAsync(string stage, ConsumerProcess consumer, TimeSpan timeout, string when, CancellationToken cancellationToken)
+    {
+        var shown = Stopwatch.StartNew();
+        var done = await PollAsync(() =>
+        {
+            var behind = _fleet.Behind();
+            if (shown.Elapsed >= TimeSpan.FromSeconds(1))
+            {
+                shown.Restart();
+                Show($"{stage}: {behind:N0} datasets behind their source", consumer);
+            }
+
+            return Task.FromResult(behind == 0);
+        }, timeout, cancellationToken);
+        if (!done)
+        {
+            throw new NoAnswerException(
+                $"the witness did not answer: {stage}: {_fleet.Behind()} of {_fleet.GroupCount * _fleet.DatasetCount} replicated datasets still behind their source "
+                + $"{when} ({Interlocked.Read(ref _instructions)} instructions received, {Interlocked.Read(ref _roundTrips)} round trips)");
+        }
+    }
+
+    private sealed record RestartFigures(ConsumerProcess? Process, TimeSpan OldCpu, double ReadySeconds, double PlannedGroups, double Instructions, double CpuSeconds)
+    {
+        public static readonly RestartFigures None = new(null, TimeSpan.Zero, double.NaN, double.NaN, double.NaN, double.NaN);
+    }
+
+    /// <summary>
+    /// Stage 6: SIGTERM to the witness (bounded wait for its exit), its groups' planning state noted, the same witness
+    /// started again; the time until every group's <c>ConfigLoadedAt</c> is after the stop, then until the queues are
+    /// empty and every dataset still caught up; then the groups planned again and the instructions issued since the stop.
+    /// </summary>
+    private async Task<RestartFigures> RestartAsync(ConsumerProcess consumer, Publisher observer, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var cpuStart = consumer.CpuTime();
+        Show("restart: SIGTERM", consumer);
+        var stopWatch = Stopwatch.StartNew();
+        var (exited, oldCpu) = await consumer.TerminateAsync(StopTimeout, cancellationToken);
+        if (!exited)
+        {
+            throw new NoAnswerException($"the witness did not answer: restart: it had not exited {StopTimeout.TotalSeconds:0} s after SIGTERM");
+        }
+
+        var stoppedAt = DateTimeOffset.UtcNow;
+        var noted = await GroupPlanningAsync(cancellationToken);
+        _progress.Line($"witness: restart: exited {stopWatch.Elapsed.TotalSeconds:N2} s after SIGTERM (exit status {consumer.ExitCode}); {noted.Count:N0} groups, "
+            + $"{noted.Count(g => g.PlannedAt is not null):N0} planned, planner versions {string.Join(", ", noted.Select(g => g.PlannerVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none").Distinct())}");
+
+        var watch = Stopwatch.StartNew();
+        var restarted = await Restart!(cancellationToken);
+        Restarted = restarted;
+        _progress.Line($"witness: restart: started again in {watch.Elapsed.TotalSeconds:N1} s (pid {restarted.Pid})");
+        long loaded = 0;
+        var shown = Stopwatch.StartNew();
+        var ready = await PollAsync(async () =>
+        {
+            if (restarted.HasExited)
+            {
+                return true;
+            }
+
+            loaded = await CountAsync("SELECT count(*) FROM sync_groups WHERE \"ConfigLoadedAt\" > @stop", stoppedAt, cancellationToken);
+            if (shown.Elapsed >= TimeSpan.FromSeconds(1))
+            {
+                shown.Restart();
+                Show($"restart: {loaded:N0} of {_fleet.GroupCount:N0} announcements applied", restarted);
+            }
+
+            return loaded >= _fleet.GroupCount;
+        }, ReadyTimeout, cancellationToken);
+        var readySeconds = watch.Elapsed.TotalSeconds;
+        if (!ready || restarted.HasExited)
+        {
+            throw new NoAnswerException($"the witness did not answer: restart: {loaded:N0} of {_fleet.GroupCount:N0} groups' start-up announcements applied "
+                + (restarted.HasExited ? $"when the restarted witness exited (status {restarted.ExitCode})" : $"{ReadyTimeout.TotalSeconds:0} s after its start"));
+        }
+
+        _progress.Line($"witness: restart: every group's announcement applied {readySeconds:N2} s after the start");
+
+        // Whatever the restart set off is answered before it is counted: the queues empty, every dataset still caught up.
+        await WaitEmptyAsync(observer, ConsumerQueues, "restart", timeout, cancellationToken);
+        await WaitCaughtUpAsync("restart", restarted, timeout, $"{timeout.TotalSeconds:0} s after the restart", cancellationToken);
+        var planned = await CountAsync("SELECT count(*) FROM sync_groups WHERE \"PlannedAt\" > @stop", stoppedAt, cancellationToken);
+        var instructions = await CountAsync("SELECT count(*) FROM instruction_attempts WHERE \"IssuedAt\" > @stop", stoppedAt, cancellationToken);
+        var cpu = oldCpu - cpuStart + restarted.CpuTime();
+        if (planned > 0)
+        {
+            var names = (await GroupPlanningAsync(cancellationToken)).Where(g => g.PlannedAt > stoppedAt).Select(g => g.Name).Take(5);
+            _progress.Line($"witness: restart: {planned:N0} groups planned again, e.g. {string.Join(", ", names)}");
+        }
+
+        _progress.Line($"witness: restart: {planned:N0} groups planned again, {instructions:N0} instructions issued, {cpu.TotalSeconds:N1} s of CPU");
+        return new RestartFigures(restarted, oldCpu, readySeconds, planned, instructions, cpu.TotalSeconds);
+    }
+
+    /// <summary>Each group's planning state (<c>sync_groups</c>).</summary>
+    private async Task<List<(string Name, DateTimeOffset? PlannedAt, int? PlannerVersion, DateTimeOffset ConfigLoadedAt)>> GroupPlanningAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(Database);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("SELECT \"Name\", \"PlannedAt\", \"PlannerVersion\", \"ConfigLoadedAt\" FROM sync_groups ORDER BY \"Name\"", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var groups = new List<(string, DateTimeOffset?, int?, DateTimeOffset)>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            groups.Add((
+                reader.GetString(0),
+                reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1),
+                reader.IsDBNull(2) ? null : reader.GetInt32(2),
+                reader.GetFieldValue<DateTimeOffset>(3)));
+        }
+
+        return groups;
+    }
+
+    /// <summary>A count from the witness's database with the stop time as <c>@stop</c>.</summary>
+    private async Task<long> CountAsync(string sql, DateTimeOffset stop, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(Database);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("stop", stop.UtcDateTime);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>Processed (witness: rows of <c>processed_reports</c>; bare: echoes) plus rejected reports.</summary>

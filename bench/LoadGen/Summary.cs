@@ -46,6 +46,18 @@ public sealed record ConsumerResult
     public double SteadyCpuSeconds { get; init; }
     public double CpuSeconds { get; init; }
     public long PeakRssBytes { get; init; }
+
+    /// <summary>Restart (witness only; NaN when not measured): seconds from the new process's start until every group's start-up announcement was applied.</summary>
+    public double RestartReadySeconds { get; init; } = double.NaN;
+
+    /// <summary>Groups planned again by the restart (<c>PlannedAt</c> after the stop); NaN when not measured.</summary>
+    public double RestartPlannedGroups { get; init; } = double.NaN;
+
+    /// <summary>Instruction attempts issued after the stop; NaN when not measured.</summary>
+    public double RestartInstructions { get; init; } = double.NaN;
+
+    /// <summary>The witness's CPU time in the restart stage (the old process until it exited, the new one until ready and drained); NaN when not measured.</summary>
+    public double RestartCpuSeconds { get; init; } = double.NaN;
 }
 
 public sealed record SummaryRow(string Figure, string Witness, string Bare, string Ratio);
@@ -87,6 +99,10 @@ public static class Summary
         Add("max queue depth (management API)", r => r.MaxQueueDepth, "");
         Add("after the load: seconds until the queues are empty", r => r.DrainSeconds, "s", 2);
         Add("steady: CPU (share of one core)", r => r.SteadySeconds > 0 ? r.SteadyCpuSeconds / r.SteadySeconds * 100 : double.NaN, "%", 1);
+        Add("restart: seconds until every group's announcement applied", r => r.RestartReadySeconds, "s", 2);
+        Add("restart: groups planned again", r => r.RestartPlannedGroups, "");
+        Add("restart: instructions issued", r => r.RestartInstructions, "");
+        Add("restart: witness CPU time (stop, start, until ready and drained)", r => r.RestartCpuSeconds, "s", 1);
         Add("process CPU time, whole run", r => r.CpuSeconds, "s", 1);
         Add("process peak RSS", r => r.PeakRssBytes / 1048576.0, "MB", 0);
         return rows;

@@ -38,6 +38,14 @@ public sealed class OptionsTests
         Parse("--seconds", "20", "--skip-bare").Options!.SteadySecondsPerConsumer.ShouldBe(20);
     }
 
+    [Fact]
+    public void The_restart_stage_is_on_unless_skipped()
+    {
+        Parse("--hosts", "10").Options!.SkipRestart.ShouldBeFalse();
+        Parse("--hosts", "10", "--skip-restart").Options!.SkipRestart.ShouldBeTrue();
+        Parse("--skip-restart", "yes").Error.ShouldBe("unknown option \"yes\" (--help lists them)");
+    }
+
     [Theory]
     [InlineData(new[] { "--hosts", "ten" }, "--hosts: \"ten\" is not a whole number from 2 to 100000")]
     [InlineData(new[] { "--hosts", "1" }, "--hosts: \"1\" is not a whole number from 2 to 100000")]
@@ -179,5 +187,25 @@ public sealed class SummaryTests
         rows.Single(r => r.Figure == "process peak RSS").Ratio.ShouldBe("2.00");
         Summary.Rows(witness, null).Single(r => r.Figure == "process peak RSS").Bare.ShouldBe("–");
         Summary.Markdown(rows).ShouldStartWith("| figure | witness | bare MassTransit | ratio witness/bare |");
+    }
+
+    [Fact]
+    public void The_restart_rows_show_the_witness_figures_and_a_dash_for_the_bare_consumer()
+    {
+        var witness = new ConsumerResult { Name = "witness", RestartReadySeconds = 3.456, RestartPlannedGroups = 0, RestartInstructions = 2, RestartCpuSeconds = 4.24 };
+        var bare = new ConsumerResult { Name = "bare" };
+        var rows = Summary.Rows(witness, bare);
+        rows.Single(r => r.Figure == "restart: seconds until every group's announcement applied").ShouldBe(new SummaryRow("restart: seconds until every group's announcement applied", "3.46 s", "–", "–"));
+        rows.Single(r => r.Figure == "restart: groups planned again").ShouldBe(new SummaryRow("restart: groups planned again", "0", "–", "–"));
+        rows.Single(r => r.Figure == "restart: instructions issued").ShouldBe(new SummaryRow("restart: instructions issued", "2", "–", "–"));
+        rows.Single(r => r.Figure.StartsWith("restart: witness CPU time", StringComparison.Ordinal)).Witness.ShouldBe("4.2 s");
+    }
+
+    [Fact]
+    public void A_skipped_restart_shows_dashes()
+    {
+        var rows = Summary.Rows(new ConsumerResult { Name = "witness" }, null);
+        rows.Where(r => r.Figure.StartsWith("restart:", StringComparison.Ordinal)).ShouldAllBe(r => r.Witness == "–" && r.Bare == "–" && r.Ratio == "–");
+        rows.Count(r => r.Figure.StartsWith("restart:", StringComparison.Ordinal)).ShouldBe(4);
     }
 }
