@@ -285,14 +285,6 @@ public sealed partial class Planner
         {
             switch (decision)
             {
-                case InSync s when run.RecordsFor(target, targetName).FirstOrDefault(r => r.IsOpenAt(run.Input.Now)) is { } open:
-                    // The target already holds the newest snapshot, but an instruction into it has not finished (its
-                    // last steps, such as the base bookmark on the source, may still be running): not in sync yet.
-                    AddStatus(
-                        DatasetSyncStatus.Syncing,
-                        $"{target} holds {s.Base.Name}; instruction {open.Instruction.InstructionId} into it is outstanding until {open.Instruction.ExpiresAt:u}",
-                        s.Base, instructions: [open.Instruction.InstructionId]);
-                    break;
                 case InSync s:
                     AddStatus(DatasetSyncStatus.InSync, null, s.Base);
                     break;

@@ -30,28 +30,6 @@ public class When_an_instruction_is_outstanding
     }
 
     [Fact]
-    public void Should_call_a_target_that_holds_the_newest_snapshot_syncing_until_its_instruction_is_no_longer_outstanding()
-    {
-        var scenario = Behind();
-        var issued = scenario.Plan().SingleInstruction();
-        scenario.Records.Add(Record(issued, Now.AddMinutes(-10)));
-        // The target reported the received snapshot before the executor finished the instruction's last steps.
-        scenario.Target(History.OnTarget(History.A), History.OnTarget(History.B));
-        var result = scenario.Plan();
-
-        result.Instructions.ShouldBeEmpty();
-        var status = result.Statuses.ShouldHaveSingleItem();
-        status.Status.ShouldBe(DatasetSyncStatus.Syncing);
-        status.OutstandingInstructions.ShouldBe([issued.InstructionId]);
-        status.Detail!.ShouldContain($"instruction {issued.InstructionId} into it is outstanding");
-        status.LagSnapshots.ShouldBe(0);
-
-        // Once it completed, the same inventory is in sync.
-        scenario.Records[0] = scenario.Records[0] with { CompletedAt = Now.AddMinutes(-1) };
-        scenario.Plan().Statuses.ShouldHaveSingleItem().Status.ShouldBe(DatasetSyncStatus.InSync);
-    }
-
-    [Fact]
     public void Should_make_a_new_source_snapshot_wait_for_the_outstanding_receive()
     {
         var scenario = Behind();
