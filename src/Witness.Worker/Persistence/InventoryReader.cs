@@ -30,6 +30,8 @@ public static class InventoryReader
         var hosts = await db.Hosts.AsNoTracking()
             .Where(h => ids.Contains(h.HostId) && h.LastReportReceivedAt != null)
             .ToListAsync(cancellationToken);
+        var vanishedRows = await db.VanishedDatasets.AsNoTracking().Where(v => ids.Contains(v.HostId)).ToListAsync(cancellationToken);
+        var vanished = vanishedRows.ToLookup(v => v.HostId);
         List<DatasetRecord> datasets;
         ILookup<long, SnapshotRecord> snapshots;
         ILookup<long, BookmarkRecord> bookmarks;
@@ -51,9 +53,7 @@ public static class InventoryReader
             var names = namesByHost.Where(p => ids.Contains(p.Key)).SelectMany(p => p.Value).Distinct(StringComparer.Ordinal).ToList();
             datasets = [.. (await db.Datasets.AsNoTracking().Where(d => ids.Contains(d.HostId) && names.Contains(d.Name)).ToListAsync(cancellationToken))
                 .Where(d => namesByHost.TryGetValue(d.HostId, out var own) && own.Contains(d.Name))];
-            var gone = (await db.VanishedDatasets.AsNoTracking().Where(v => ids.Contains(v.HostId) && names.Contains(v.Name)).ToListAsync(cancellationToken))
-                .Where(v => namesByHost.TryGetValue(v.HostId, out var own) && own.Contains(v.Name))
-                .ToList();
+            var gone = vanishedRows.Where(v => namesByHost.TryGetValue(v.HostId, out var own) && own.Contains(v.Name)).ToList();
             if (gone.Count > 0)
             {
                 var guids = gone.Select(v => (ulong?)v.Guid).Distinct().ToList();
@@ -66,9 +66,6 @@ public static class InventoryReader
             snapshots = (await db.Snapshots.AsNoTracking().Where(s => datasetIds.Contains(s.DatasetId)).ToListAsync(cancellationToken)).ToLookup(s => s.DatasetId);
             bookmarks = (await db.Bookmarks.AsNoTracking().Where(b => datasetIds.Contains(b.DatasetId)).ToListAsync(cancellationToken)).ToLookup(b => b.DatasetId);
         }
-
-        var vanished = (await db.VanishedDatasets.AsNoTracking().Where(v => ids.Contains(v.HostId)).ToListAsync(cancellationToken))
-            .ToLookup(v => v.HostId);
 
         var byHost = datasets.ToLookup(d => d.HostId);
         var result = new Dictionary<string, HostInventory>(StringComparer.Ordinal);
